@@ -1,0 +1,22 @@
+"""The `creditbot` command line. Each module here adds its own commands through `register(app)`."""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli import ledger_commands
+
+app = typer.Typer(
+    name="creditbot",
+    help="Client credits applied correctly, credit mistakes caught.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (ledger_commands,):
+    module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Turning the ledger's plain results into words, Block Kit, and terminal text."""

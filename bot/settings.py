@@ -1,0 +1,45 @@
+"""Settings from the environment or `.env` (pydantic-settings). Names are a fixed interface."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///creditbot.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field(DEFAULT_DATABASE_URL, alias="DATABASE_URL")
+    slack_bot_token: SecretStr | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    billing_admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="CREDITBOT_BILLING_ADMINS")
+    alert_channel: str | None = Field(None, alias="CREDITBOT_ALERT_CHANNEL")
+    approval_threshold: Decimal | None = Field(None, alias="CREDITBOT_APPROVAL_THRESHOLD")
+    duplicate_window_days: int = Field(7, alias="CREDITBOT_DUPLICATE_WINDOW_DAYS", ge=0)
+    scan_cron: str = Field("0 * * * *", alias="CREDITBOT_SCAN_CRON")
+
+    @field_validator("billing_admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        # A comma- or space-separated list of Slack user ids: "U123,U456".
+        if isinstance(value, str):
+            return frozenset(part for part in value.replace(",", " ").split() if part)
+        return value
+
+    @field_validator("approval_threshold", mode="before")
+    @classmethod
+    def _blank_threshold_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

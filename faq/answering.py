@@ -1,0 +1,130 @@
+"""The FAQ as the bot sees it: ask a question, get an answer, a "did you mean", or an honest "I don't know"."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from faq.decision import TUNED_THRESHOLDS, Decision, Outcome, Thresholds, decide
+from faq.entries import FaqContentError, FaqEntry, load_entries
+from faq.grounding import Grounder, References, find_references, mask_invoice_numbers
+from faq.retrieval import EntryRanker, EntryScore, normalise
+
+DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent / "content"
+TIPS_ENTRY_ID = "quick-tips"
+
+UNKNOWN_ANSWER = (
+    "Sorry, I don't know that one. I answer questions about client credits and what creditbot does.\n"
+    "• `/credit tips` has the essentials, and `/credit help` lists the commands.\n"
+    "• For anything else, ask your billing lead."
+)
+
+
+@dataclass(frozen=True)
+class FaqAnswer:
+    """What `Faq.ask` returns. `id` and `title` are set only when it answers confidently."""
+
+    id: str | None
+    score: float
+    answer: str
+    suggestions: list[str]
+    outcome: Outcome
+    title: str | None = None
+    related: list[str] = field(default_factory=list)
+    # Records the question names; `facts` are their live details, filled in only when grounding is attached.
+    references: References = field(default_factory=References)
+    facts: list[str] = field(default_factory=list)
+
+
+class Faq:
+    """Entries plus a retrieval index built once, so `ask` costs well under a millisecond per call."""
+
+    def __init__(
+        self,
+        entries: Sequence[FaqEntry],
+        thresholds: Thresholds = TUNED_THRESHOLDS,
+        grounder: Grounder | None = None,
+    ) -> None:
+        self._by_id = {entry.id: entry for entry in entries}
+        if TIPS_ENTRY_ID not in self._by_id:
+            source = entries[0].source if entries else "FAQ content"
+            raise FaqContentError(source, None, f"no '{TIPS_ENTRY_ID}' entry: `/credit tips` shows it")
+        self.entries: tuple[FaqEntry, ...] = tuple(entries)
+        self.thresholds = thresholds
+        self._grounder = grounder
+        self._ranker = EntryRanker(self.entries)
+
+    def entry(self, entry_id: str) -> FaqEntry:
+        """The entry with this id; KeyError if there is none."""
+        return self._by_id[entry_id]
+
+    def tips(self) -> str:
+        return self._by_id[TIPS_ENTRY_ID].answer
+
+    def with_grounding(self, grounder: Grounder) -> Faq:
+        """The same FAQ (index shared, not rebuilt) whose answers add live facts for the records a question names."""
+        grounded = copy.copy(self)
+        grounded._grounder = grounder
+        return grounded
+
+    def ask(self, question: str) -> FaqAnswer:
+        references = find_references(question)
+        answer = self._answer_for(self.decide(question))
+        answer = dataclasses.replace(answer, references=references)
+        if self._grounder is not None and references:
+            answer = dataclasses.replace(answer, facts=list(self._grounder(references)))
+        return answer
+
+    def decide(self, question: str) -> Decision:
+        """The retrieval outcome alone, before it is worded."""
+        return decide(self.rank(question), self.thresholds)
+
+    def rank(self, question: str) -> list[EntryScore]:
+        """Entries by similarity to the question, best first; the tuning tool tries thresholds on these."""
+        exact = self._by_id.get(normalise(question).replace(" ", "-"))
+        if exact is not None:
+            # Suggestion buttons and finding alerts ask by id ("finding-duplicate-credit"): that entry, surely.
+            return [EntryScore(exact.id, 1.0)]
+        return self._ranker.rank(mask_invoice_numbers(question))
+
+    def _answer_for(self, decision: Decision) -> FaqAnswer:
+        if decision.outcome == "answer" and decision.entry_id is not None:
+            entry = self._by_id[decision.entry_id]
+            return FaqAnswer(
+                id=entry.id,
+                score=decision.score,
+                answer=entry.answer,
+                suggestions=[],
+                outcome="answer",
+                title=entry.title,
+                related=list(entry.related),
+            )
+        if decision.outcome == "suggest":
+            return FaqAnswer(
+                id=None,
+                score=decision.score,
+                answer=self._did_you_mean(decision.suggestions),
+                suggestions=list(decision.suggestions),
+                outcome="suggest",
+            )
+        return FaqAnswer(id=None, score=decision.score, answer=UNKNOWN_ANSWER, suggestions=[], outcome="unknown")
+
+    def _did_you_mean(self, suggestions: Sequence[str]) -> str:
+        lines = [f"• *{self._by_id[s].title}*: `/credit ask {s}`" for s in suggestions]
+        return "I'm not sure I understood. Did you mean one of these?\n" + "\n".join(lines)
+
+
+def load_faq(path: Path | str | None = None) -> Faq:
+    """The FAQ from a content directory; the default one (faq/content) is built once and shared."""
+    if path is None:
+        return _default_faq()
+    return Faq(load_entries(Path(path)))
+
+
+@lru_cache(maxsize=1)
+def _default_faq() -> Faq:
+    return Faq(load_entries(DEFAULT_CONTENT_DIR))

@@ -1,0 +1,147 @@
+"""Finding the FAQ entry closest to a question: character n-gram TF-IDF with cosine similarity, pure Python.
+
+Why this and not embeddings or plain fuzzy matching (figures in faq/README.md):
+- Character n-grams inside words survive typos ("aply", "balnce") and word forms ("applied", "applying") without
+  a stemmer, which matters more for short Slack questions than any model of meaning.
+- IDF makes words that every entry shares ("credit", "invoice") count for little, so a question that only shares
+  those words with the FAQ (an out-of-scope "how do I void an invoice") scores low and is refused.
+- The corpus is a few hundred short phrasings: the index builds in a few milliseconds at start-up and a question
+  is scored in well under a millisecond through an inverted index. No model download, no numpy.
+
+An entry's score blends two views (weights in `EntryRanker`): its best-matching phrasing (each phrasing and the
+title is a document, so one close paraphrase is enough), and the whole entry (title, phrasings and answer as one
+document), which rewards questions that touch several of the entry's words and damps a single lucky phrasing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from faq.entries import FaqEntry
+
+NGRAM_SIZES = (3, 4, 5)
+
+# Words that carry no topic. Without this, "how do I reset my password" would look a little like
+# "how do I undo a credit" just through "how do i". Kept short on purpose: negations and question words that
+# change the topic ("who", "why", "when") stay.
+STOPWORDS = frozenset(
+    """a an the and or of to in on at for from with by about into as is are was were be been being am do does
+    did doing done i me my we our us you your it its this that these those there here can could should would will
+    shall may might must please just so if then than any some what how hi hey hello""".split()
+)
+
+
+def normalise(text: str) -> str:
+    """Lowercase, fold Unicode look-alikes, and keep only letters and digits ("duplicate_credit" -> two words)."""
+    folded = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'")
+    folded = re.sub(r"'(s|t|re|ve|ll|d|m)\b", r"\1", folded)  # "client's" and "don't" become one word each
+    return " ".join(re.findall(r"[^\W_]+", folded))
+
+
+# Abbreviations billing people type in Slack, mapped to the word the content uses.
+ALIASES = {"qb": "quickbooks", "qbo": "quickbooks", "inv": "invoice", "admins": "admin"}
+
+
+def topic_words(text: str) -> list[str]:
+    """The words that say what a question is about. Numbers (amounts, years, line numbers) never do."""
+    words = [ALIASES.get(word, word) for word in normalise(text).split() if not word.isdigit()]
+    topical = [word for word in words if word not in STOPWORDS]
+    # "what can you do" is all stopwords, yet a fair question: then the stopwords are the topic.
+    return topical or words
+
+
+def char_ngrams(words: Iterable[str]) -> Counter[str]:
+    grams: Counter[str] = Counter()
+    for word in words:
+        padded = f" {word} "
+        for size in NGRAM_SIZES:
+            grams.update(padded[i : i + size] for i in range(max(len(padded) - size + 1, 1)))
+    return grams
+
+
+@dataclass(frozen=True)
+class DocumentMatch:
+    document: int
+    score: float
+
+
+class NgramIndex:
+    """TF-IDF over character n-grams with sublinear term frequency and L2-normalised vectors."""
+
+    def __init__(self, documents: Sequence[str]) -> None:
+        grams_per_doc = [char_ngrams(topic_words(text)) for text in documents]
+        self.document_count = len(documents)
+        document_frequency: Counter[str] = Counter()
+        for grams in grams_per_doc:
+            document_frequency.update(grams.keys())
+        self.idf = {gram: self._idf(df) for gram, df in document_frequency.items()}
+        self.postings: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for doc, grams in enumerate(grams_per_doc):
+            for gram, weight in self._unit_vector(grams).items():
+                self.postings[gram].append((doc, weight))
+
+    def _idf(self, document_frequency: int) -> float:
+        # Smoothed as in scikit-learn, so a gram found in every document still weighs a little.
+        return math.log((1 + self.document_count) / (1 + document_frequency)) + 1.0
+
+    def _unit_vector(self, grams: Counter[str]) -> dict[str, float]:
+        # Grams never seen in the FAQ get the highest idf: an unknown word makes a question less like every
+        # document, which is what pushes off-topic questions below the answer threshold.
+        unseen_idf = self._idf(0)
+        weights = {g: (1.0 + math.log(tf)) * self.idf.get(g, unseen_idf) for g, tf in grams.items()}
+        norm = math.sqrt(sum(w * w for w in weights.values()))
+        return {g: w / norm for g, w in weights.items()} if norm else {}
+
+    def search(self, text: str) -> list[DocumentMatch]:
+        """Documents sharing at least one n-gram with `text`, best first, with their cosine similarity."""
+        totals: dict[int, float] = defaultdict(float)
+        for gram, weight in self._unit_vector(char_ngrams(topic_words(text))).items():
+            for doc, doc_weight in self.postings.get(gram, ()):
+                totals[doc] += weight * doc_weight
+        ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+        return [DocumentMatch(doc, min(score, 1.0)) for doc, score in ranked]
+
+
+@dataclass(frozen=True)
+class EntryScore:
+    entry_id: str
+    score: float
+
+
+class EntryRanker:
+    """Ranks FAQ entries for a question; build once, then `rank` is cheap."""
+
+    # Share of the score that comes from the best phrasing; the rest from the whole-entry document.
+    PHRASING_WEIGHT = 0.6
+
+    def __init__(self, entries: Sequence[FaqEntry]) -> None:
+        self.entry_ids = [entry.id for entry in entries]
+        self.content_order = {entry_id: position for position, entry_id in enumerate(self.entry_ids)}
+        phrasings = [(entry.id, text) for entry in entries for text in (entry.title, *entry.phrasings)]
+        self.phrasing_owner = [entry_id for entry_id, _ in phrasings]
+        self.phrasing_index = NgramIndex([text for _, text in phrasings])
+        self.entry_index = NgramIndex([_whole_entry_text(entry) for entry in entries])
+
+    def rank(self, question: str) -> list[EntryScore]:
+        """Every entry with a non-zero score, best first (ties broken by content order, so results are stable)."""
+        best_phrasing: dict[str, float] = {}
+        for match in self.phrasing_index.search(question):
+            entry_id = self.phrasing_owner[match.document]
+            best_phrasing.setdefault(entry_id, match.score)  # matches arrive best first
+        # Every gram of a phrasing is also in its entry's whole text, so `whole_entry` covers `best_phrasing`.
+        whole_entry = {self.entry_ids[m.document]: m.score for m in self.entry_index.search(question)}
+        weight = self.PHRASING_WEIGHT
+        scores = [
+            EntryScore(entry_id, weight * best_phrasing.get(entry_id, 0.0) + (1 - weight) * entry_score)
+            for entry_id, entry_score in whole_entry.items()
+        ]
+        return sorted(scores, key=lambda s: (-s.score, self.content_order[s.entry_id]))
+
+
+def _whole_entry_text(entry: FaqEntry) -> str:
+    return "\n".join((entry.title, *entry.phrasings, entry.answer))

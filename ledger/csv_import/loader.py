@@ -1,0 +1,501 @@
+"""`import DIR`: validate every file, then write in one transaction.
+
+- Any invalid row aborts the whole import before anything is written (the error names file, line, column).
+- Rows are matched to the ledger by their ids, never by position, so a re-export in another order is a no-op.
+- A row whose id exists with other values is an edit: the row is updated and its old values go to the
+  history, timed at `updated_at` when the file gives one (that is what the post-sync scan reads).
+- Imported data may already break the rules (a credit applied twice, more applied than issued): it is recorded
+  as it is, and the scans report it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+from sqlmodel import Session
+
+from ledger.csv_import import reader
+from ledger.csv_import.reader import Row, TableSpec
+from ledger.db import Database
+from ledger.errors import ImportRowError, InvalidCurrency
+from ledger.models import Client, Credit, HistoryEntry, Invoice, Payment, PaymentKind, Project, utcnow
+from ledger.money import decimal_str, normalize_currency
+from ledger.totals import refresh_totals
+
+ACTOR = "import"
+# Past this many touched rows, recomputing every total in one statement beats recomputing them by id.
+_REFRESH_ALL_ABOVE = 5_000
+_IMPORTABLE_KINDS = {kind.value.lower(): kind for kind in PaymentKind if kind is not PaymentKind.QB_PAYMENT}
+
+_PROGRESS_EVERY = 10_000
+
+# Called with (file name, rows read so far, rows in the file) as the import reads.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class FileSummary:
+    created: int = 0
+    edited: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportSummary:
+    files: dict[str, FileSummary] = field(default_factory=dict)
+
+    def for_file(self, spec: TableSpec) -> FileSummary:
+        return self.files.setdefault(spec.file, FileSummary())
+
+    @property
+    def changed(self) -> bool:
+        return any(s.created or s.edited for s in self.files.values())
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: vars(summary) for name, summary in self.files.items()}
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """One changed row: what to write, and what the history keeps."""
+
+    key: Any
+    values: dict[str, Any]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    at: datetime
+    client_id: str | None
+    invoice_id: int | None
+    subject: str
+
+
+def import_directory(db: Database, directory: Path, progress: Progress | None = None) -> ImportSummary:
+    """Import the CSV files in `directory`; see the module docstring for the rules."""
+    if not (directory / reader.CLIENTS.file).exists():
+        raise ImportRowError(reader.CLIENTS.file, None, None, f"{reader.CLIENTS.file} is required in {directory}")
+    with db.write() as session:
+        run = _ImportRun(session, directory, progress or (lambda _file, _done, _total: None))
+        return run.execute()
+
+
+class _ImportRun:
+    def __init__(self, session: Session, directory: Path, progress: Progress) -> None:
+        self.session, self.directory, self.progress = session, directory, progress
+        self.summary = ImportSummary()
+        self.now = utcnow()
+        self.touched_invoices: set[int] = set()
+        self.touched_clients: set[str] = set()
+        self.history: list[dict[str, Any]] = []
+        self.rows_read: dict[str, int] = {}
+
+    def execute(self) -> ImportSummary:
+        self._import_clients()
+        self._import_projects()
+        self._import_invoices()
+        self._import_credits()
+        self._import_payments()
+        self._refresh_totals()
+        if self.summary.changed:
+            self._record_run()
+        if self.history:
+            self.session.execute(insert(_table(HistoryEntry)), self.history)
+        return self.summary
+
+    # --- clients ----------------------------------------------------------------------------------------
+
+    def _import_clients(self) -> None:
+        spec = reader.CLIENTS
+        existing = {row.id: row for row in self.session.execute(select(_table(Client))).all()}
+        seen: dict[str, int] = {}
+        names = {row.name_key: row.id for row in existing.values()}
+        qb_ids = {row.qb_customer_id: row.id for row in existing.values() if row.qb_customer_id}
+        new_rows, edits = [], []
+        for row in self._rows(spec):
+            client_id = _unique(row, "client_id", seen)
+            name = row.required("name")
+            currency = _currency(row)
+            qb_customer_id = row.optional("qb_customer_id") or None
+            _claim(row, "name", name.lower(), client_id, names, f"the client name “{name}” is already used by")
+            if qb_customer_id:
+                _claim(row, "qb_customer_id", qb_customer_id, client_id, qb_ids, "this QuickBooks id belongs to")
+            values = {"name": name, "name_key": name.lower(), "currency": currency, "qb_customer_id": qb_customer_id}
+            old = existing.get(client_id)
+            if old is None:
+                new_rows.append({"id": client_id, **values, "created_at": self.now})
+                continue
+            if old.currency != currency and self._client_has_money(client_id):
+                raise row.error("currency", "a client's currency cannot change once it has invoices or credits")
+            edit = self._edit(row, client_id, _pick(old, values), values, None, client_id, None, f"client:{client_id}")
+            if edit:
+                edits.append(edit)
+        self._write(spec, _table(Client), new_rows, edits, _table(Client).c.id)
+
+    def _client_has_money(self, client_id: str) -> bool:
+        for model in (Invoice, Credit):
+            table = _table(model)
+            if self.session.execute(select(table.c.id).where(table.c.client_id == client_id).limit(1)).first():
+                return True
+        return False
+
+    def _clients(self) -> dict[str, str]:
+        """Client id -> currency, as the ledger has them now (after this import's clients)."""
+        table = _table(Client)
+        return dict(self.session.execute(select(table.c.id, table.c.currency)).all())
+
+    # --- projects ---------------------------------------------------------------------------------------
+
+    def _import_projects(self) -> None:
+        spec = reader.PROJECTS
+        table = _table(Project)
+        existing = {row.id: row for row in self.session.execute(select(table)).all()}
+        clients = self._clients()
+        seen: dict[str, int] = {}
+        new_rows, edits = [], []
+        for row in self._rows(spec):
+            project_id = _unique(row, "project_id", seen)
+            client_id = _known(row, "client_id", clients)
+            values = {"client_id": client_id, "name": row.required("name")}
+            old = existing.get(project_id)
+            if old is None:
+                new_rows.append({"id": project_id, **values})
+                continue
+            if old.client_id != client_id:
+                raise row.error("client_id", "a project cannot move to another client")
+            edit = self._edit(
+                row, project_id, _pick(old, values), values, None, client_id, None, f"project:{project_id}"
+            )
+            if edit:
+                edits.append(edit)
+        self._write(spec, table, new_rows, edits, table.c.id)
+
+    def _projects(self) -> dict[str, str]:
+        table = _table(Project)
+        return dict(self.session.execute(select(table.c.id, table.c.client_id)).all())
+
+    # --- invoices ---------------------------------------------------------------------------------------
+
+    def _import_invoices(self) -> None:
+        spec = reader.INVOICES
+        table = _table(Invoice)
+        existing = {row.number: row for row in self.session.execute(select(table)).all()}
+        clients, projects = self._clients(), self._projects()
+        seen: dict[str, int] = {}
+        new_rows, edits = [], []
+        for row in self._rows(spec):
+            number = _unique(row, "invoice_number", seen)
+            client_id = _known(row, "client_id", clients)
+            project_id = _project_of(row, client_id, projects)
+            values = {
+                "client_id": client_id,
+                "project_id": project_id,
+                "issued_on": row.day("issued_on"),
+                "total_minor": row.amount("total", clients[client_id]),
+                "posted_to_qb_at": row.optional_time("posted_to_qb_at"),
+                "qb_invoice_id": row.optional("qb_invoice_id") or None,
+                "updated_at": row.optional_time("updated_at"),
+            }
+            old = existing.get(number)
+            if old is None:
+                new_rows.append({"number": number, **values, "created_at": self.now})
+                continue
+            if old.client_id != client_id:
+                raise row.error("client_id", "an invoice cannot move to another client")
+            currency = clients[client_id]
+            edit = self._edit(
+                row,
+                old.id,
+                _pick(old, values),
+                values,
+                values["updated_at"],
+                client_id,
+                old.id,
+                f"invoice:{number}",
+                currency,
+            )
+            if edit:
+                edits.append(edit)
+                self.touched_invoices.add(old.id)
+        self._write(spec, table, new_rows, edits, table.c.id)
+
+    def _invoices(self) -> dict[str, tuple[int, str]]:
+        """Invoice number -> (id, client id)."""
+        table = _table(Invoice)
+        rows = self.session.execute(select(table.c.number, table.c.id, table.c.client_id)).all()
+        return {number: (invoice_id, client_id) for number, invoice_id, client_id in rows}
+
+    # --- credits ----------------------------------------------------------------------------------------
+
+    def _import_credits(self) -> None:
+        spec = reader.CREDITS
+        table = _table(Credit)
+        existing = {
+            row.external_id: row
+            for row in self.session.execute(select(table).where(table.c.external_id.is_not(None))).all()
+        }
+        clients = self._clients()
+        seen: dict[str, int] = {}
+        new_rows, edits = [], []
+        for row in self._rows(spec):
+            credit_id = _unique(row, "credit_id", seen)
+            client_id = _known(row, "client_id", clients)
+            values = {
+                "client_id": client_id,
+                "amount_minor": row.amount("amount", clients[client_id]),
+                "issued_on": row.day("issued_on"),
+                "reason": row.optional("reason"),
+            }
+            old = existing.get(credit_id)
+            if old is None:
+                new_rows.append({"external_id": credit_id, **values, "created_by": ACTOR, "created_at": self.now})
+                self.touched_clients.add(client_id)
+                continue
+            edit = self._edit(
+                row,
+                old.id,
+                _pick(old, values),
+                values,
+                None,
+                client_id,
+                None,
+                f"credit:{credit_id}",
+                clients[client_id],
+            )
+            if edit:
+                edits.append(edit)
+                self.touched_clients.update({client_id, old.client_id})
+        self._write(spec, table, new_rows, edits, table.c.id)
+
+    # --- payments ---------------------------------------------------------------------------------------
+
+    def _import_payments(self) -> None:
+        spec = reader.PAYMENTS
+        table = _table(Payment)
+        existing = {
+            row.external_id: row
+            for row in self.session.execute(select(table).where(table.c.external_id.is_not(None))).all()
+        }
+        clients, invoices, projects = self._clients(), self._invoices(), self._projects()
+        seen: dict[str, int] = {}
+        new_rows, edits = [], []
+        for row in self._rows(spec):
+            payment_id = _unique(row, "payment_id", seen)
+            invoice_id, client_id = invoices[_known(row, "invoice_number", invoices)]
+            values = self._payment_values(row, invoice_id, client_id, clients[client_id], projects)
+            old = existing.get(payment_id)
+            if old is None:
+                new_rows.append({"external_id": payment_id, **values, "created_by": ACTOR})
+                self._touch(invoice_id, client_id, values["kind"])
+                continue
+            edit = self._edit(
+                row,
+                old.id,
+                _pick(old, values),
+                values,
+                values["updated_at"],
+                client_id,
+                invoice_id,
+                f"payment:{payment_id}",
+                clients[client_id],
+            )
+            if edit:
+                edits.append(edit)
+                self._touch(invoice_id, client_id, values["kind"])
+                self._touch(old.invoice_id, old.client_id, old.kind)
+        self._write(spec, table, new_rows, edits, table.c.id)
+
+    def _payment_values(
+        self, row: Row, invoice_id: int, client_id: str, currency: str, projects: dict[str, str]
+    ) -> dict[str, Any]:
+        kind = _IMPORTABLE_KINDS.get(row.required("type").lower())
+        if kind is None:
+            raise row.error(
+                "type",
+                f"“{row.optional('type')}” is not a payment type; use one of "
+                + ", ".join(k.value for k in _IMPORTABLE_KINDS.values()),
+            )
+        received_on = row.day("received_on")
+        project_id = _project_of(row, client_id, projects)
+        if project_id and kind is not PaymentKind.ACCOUNT_CREDIT:
+            raise row.error("project_id", "a project tag is only for AccountCredit payments (credits applied)")
+        return {
+            "invoice_id": invoice_id,
+            "client_id": client_id,
+            "kind": kind.value,
+            "amount_minor": row.amount("amount", currency),
+            "received_on": received_on,
+            "created_at": row.optional_time("created_at") or datetime.combine(received_on, time(), UTC),
+            "updated_at": row.optional_time("updated_at"),
+            "project_id": project_id,
+        }
+
+    def _touch(self, invoice_id: int, client_id: str, kind: str) -> None:
+        self.touched_invoices.add(invoice_id)
+        if kind == PaymentKind.ACCOUNT_CREDIT.value:
+            self.touched_clients.add(client_id)
+
+    # --- shared -----------------------------------------------------------------------------------------
+
+    def _rows(self, spec: TableSpec) -> Iterable[Row]:
+        if not (self.directory / spec.file).exists():
+            return
+        self.summary.for_file(spec)
+        total = reader.count_rows(self.directory, spec)
+        done = 0
+        for done, row in enumerate(reader.read_table(self.directory, spec), start=1):
+            if done % _PROGRESS_EVERY == 0:
+                self.progress(spec.file, done, total)
+            yield row
+        self.rows_read[spec.file] = done
+        self.progress(spec.file, done, max(total, done))
+
+    def _edit(
+        self,
+        row: Row,
+        key: Any,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        edited_at: datetime | None,
+        client_id: str | None,
+        invoice_id: int | None,
+        subject: str,
+        currency: str | None = None,
+    ) -> _Edit | None:
+        changed = {name for name in after if before[name] != after[name]}
+        if not changed:
+            return None
+        return _Edit(
+            key=key,
+            values=after,
+            before={_field(name): _readable(name, before[name], currency) for name in sorted(changed)},
+            after={_field(name): _readable(name, after[name], currency) for name in sorted(changed)},
+            at=edited_at or self.now,
+            client_id=client_id,
+            invoice_id=invoice_id,
+            subject=subject,
+        )
+
+    def _write(
+        self, spec: TableSpec, table: Table, new_rows: list[dict[str, Any]], edits: list[_Edit], key_column: Any
+    ) -> None:
+        summary = self.summary.files.get(spec.file)
+        if summary is None:
+            return
+        if new_rows:
+            self.session.execute(insert(table), new_rows)
+        for edit in edits:
+            self.session.execute(update(table).where(key_column == edit.key).values(**edit.values))
+            self.history.append(
+                {
+                    "at": edit.at,
+                    "actor": ACTOR,
+                    "action": "import_edit",
+                    "outcome": "done",
+                    "client_id": edit.client_id,
+                    "invoice_id": edit.invoice_id,
+                    "subject": edit.subject,
+                    "before": edit.before,
+                    "after": edit.after,
+                    "detail": f"{spec.file}",
+                }
+            )
+        summary.created += len(new_rows)
+        summary.edited += len(edits)
+        summary.unchanged += self.rows_read.get(spec.file, 0) - len(new_rows) - len(edits)
+
+    def _refresh_totals(self) -> None:
+        new_payments = self.summary.files.get(reader.PAYMENTS.file)
+        new_credits = self.summary.files.get(reader.CREDITS.file)
+        many = sum(s.created for s in (new_payments, new_credits) if s) > _REFRESH_ALL_ABOVE
+        if many:
+            refresh_totals(self.session)
+        elif self.touched_invoices or self.touched_clients:
+            refresh_totals(self.session, self.touched_invoices, self.touched_clients)
+
+    def _record_run(self) -> None:
+        counts = "; ".join(
+            f"{name}: {s.created} new, {s.edited} edited, {s.unchanged} unchanged"
+            for name, s in self.summary.files.items()
+        )
+        self.history.append(
+            {
+                "at": self.now,
+                "actor": ACTOR,
+                "action": "import",
+                "outcome": "done",
+                "client_id": None,
+                "invoice_id": None,
+                "subject": str(self.directory),
+                "before": None,
+                "after": None,
+                "detail": counts,
+            }
+        )
+
+
+def _table(model: Any) -> Table:
+    return model.__table__
+
+
+def _unique(row: Row, column: str, seen: dict[str, int]) -> str:
+    value = row.required(column)
+    if value in seen:
+        raise row.error(column, f"“{value}” appears twice (also on line {seen[value]})")
+    seen[value] = row.line
+    return value
+
+
+def _known(row: Row, column: str, known: dict[str, Any]) -> str:
+    """The row's reference in `column`, which must name something in the ledger or in this import."""
+    value = row.required(column)
+    if value not in known:
+        raise row.error(column, f"“{value}” is not in the ledger or in this import")
+    return value
+
+
+def _currency(row: Row) -> str:
+    text = row.optional("currency") or "USD"
+    try:
+        return normalize_currency(text)
+    except InvalidCurrency as refused:
+        raise row.error("currency", refused.message.rstrip(".")) from None
+
+
+def _claim(row: Row, column: str, value: str, owner: str, claims: dict[str, str], taken: str) -> None:
+    holder = claims.get(value)
+    if holder is not None and holder != owner:
+        raise row.error(column, f"{taken} client {holder}")
+    claims[value] = owner
+
+
+def _project_of(row: Row, client_id: str, projects: dict[str, str]) -> str | None:
+    project_id = row.optional("project_id")
+    if not project_id:
+        return None
+    owner = projects.get(project_id)
+    if owner is None:
+        raise row.error("project_id", f"“{project_id}” is not a known project")
+    if owner != client_id:
+        raise row.error("project_id", f"project “{project_id}” belongs to client {owner}, not {client_id}")
+    return project_id
+
+
+def _pick(old: Any, values: dict[str, Any]) -> dict[str, Any]:
+    return {name: getattr(old, name) for name in values}
+
+
+def _field(name: str) -> str:
+    """History names a field as the CSV does: `total`, not `total_minor`."""
+    return name.removesuffix("_minor")
+
+
+def _readable(name: str, value: Any, currency: str | None) -> Any:
+    if name.endswith("_minor") and currency is not None and value is not None:
+        return decimal_str(value, currency)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,110 @@
+"""Connections, transactions and the schema's revision.
+
+Writes take the database's write lock when they begin: on SQLite a `BEGIN IMMEDIATE` (pysqlite's default
+`BEGIN` is deferred, so two writers could both read a balance before either writes), on PostgreSQL row
+locks (`SELECT ... FOR UPDATE`) taken by the operations themselves. Reads use plain transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from ledger.errors import SchemaOutOfDate
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_WRITE = "creditbot_write"
+
+
+class Database:
+    """One database, by URL: an engine for reads and a session factory for locked writes."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.engine = _create_engine(url, echo=echo)
+        self._write_engine = self.engine.execution_options(**{_WRITE: True})
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.get_backend_name() == "sqlite"
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A short write transaction, committed on success and rolled back on any error."""
+        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- schema -----------------------------------------------------------------------------------------
+
+    @cached_property
+    def head_revisions(self) -> frozenset[str]:
+        return frozenset(ScriptDirectory.from_config(self.alembic_config()).get_heads())
+
+    def current_revisions(self) -> frozenset[str]:
+        with self.engine.connect() as connection:
+            return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+    def alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("sqlalchemy.url", self.url.render_as_string(hide_password=False))
+        config.attributes["engine"] = self.engine
+        return config
+
+    def upgrade(self) -> None:
+        command.upgrade(self.alembic_config(), "heads")
+
+    def ensure_schema(self) -> None:
+        """Refuse to work on a database at another revision; create the schema in a new, empty SQLite file."""
+        current = self.current_revisions()
+        if current == self.head_revisions:
+            return
+        if not current and self.is_sqlite and not inspect(self.engine).get_table_names():
+            self.upgrade()
+            return
+        raise SchemaOutOfDate(", ".join(sorted(current)) or None, ", ".join(sorted(self.head_revisions)))
+
+
+def _create_engine(url: str, *, echo: bool) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+    is_memory = parsed.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # Let SQLAlchemy's "begin" event emit BEGIN itself, so writes can ask for IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        if not is_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        is_write = connection.get_execution_options().get(_WRITE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
+
+    return engine

@@ -1,0 +1,191 @@
+"""Every refusal the ledger can give, one typed exception each.
+
+Errors are part of the interface: `code` is stable for scripts (`{"error": {"code", "message"}}`), `message`
+says in a billing person's words what was refused, why, and what to do. Slack and the CLI render them the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+
+class LedgerError(Exception):
+    """A refusal: nothing was written."""
+
+    code = "ledger_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class InvalidAmount(LedgerError):
+    code = "invalid_amount"
+
+    def __init__(self, text: str, why: str) -> None:
+        super().__init__(f"“{text}” is not a valid amount: {why}.")
+        self.text = text
+
+
+class InvalidCurrency(LedgerError):
+    code = "invalid_currency"
+
+    def __init__(self, currency: str) -> None:
+        super().__init__(f"“{currency}” is not a currency code creditbot knows; use an ISO 4217 code such as USD.")
+
+
+class UnknownClient(LedgerError):
+    code = "unknown_client"
+
+    def __init__(self, query: str, suggestions: Sequence[str] = ()) -> None:
+        hint = f" Did you mean: {', '.join(suggestions)}?" if suggestions else " Check the client's id or name."
+        super().__init__(f"No client matches “{query}”.{hint}")
+        self.query = query
+        self.suggestions = list(suggestions)
+
+
+class AmbiguousClient(LedgerError):
+    code = "ambiguous_client"
+
+    def __init__(self, query: str, candidates: Sequence[str]) -> None:
+        super().__init__(
+            f"“{query}” matches several clients: {', '.join(candidates)}. Use the client's id or full name."
+        )
+        self.query = query
+        self.suggestions = list(candidates)
+
+
+class UnknownInvoice(LedgerError):
+    code = "unknown_invoice"
+
+    def __init__(self, number: str) -> None:
+        super().__init__(f"No invoice numbered “{number}”. Check the number on the invoice.")
+        self.number = number
+
+
+class UnknownApplication(LedgerError):
+    code = "unknown_application"
+
+    def __init__(self, application_id: object) -> None:
+        super().__init__(
+            f"There is no credit application #{application_id}. "
+            "The id is shown when the credit is applied and in the invoice's payment history."
+        )
+
+
+class UnknownProject(LedgerError):
+    code = "unknown_project"
+
+    def __init__(self, project: str, client_name: str, projects: Sequence[str]) -> None:
+        known = f" Its projects are: {', '.join(projects)}." if projects else " It has no projects."
+        super().__init__(f"“{project}” is not one of {client_name}'s projects, so it cannot tag this credit.{known}")
+
+
+class InsufficientCredit(LedgerError):
+    code = "insufficient_credit"
+
+    def __init__(self, requested: str, available: str, client_name: str) -> None:
+        super().__init__(
+            f"Cannot apply {requested}: {client_name} has only {available} of credit available. "
+            "Apply a smaller amount, or issue a credit first."
+        )
+
+
+class ExceedsBalanceDue(LedgerError):
+    code = "exceeds_balance_due"
+
+    def __init__(self, requested: str, balance_due: str, number: str) -> None:
+        super().__init__(
+            f"Cannot apply {requested}: that is more than the {balance_due} still owed on invoice {number}. "
+            "Apply at most the balance due."
+        )
+
+
+class NothingToApply(LedgerError):
+    code = "nothing_to_apply"
+
+    def __init__(self, number: str, why: str) -> None:
+        super().__init__(f"Nothing to apply to invoice {number}: {why}.")
+
+
+class InvoicePostedToQuickBooks(LedgerError):
+    code = "posted_to_quickbooks"
+
+    def __init__(self, number: str, posted_at: datetime) -> None:
+        super().__init__(
+            f"Invoice {number} was posted to QuickBooks on {posted_at:%Y-%m-%d %H:%M} UTC, so its credits are "
+            "managed in QuickBooks only: apply or undo the credit memo there, and it will come back here as a payment."
+        )
+        self.number = number
+
+
+class NotAnApplication(LedgerError):
+    code = "not_a_credit_application"
+
+    def __init__(self, payment_id: int, kind: str) -> None:
+        super().__init__(
+            f"Payment #{payment_id} is a {kind} payment, not a credit application; only applied credits can be "
+            "reversed here."
+        )
+
+
+class AlreadyReversed(LedgerError):
+    code = "already_reversed"
+
+    def __init__(self, application_id: int, reversed_at: datetime) -> None:
+        super().__init__(
+            f"Credit application #{application_id} was already reversed on {reversed_at:%Y-%m-%d %H:%M} UTC; "
+            "there is nothing left to undo."
+        )
+
+
+class IdempotencyConflict(LedgerError):
+    code = "idempotency_key_reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"The request key “{key}” was already used for a different request. Use a new key for a new request."
+        )
+
+
+class CurrencyMismatch(LedgerError):
+    code = "currency_mismatch"
+
+    def __init__(self, what: str, currency: str, client_currency: str) -> None:
+        super().__init__(f"{what} is in {currency}, but the client is billed in {client_currency}.")
+
+
+class SchemaOutOfDate(LedgerError):
+    code = "schema_out_of_date"
+
+    def __init__(self, current: str | None, head: str) -> None:
+        at = f"revision {current}" if current else "no creditbot schema"
+        super().__init__(
+            f"The database is at {at}, but this creditbot needs revision {head}. Run `creditbot db upgrade` first."
+        )
+
+
+class ImportRowError(LedgerError):
+    """A CSV import refused: names the file, line and column."""
+
+    code = "invalid_import"
+
+    def __init__(self, file: str, line: int | None, column: str | None, why: str) -> None:
+        where = file if line is None else f"{file}:{line}"
+        column_part = f", column {column}" if column else ""
+        super().__init__(f"{where}{column_part}: {why}. Nothing was imported.")
+        self.file, self.line, self.column, self.why = file, line, column, why
+
+
+class PermissionRefused(LedgerError):
+    code = "not_permitted"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(
+            f"Sorry, only billing admins can {action}. Ask a billing admin, or have your Slack id added to "
+            "CREDITBOT_BILLING_ADMINS."
+        )

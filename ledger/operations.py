@@ -1,0 +1,360 @@
+"""The ledger's writes: issue a credit, apply it to an invoice, reverse an application.
+
+Invariants kept here, inside one short locked transaction each:
+- A client's available credit (issued - applied) never goes below zero through these operations (R1).
+- An invoice's balance due never goes below zero through these operations.
+- A posted invoice's credits are QuickBooks' business: apply and reverse refuse it (R4).
+- Every write is idempotent by key (R8): a retry or double click returns the first result.
+Locks are always taken client first, then invoice, so two writers cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlmodel import Session, select
+
+from ledger import idempotency
+from ledger.db import Database
+from ledger.errors import (
+    AlreadyReversed,
+    ExceedsBalanceDue,
+    InsufficientCredit,
+    InvoicePostedToQuickBooks,
+    NotAnApplication,
+    NothingToApply,
+    UnknownApplication,
+    UnknownProject,
+)
+from ledger.lookup import find_client, find_invoice
+from ledger.models import Client, Credit, HistoryEntry, Invoice, Payment, PaymentKind, Project, Reversal, utcnow
+from ledger.money import decimal_str, format_money, parse_amount
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    credit_id: int
+    client_id: str
+    client_name: str
+    currency: str
+    amount_minor: int
+    available_before_minor: int
+    available_after_minor: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    application_id: int
+    invoice_number: str
+    client_id: str
+    client_name: str
+    currency: str
+    amount_minor: int
+    project_id: str | None
+    available_before_minor: int
+    available_after_minor: int
+    balance_due_before_minor: int
+    balance_due_after_minor: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class ReverseResult:
+    application_id: int
+    reversal_id: int
+    invoice_number: str
+    client_id: str
+    client_name: str
+    currency: str
+    amount_minor: int
+    available_before_minor: int
+    available_after_minor: int
+    balance_due_before_minor: int
+    balance_due_after_minor: int
+    replayed: bool = False
+
+
+def issue_credit(db: Database, client: str, amount: str | Decimal, reason: str, actor: str, key: str) -> IssueResult:
+    """Grant `amount` to the client's credit wallet (R1)."""
+    params = {"client": client, "amount": str(amount), "reason": reason}
+    with db.write() as session:
+        found = find_client(session, client)
+        wallet = _lock_client(session, found.id)
+        if (replay := idempotency.stored_result(session, key, "issue_credit", params)) is not None:
+            return IssueResult(**replay, replayed=True)
+        amount_minor = parse_amount(amount, wallet.currency)
+        before = wallet.available_credit_minor
+        credit = Credit(
+            client_id=wallet.id, amount_minor=amount_minor, issued_on=date.today(), reason=reason, created_by=actor
+        )
+        session.add(credit)
+        wallet.credits_issued_minor += amount_minor
+        session.add(wallet)
+        session.flush()
+        result = IssueResult(
+            credit_id=_id(credit.id),
+            client_id=wallet.id,
+            client_name=wallet.name,
+            currency=wallet.currency,
+            amount_minor=amount_minor,
+            available_before_minor=before,
+            available_after_minor=wallet.available_credit_minor,
+        )
+        _record(
+            session,
+            actor,
+            "issue_credit",
+            wallet.id,
+            None,
+            f"credit:{credit.id}",
+            {"available_credit": decimal_str(before, wallet.currency)},
+            {
+                "available_credit": decimal_str(wallet.available_credit_minor, wallet.currency),
+                "credit_issued": decimal_str(amount_minor, wallet.currency),
+            },
+            reason,
+        )
+        idempotency.remember(session, key, "issue_credit", params, _stored(result))
+        return result
+
+
+def apply_credit(
+    db: Database,
+    invoice: str,
+    amount: str | Decimal | None,
+    project_tag: str | None,
+    actor: str,
+    key: str,
+) -> ApplyResult:
+    """Apply client credit to an invoice: an AccountCredit payment drawn on the client's wallet (R1, R2).
+
+    `amount=None` applies as much as possible: the smaller of the available credit and the balance due.
+    """
+    params = {"invoice": invoice, "amount": None if amount is None else str(amount), "project": project_tag}
+    with db.write() as session:
+        found = find_invoice(session, invoice)
+        wallet = _lock_client(session, found.client_id)
+        target = _lock_invoice(session, _id(found.id))
+        if (replay := idempotency.stored_result(session, key, "apply_credit", params)) is not None:
+            return ApplyResult(**replay, replayed=True)
+        _refuse_if_posted(target)
+        project_id = _check_project_tag(session, wallet, project_tag)
+        amount_minor = _amount_to_apply(wallet, target, amount)
+        available_before, due_before = wallet.available_credit_minor, target.balance_due_minor
+        payment = Payment(
+            invoice_id=_id(target.id),
+            client_id=wallet.id,
+            kind=PaymentKind.ACCOUNT_CREDIT.value,
+            amount_minor=amount_minor,
+            received_on=date.today(),
+            project_id=project_id,
+            created_by=actor,
+        )
+        session.add(payment)
+        wallet.credits_applied_minor += amount_minor
+        target.credits_applied_minor += amount_minor
+        session.add_all([wallet, target])
+        session.flush()
+        result = ApplyResult(
+            application_id=_id(payment.id),
+            invoice_number=target.number,
+            client_id=wallet.id,
+            client_name=wallet.name,
+            currency=wallet.currency,
+            amount_minor=amount_minor,
+            project_id=project_id,
+            available_before_minor=available_before,
+            available_after_minor=wallet.available_credit_minor,
+            balance_due_before_minor=due_before,
+            balance_due_after_minor=target.balance_due_minor,
+        )
+        _record_balance_change(
+            session,
+            actor,
+            "apply_credit",
+            f"payment:{payment.id}",
+            wallet,
+            target,
+            available_before,
+            due_before,
+            amount_minor,
+        )
+        idempotency.remember(session, key, "apply_credit", params, _stored(result))
+        return result
+
+
+def reverse_application(db: Database, application_id: int, actor: str, key: str, reason: str = "") -> ReverseResult:
+    """Undo a credit application: a reversal entry restores the wallet and the invoice's balance."""
+    params = {"application_id": int(application_id)}
+    with db.write() as session:
+        payment = session.get(Payment, int(application_id))
+        if payment is None:
+            raise UnknownApplication(application_id)
+        wallet = _lock_client(session, payment.client_id)
+        target = _lock_invoice(session, payment.invoice_id)
+        if (replay := idempotency.stored_result(session, key, "reverse_application", params)) is not None:
+            return ReverseResult(**replay, replayed=True)
+        if payment.kind != PaymentKind.ACCOUNT_CREDIT.value:
+            raise NotAnApplication(_id(payment.id), payment.kind)
+        _refuse_if_posted(target)
+        previous = session.exec(select(Reversal).where(Reversal.payment_id == payment.id)).first()
+        if previous is not None:
+            raise AlreadyReversed(_id(payment.id), previous.created_at)
+        available_before, due_before = wallet.available_credit_minor, target.balance_due_minor
+        reversal = Reversal(payment_id=_id(payment.id), actor=actor, reason=reason)
+        session.add(reversal)
+        wallet.credits_applied_minor -= payment.amount_minor
+        target.credits_applied_minor -= payment.amount_minor
+        session.add_all([wallet, target])
+        session.flush()
+        result = ReverseResult(
+            application_id=_id(payment.id),
+            reversal_id=_id(reversal.id),
+            invoice_number=target.number,
+            client_id=wallet.id,
+            client_name=wallet.name,
+            currency=wallet.currency,
+            amount_minor=payment.amount_minor,
+            available_before_minor=available_before,
+            available_after_minor=wallet.available_credit_minor,
+            balance_due_before_minor=due_before,
+            balance_due_after_minor=target.balance_due_minor,
+        )
+        _record_balance_change(
+            session,
+            actor,
+            "reverse_application",
+            f"payment:{payment.id}",
+            wallet,
+            target,
+            available_before,
+            due_before,
+            -payment.amount_minor,
+            reason,
+        )
+        idempotency.remember(session, key, "reverse_application", params, _stored(result))
+        return result
+
+
+def record_refusal(
+    db: Database, actor: str, action: str, why: str, client_id: str | None = None, invoice_id: int | None = None
+) -> None:
+    """Keep a refused write (e.g. a permission refusal) in the history; it changes no balance."""
+    with db.write() as session:
+        _record(session, actor, action, client_id, invoice_id, "", None, None, why, outcome="refused")
+
+
+# --- rules ----------------------------------------------------------------------------------------------
+
+
+def _refuse_if_posted(invoice: Invoice) -> None:
+    if invoice.posted_to_qb_at is not None:
+        raise InvoicePostedToQuickBooks(invoice.number, invoice.posted_to_qb_at)
+
+
+def _check_project_tag(session: Session, client: Client, project_tag: str | None) -> str | None:
+    """R7: a tag must name one of the client's projects; it is for reporting and never restricts the credit."""
+    if project_tag is None or not project_tag.strip():
+        return None
+    tag = project_tag.strip()
+    project = session.get(Project, tag)
+    if project is not None and project.client_id == client.id:
+        return project.id
+    names = session.exec(select(Project.id).where(Project.client_id == client.id).order_by(Project.id)).all()
+    raise UnknownProject(tag, client.name, list(names))
+
+
+def _amount_to_apply(client: Client, invoice: Invoice, amount: str | Decimal | None) -> int:
+    available, due = client.available_credit_minor, invoice.balance_due_minor
+    money = client.currency
+    if amount is None:
+        if available <= 0:
+            raise NothingToApply(invoice.number, f"{client.name} has no credit available")
+        if due <= 0:
+            raise NothingToApply(invoice.number, "the invoice has no balance due")
+        return min(available, due)
+    amount_minor = parse_amount(amount, money)
+    if amount_minor > available:
+        raise InsufficientCredit(format_money(amount_minor, money), format_money(max(available, 0), money), client.name)
+    if amount_minor > due:
+        raise ExceedsBalanceDue(format_money(amount_minor, money), format_money(max(due, 0), money), invoice.number)
+    return amount_minor
+
+
+# --- locking and recording ------------------------------------------------------------------------------
+
+
+def _lock_client(session: Session, client_id: str) -> Client:
+    statement = select(Client).where(Client.id == client_id).with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).one()
+
+
+def _lock_invoice(session: Session, invoice_id: int) -> Invoice:
+    statement = select(Invoice).where(Invoice.id == invoice_id).with_for_update()
+    return session.exec(statement.execution_options(populate_existing=True)).one()
+
+
+def _record_balance_change(
+    session: Session,
+    actor: str,
+    action: str,
+    subject: str,
+    client: Client,
+    invoice: Invoice,
+    available_before: int,
+    due_before: int,
+    applied_minor: int,
+    detail: str = "",
+) -> None:
+    """History keeps amounts as decimal strings in the client's currency, readable as they are."""
+    money = client.currency
+    before = {"available_credit": decimal_str(available_before, money), "balance_due": decimal_str(due_before, money)}
+    after = {
+        "available_credit": decimal_str(client.available_credit_minor, money),
+        "balance_due": decimal_str(invoice.balance_due_minor, money),
+        "credit_applied": decimal_str(applied_minor, money),
+    }
+    _record(session, actor, action, client.id, invoice.id, subject, before, after, detail)
+
+
+def _record(
+    session: Session,
+    actor: str,
+    action: str,
+    client_id: str | None,
+    invoice_id: int | None,
+    subject: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    detail: str,
+    outcome: str = "done",
+) -> None:
+    session.add(
+        HistoryEntry(
+            at=utcnow(),
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            client_id=client_id,
+            invoice_id=invoice_id,
+            subject=subject,
+            before=before,
+            after=after,
+            detail=detail,
+        )
+    )
+
+
+def _stored(result: IssueResult | ApplyResult | ReverseResult) -> dict[str, Any]:
+    stored = asdict(result)
+    stored.pop("replayed")
+    return stored
+
+
+def _id(value: int | None) -> int:
+    assert value is not None, "the row was flushed, so it has an id"
+    return value

@@ -1,0 +1,98 @@
+"""Running totals recomputed from the entries (credits, payments, reversals).
+
+Bulk writers (the CSV import, the QuickBooks sync) insert entries and then call `refresh_totals` for what they
+touched; tests call `totals_from_entries` to check that the running totals always equal the entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+_CHUNK = 500
+
+_CASH_KINDS = "kind NOT IN ('AccountCredit', 'QBCreditMemo')"
+_CREDIT_KIND = "kind = 'AccountCredit'"
+_MEMO_KIND = "kind = 'QBCreditMemo'"
+_LIVE = "NOT EXISTS (SELECT 1 FROM reversal r WHERE r.payment_id = p.id)"
+
+
+def _paid(kind_filter: str) -> str:
+    return (
+        f"(SELECT COALESCE(SUM(p.amount_minor), 0) FROM payment p "
+        f"WHERE p.invoice_id = invoice.id AND {kind_filter} AND {_LIVE})"
+    )
+
+
+_REFRESH_INVOICES = (
+    f"UPDATE invoice SET cash_paid_minor = {_paid(_CASH_KINDS)}, "
+    f"credits_applied_minor = {_paid(_CREDIT_KIND)}, "
+    f"qb_credit_memos_minor = {_paid(_MEMO_KIND)}"
+)
+_REFRESH_CLIENTS = (
+    "UPDATE client SET "
+    "credits_issued_minor = (SELECT COALESCE(SUM(c.amount_minor), 0) FROM credit c WHERE c.client_id = client.id), "
+    "credits_applied_minor = (SELECT COALESCE(SUM(p.amount_minor), 0) FROM payment p "
+    f"WHERE p.client_id = client.id AND p.kind = 'AccountCredit' AND {_LIVE})"
+)
+
+
+def refresh_totals(
+    session: Session, invoice_ids: Iterable[int] | None = None, client_ids: Iterable[str] | None = None
+) -> None:
+    """Recompute the running totals of the given invoices and clients (all of them when None)."""
+    _refresh(session, _REFRESH_INVOICES, "invoice.id", invoice_ids)
+    _refresh(session, _REFRESH_CLIENTS, "client.id", client_ids)
+
+
+def _refresh(session: Session, statement: str, id_column: str, ids: Iterable[object] | None) -> None:
+    if ids is None:
+        session.execute(text(statement))
+        return
+    wanted = sorted(set(ids))  # type: ignore[type-var]
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        names = [f"id{i}" for i in range(len(chunk))]
+        where = f" WHERE {id_column} IN ({', '.join(':' + name for name in names)})"
+        session.execute(text(statement + where), dict(zip(names, chunk, strict=True)))
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Every client's and invoice's totals, as a snapshot to compare."""
+
+    clients: dict[str, tuple[int, int]]
+    invoices: dict[int, tuple[int, int, int]]
+
+
+def stored_totals(session: Session) -> Totals:
+    clients = session.execute(text("SELECT id, credits_issued_minor, credits_applied_minor FROM client"))
+    invoices = session.execute(
+        text("SELECT id, cash_paid_minor, credits_applied_minor, qb_credit_memos_minor FROM invoice")
+    )
+    return Totals(
+        clients={row[0]: (row[1], row[2]) for row in clients},
+        invoices={row[0]: (row[1], row[2], row[3]) for row in invoices},
+    )
+
+
+def totals_from_entries(session: Session) -> Totals:
+    """The totals as the entries say they should be, computed without the running columns."""
+    clients = session.execute(
+        text(
+            "SELECT id, "
+            "(SELECT COALESCE(SUM(c.amount_minor), 0) FROM credit c WHERE c.client_id = client.id), "
+            "(SELECT COALESCE(SUM(p.amount_minor), 0) FROM payment p "
+            f"WHERE p.client_id = client.id AND p.kind = 'AccountCredit' AND {_LIVE}) FROM client"
+        )
+    )
+    invoices = session.execute(
+        text(f"SELECT id, {_paid(_CASH_KINDS)}, {_paid(_CREDIT_KIND)}, {_paid(_MEMO_KIND)} FROM invoice")
+    )
+    return Totals(
+        clients={row[0]: (int(row[1]), int(row[2])) for row in clients},
+        invoices={row[0]: (int(row[1]), int(row[2]), int(row[3])) for row in invoices},
+    )

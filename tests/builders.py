@@ -1,0 +1,65 @@
+"""Building ledgers for tests through the real CSV import (no hand-made rows, no mocks)."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ledger.csv_import.loader import ImportSummary, import_directory
+from ledger.db import Database
+
+
+def write_csv(directory: Path, name: str, rows: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for row in rows:
+        columns.extend(column for column in row if column not in columns)
+    with (directory / name).open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def import_rows(db: Database, **tables: list[dict[str, Any]]) -> ImportSummary:
+    """Import tables given as keyword arguments: clients=[...], invoices=[...], credits=[...], payments=[...]."""
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        for name, rows in tables.items():
+            if rows:
+                write_csv(directory, f"{name}.csv", rows)
+        return import_directory(db, directory)
+
+
+def client(client_id: str = "C1", name: str | None = None, currency: str = "USD", **extra: Any) -> dict[str, Any]:
+    return {"client_id": client_id, "name": name or f"Client {client_id}", "currency": currency, **extra}
+
+
+def invoice(number: str, client_id: str = "C1", total: str = "1000.00", **extra: Any) -> dict[str, Any]:
+    return {"invoice_number": number, "client_id": client_id, "issued_on": "2026-10-01", "total": total, **extra}
+
+
+def credit(credit_id: str, client_id: str = "C1", amount: str = "100.00", **extra: Any) -> dict[str, Any]:
+    return {"credit_id": credit_id, "client_id": client_id, "amount": amount, "issued_on": "2026-10-02", **extra}
+
+
+def payment(payment_id: str, number: str, kind: str = "check", amount: str = "100.00", **extra: Any) -> dict[str, Any]:
+    return {
+        "payment_id": payment_id,
+        "invoice_number": number,
+        "type": kind,
+        "amount": amount,
+        "received_on": "2026-10-03",
+        **extra,
+    }
+
+
+def simple_ledger(db: Database, credit_amount: str = "500.00", total: str = "1000.00") -> None:
+    """One USD client "C1" (Client C1) with one project, credit `credit_amount`, and an open invoice INV-1."""
+    import_rows(
+        db,
+        clients=[client("C1")],
+        projects=[{"project_id": "P1", "client_id": "C1", "name": "Project One"}],
+        invoices=[invoice("INV-1", total=total)],
+        credits=[credit("CR-1", amount=credit_amount)],
+    )
