@@ -47,7 +47,8 @@ def postgres_url(worker_id: str) -> Iterator[str]:
     if not base:
         _postgres_unavailable(f"{POSTGRES_ENV} is not set")
     assert base is not None
-    name = f"creditbot_test_{worker_id}"
+    # One database per test process, so concurrent test runs on one server never share or drop each other's.
+    name = f"creditbot_test_{worker_id}_{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -62,6 +63,10 @@ def postgres_url(worker_id: str) -> Iterator[str]:
     db.upgrade()
     db.dispose()
     yield url
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
