@@ -1,0 +1,45 @@
+"""The schema is made only by Alembic, matches the models, and an out-of-date database is refused clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from ledger.db import Database
+from ledger.errors import SchemaOutOfDate
+
+
+def test_migrations_create_exactly_the_models_tables(db):
+    with db.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+
+
+def test_a_new_sqlite_file_gets_the_schema_automatically(tmp_path: Path):
+    db = Database(f"sqlite:///{tmp_path / 'new.db'}")
+    db.ensure_schema()
+    assert db.current_revisions() == db.head_revisions
+    assert {"client", "invoice", "payment", "credit", "history"} <= set(inspect(db.engine).get_table_names())
+
+
+def test_a_database_at_an_older_revision_is_refused_with_the_command_to_run(tmp_path: Path):
+    db = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    command.upgrade(db.alembic_config(), "0001_initial")
+    if db.current_revisions() == db.head_revisions:
+        pytest.skip("only one revision exists so far")
+    with pytest.raises(SchemaOutOfDate, match="creditbot db upgrade"):
+        db.ensure_schema()
+
+
+def test_a_foreign_database_is_not_touched(tmp_path: Path):
+    db = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    with db.engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE someone_elses (id INTEGER)")
+    with pytest.raises(SchemaOutOfDate, match="no creditbot schema"):
+        db.ensure_schema()
