@@ -12,7 +12,7 @@ from pathlib import Path
 from faq.decision import TUNED_THRESHOLDS, Decision, Outcome, Thresholds, decide
 from faq.entries import FaqContentError, FaqEntry, load_entries
 from faq.grounding import Grounder, References, find_references, mask_invoice_numbers
-from faq.retrieval import EntryRanker, EntryScore, normalise
+from faq.retrieval import EntryRanker, EntryScore, Ranker, normalise
 
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent / "content"
 TIPS_ENTRY_ID = "quick-tips"
@@ -48,6 +48,7 @@ class Faq:
         entries: Sequence[FaqEntry],
         thresholds: Thresholds = TUNED_THRESHOLDS,
         grounder: Grounder | None = None,
+        ranker: Ranker | None = None,
     ) -> None:
         self._by_id = {entry.id: entry for entry in entries}
         if TIPS_ENTRY_ID not in self._by_id:
@@ -56,7 +57,7 @@ class Faq:
         self.entries: tuple[FaqEntry, ...] = tuple(entries)
         self.thresholds = thresholds
         self._grounder = grounder
-        self._ranker = EntryRanker(self.entries)
+        self._ranker: Ranker = ranker or EntryRanker(self.entries)
 
     def entry(self, entry_id: str) -> FaqEntry:
         """The entry with this id; KeyError if there is none."""
@@ -85,11 +86,16 @@ class Faq:
 
     def rank(self, question: str) -> list[EntryScore]:
         """Entries by similarity to the question, best first; the tuning tool tries thresholds on these."""
-        exact = self._by_id.get(normalise(question).replace(" ", "-"))
+        exact = self._entry_named_by(question)
         if exact is not None:
-            # Suggestion buttons and finding alerts ask by id ("finding-duplicate-credit"): that entry, surely.
             return [EntryScore(exact.id, 1.0)]
         return self._ranker.rank(mask_invoice_numbers(question))
+
+    def _entry_named_by(self, question: str) -> FaqEntry | None:
+        # Suggestion buttons and finding alerts ask by entry id ("finding-duplicate-credit") or by finding kind
+        # ("duplicate_credit", the scans' fixed vocabulary): those name their entry outright.
+        slug = normalise(question).replace(" ", "-")
+        return self._by_id.get(slug) or self._by_id.get(f"finding-{slug}")
 
     def _answer_for(self, decision: Decision) -> FaqAnswer:
         if decision.outcome == "answer" and decision.entry_id is not None:

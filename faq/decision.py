@@ -43,7 +43,7 @@ def decide(ranked: Sequence[EntryScore], thresholds: Thresholds) -> Decision:
         return Decision("unknown", None, 0.0, ())
     best = ranked[0]
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
-    if best.score >= thresholds.answer_min and best.score - runner_up >= thresholds.margin_min:
+    if best.confidence >= thresholds.answer_min and best.confidence - runner_up >= thresholds.margin_min:
         return Decision("answer", best.entry_id, best.score, ())
     suggestions = tuple(s.entry_id for s in ranked[:MAX_SUGGESTIONS] if s.score >= thresholds.suggest_min)
     if suggestions:

@@ -78,7 +78,7 @@ def parse_entry_file(path: Path) -> FaqEntry:
 def parse_entry_text(text: str, source: str) -> FaqEntry:
     """Parse one entry's YAML text; `source` is only used in error messages."""
     try:
-        document = yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - a safe loader
+        document = yaml.load(text, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
         raise FaqContentError(source, None, f"not valid YAML ({_yaml_problem(exc)})") from exc
     if not isinstance(document, Mapping):
@@ -91,9 +91,7 @@ def check_entry_set(entries: Iterable[FaqEntry]) -> None:
     by_id: dict[str, FaqEntry] = {}
     for entry in entries:
         if entry.id in by_id:
-            raise FaqContentError(
-                entry.source, entry.id, f"duplicate id: already used in {by_id[entry.id].source}"
-            )
+            raise FaqContentError(entry.source, entry.id, f"duplicate id: already used in {by_id[entry.id].source}")
         by_id[entry.id] = entry
     for entry in by_id.values():
         for target in entry.related:
@@ -112,9 +110,7 @@ def _entry_from_mapping(document: Mapping[Any, Any], source: str) -> FaqEntry:
         if key not in document or document[key] is None:
             raise FaqContentError(source, entry_id, f"missing field '{key}'")
     if entry_id is None or not ENTRY_ID.match(entry_id):
-        raise FaqContentError(
-            source, entry_id, "id must be lowercase words joined by hyphens, e.g. 'applying-credits'"
-        )
+        raise FaqContentError(source, entry_id, "id must be lowercase words joined by hyphens, e.g. 'applying-credits'")
     return FaqEntry(
         id=entry_id,
         title=_non_empty_text(document["title"], "title", source, entry_id),

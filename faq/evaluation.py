@@ -100,9 +100,7 @@ def read_eval_file(path: Path | str) -> list[EvalQuestion]:
 
 
 def parse_eval_lines(lines: Iterable[str], source: str) -> list[EvalQuestion]:
-    questions = [
-        _parse_eval_line(line, source, number) for number, line in enumerate(lines, start=1) if line.strip()
-    ]
+    questions = [_parse_eval_line(line, source, number) for number, line in enumerate(lines, start=1) if line.strip()]
     if not questions:
         raise EvalFileError(source, None, "no questions in the file")
     return questions
@@ -125,9 +123,7 @@ def _acceptable_ids(ids: object, source: str, number: int) -> tuple[str, ...] | 
     if ids is None or ids == [None]:
         return None
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
-        raise EvalFileError(
-            source, number, '"ids" must be a list of entry ids, or null for an out-of-scope question'
-        )
+        raise EvalFileError(source, number, '"ids" must be a list of entry ids, or null for an out-of-scope question')
     return tuple(ids)
 
 

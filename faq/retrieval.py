@@ -21,6 +21,9 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
+
+from rapidfuzz import fuzz, process
 
 from faq.entries import FaqEntry
 
@@ -29,11 +32,13 @@ NGRAM_SIZES = (3, 4, 5)
 # Words that carry no topic. Without this, "how do I reset my password" would look a little like
 # "how do I undo a credit" just through "how do i". Kept short on purpose: negations and question words that
 # change the topic ("who", "why", "when") stay.
-STOPWORDS = frozenset(
-    """a an the and or of to in on at for from with by about into as is are was were be been being am do does
+_STOPWORD_TEXT = """
+    a an the and or of to in on at for from with by about into as is are was were be been being am do does
     did doing done i me my we our us you your it its this that these those there here can could should would will
-    shall may might must please just so if then than any some what how hi hey hello""".split()
-)
+    shall may might must please just so if then than any some what how hi hey hello whats hows wheres im ive
+    thats theres lets only
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 def normalise(text: str) -> str:
@@ -110,16 +115,31 @@ class NgramIndex:
 @dataclass(frozen=True)
 class EntryScore:
     entry_id: str
-    score: float
+    score: float  # similarity, used for ranking and suggestions
+    coverage: float = 1.0  # share of the question's words this entry knows (computed for the top few only)
+
+    @property
+    def confidence(self) -> float:
+        """What the answer test uses: similar, and about every word that was asked."""
+        return self.score * self.coverage
+
+
+class Ranker(Protocol):
+    def rank(self, question: str) -> list[EntryScore]: ...
 
 
 class EntryRanker:
     """Ranks FAQ entries for a question; build once, then `rank` is cheap."""
 
-    # Share of the score that comes from the best phrasing; the rest from the whole-entry document.
-    PHRASING_WEIGHT = 0.6
+    COVERAGE_TOP = 3  # coverage is only needed where a decision is made: the top entry and its runners-up
 
-    def __init__(self, entries: Sequence[FaqEntry]) -> None:
+    def __init__(
+        self, entries: Sequence[FaqEntry], phrasing_weight: float = 0.6, with_coverage: bool = True
+    ) -> None:
+        # Share of the score that comes from the best phrasing; the rest from the whole-entry document.
+        self.phrasing_weight = phrasing_weight
+        self.with_coverage = with_coverage
+        self.vocabularies = {entry.id: EntryVocabulary(_whole_entry_text(entry)) for entry in entries}
         self.entry_ids = [entry.id for entry in entries]
         self.content_order = {entry_id: position for position, entry_id in enumerate(self.entry_ids)}
         phrasings = [(entry.id, text) for entry in entries for text in (entry.title, *entry.phrasings)]
@@ -135,12 +155,45 @@ class EntryRanker:
             best_phrasing.setdefault(entry_id, match.score)  # matches arrive best first
         # Every gram of a phrasing is also in its entry's whole text, so `whole_entry` covers `best_phrasing`.
         whole_entry = {self.entry_ids[m.document]: m.score for m in self.entry_index.search(question)}
-        weight = self.PHRASING_WEIGHT
+        weight = self.phrasing_weight
         scores = [
             EntryScore(entry_id, weight * best_phrasing.get(entry_id, 0.0) + (1 - weight) * entry_score)
             for entry_id, entry_score in whole_entry.items()
         ]
-        return sorted(scores, key=lambda s: (-s.score, self.content_order[s.entry_id]))
+        ranked = sorted(scores, key=lambda s: (-s.score, self.content_order[s.entry_id]))
+        if self.with_coverage and ranked:
+            ranked[: self.COVERAGE_TOP] = [self._with_coverage(s, question) for s in ranked[: self.COVERAGE_TOP]]
+        return ranked
+
+    def _with_coverage(self, scored: EntryScore, question: str) -> EntryScore:
+        words = topic_words(question)
+        vocabulary = self.vocabularies[scored.entry_id]
+        known = sum(1 for word in words if vocabulary.knows(word))
+        return EntryScore(scored.entry_id, scored.score, known / len(words) if words else 0.0)
+
+
+class EntryVocabulary:
+    """The words of one entry, matched leniently enough for typos and word forms.
+
+    Why it exists: n-gram similarity can be high for a question that shares two words with a short phrasing
+    and is really about something else ("how do I create a new project" against "create a new credit"). An
+    entry that has never used one of the question's words ("project") should not answer it with confidence.
+    """
+
+    PREFIX = 5  # "applied", "applying" and "application" share "appli"
+    TYPO_SIMILARITY = 80  # rapidfuzz ratio: "aply"/"apply" 89, "proejct"/"project" 86, "bank"/"back" 75
+
+    def __init__(self, text: str) -> None:
+        self.words = sorted({ALIASES.get(word, word) for word in normalise(text).split()})
+        self.word_set = frozenset(self.words)
+        self.prefixes = frozenset(word[: self.PREFIX] for word in self.words if len(word) >= self.PREFIX)
+
+    def knows(self, word: str) -> bool:
+        if word in self.word_set:
+            return True
+        if len(word) >= self.PREFIX and word[: self.PREFIX] in self.prefixes:
+            return True
+        return process.extractOne(word, self.words, scorer=fuzz.ratio, score_cutoff=self.TYPO_SIMILARITY) is not None
 
 
 def _whole_entry_text(entry: FaqEntry) -> str:

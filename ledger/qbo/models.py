@@ -57,7 +57,7 @@ class QBOverpayment(SQLModel, table=True):
 
     __tablename__ = "qb_overpayment"
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True, autoincrement=True))
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     qb_payment_id: str = Field(max_length=64, unique=True)
     client_id: str = Field(foreign_key="client.id", index=True, max_length=64)
     amount_minor: int = money_column()
