@@ -28,19 +28,20 @@ MAX_MINOR = 10**15
 _PLAIN_DECIMAL = re.compile(r"([0-9]*)(?:\.([0-9]+))?")
 
 
+_DECIMALS = (
+    {code: 0 for code in _ZERO_DECIMAL} | {code: 3 for code in _THREE_DECIMAL} | {code: 2 for code in _TWO_DECIMAL}
+)
+
+
 def currency_decimals(currency: str) -> int:
     """How many decimals `currency` has; an unknown code is refused."""
-    code = normalize_currency(currency)
-    if code in _ZERO_DECIMAL:
-        return 0
-    if code in _THREE_DECIMAL:
-        return 3
-    return 2
+    decimals = _DECIMALS.get(currency)  # the hot path: an already normalized code
+    return decimals if decimals is not None else _DECIMALS[normalize_currency(currency)]
 
 
 def normalize_currency(currency: str) -> str:
     code = (currency or "").strip().upper()
-    if code not in _ZERO_DECIMAL | _THREE_DECIMAL | _TWO_DECIMAL:
+    if code not in _DECIMALS:
         raise InvalidCurrency(currency)
     return code
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlmodel import Session
 
+from ledger.bulk import bulk_insert
 from ledger.csv_import import reader
 from ledger.csv_import.reader import Row, TableSpec
 from ledger.db import Database
@@ -103,7 +105,7 @@ class _ImportRun:
         if self.summary.changed:
             self._record_run()
         if self.history:
-            self.session.execute(insert(_table(HistoryEntry)), self.history)
+            bulk_insert(self.session, _table(HistoryEntry), self.history)
         return self.summary
 
     # --- clients ----------------------------------------------------------------------------------------
@@ -285,12 +287,12 @@ class _ImportRun:
         for row in self._rows(spec):
             payment_id = _unique(row, "payment_id", seen)
             invoice_id, client_id = invoices[_known(row, "invoice_number", invoices)]
-            values = self._payment_values(row, invoice_id, client_id, clients[client_id], projects)
+            values = self._payment_values(row, payment_id, invoice_id, client_id, clients[client_id], projects)
             old = existing.get(payment_id)
             if old is None:
-                new_rows.append({"external_id": payment_id, **values, "created_by": ACTOR})
-                self._touch(invoice_id, client_id, values["kind"])
+                new_rows.append(values)
                 continue
+            del values["external_id"], values["created_by"]
             edit = self._edit(
                 row,
                 old.id,
@@ -307,9 +309,12 @@ class _ImportRun:
                 self._touch(invoice_id, client_id, values["kind"])
                 self._touch(old.invoice_id, old.client_id, old.kind)
         self._write(spec, table, new_rows, edits, table.c.id)
+        if len(new_rows) <= _REFRESH_ALL_ABOVE:
+            for values in new_rows:
+                self._touch(values["invoice_id"], values["client_id"], values["kind"])
 
     def _payment_values(
-        self, row: Row, invoice_id: int, client_id: str, currency: str, projects: dict[str, str]
+        self, row: Row, payment_id: str, invoice_id: int, client_id: str, currency: str, projects: dict[str, str]
     ) -> dict[str, Any]:
         kind = _IMPORTABLE_KINDS.get(row.required("type").lower())
         if kind is None:
@@ -323,14 +328,16 @@ class _ImportRun:
         if project_id and kind is not PaymentKind.ACCOUNT_CREDIT:
             raise row.error("project_id", "a project tag is only for AccountCredit payments (credits applied)")
         return {
+            "external_id": payment_id,
             "invoice_id": invoice_id,
             "client_id": client_id,
             "kind": kind.value,
             "amount_minor": row.amount("amount", currency),
             "received_on": received_on,
-            "created_at": row.optional_time("created_at") or datetime.combine(received_on, time(), UTC),
+            "created_at": row.optional_time("created_at") or _start_of(received_on),
             "updated_at": row.optional_time("updated_at"),
             "project_id": project_id,
+            "created_by": ACTOR,
         }
 
     def _touch(self, invoice_id: int, client_id: str, kind: str) -> None:
@@ -385,8 +392,7 @@ class _ImportRun:
         summary = self.summary.files.get(spec.file)
         if summary is None:
             return
-        if new_rows:
-            self.session.execute(insert(table), new_rows)
+        bulk_insert(self.session, table, new_rows)
         for edit in edits:
             self.session.execute(update(table).where(key_column == edit.key).values(**edit.values))
             self.history.append(
@@ -482,6 +488,12 @@ def _project_of(row: Row, client_id: str, projects: dict[str, str]) -> str | Non
     if owner != client_id:
         raise row.error("project_id", f"project “{project_id}” belongs to client {owner}, not {client_id}")
     return project_id
+
+
+@lru_cache(maxsize=4096)
+def _start_of(day: date) -> datetime:
+    """A payment without created_at was entered at the start of its day, UTC (the format's default)."""
+    return datetime.combine(day, time(), UTC)
 
 
 def _pick(old: Any, values: dict[str, Any]) -> dict[str, Any]:

@@ -42,6 +42,10 @@ PAYMENTS = TableSpec(
 )
 
 
+# Parsed dates by their text: a ledger has few distinct days and many rows.
+_DAYS: dict[str, date] = {}
+
+
 class Row:
     """One data row: its line number and fields by column name ('' for an absent optional column)."""
 
@@ -78,12 +82,18 @@ class Row:
         return self._parse_time(column, text) if text else None
 
     def _parse_day(self, column: str, text: str) -> date:
+        day = _DAYS.get(text)
+        if day is not None:
+            return day
         if len(text) != 10 or text[4] != "-" or text[7] != "-":
             raise self.error(column, f"“{text}” is not a date in the form YYYY-MM-DD")
         try:
-            return date.fromisoformat(text)
+            day = date.fromisoformat(text)
         except ValueError:
             raise self.error(column, f"“{text}” is not a real date") from None
+        if len(_DAYS) < 100_000:
+            _DAYS[text] = day
+        return day
 
     def _parse_time(self, column: str, text: str) -> datetime:
         if len(text) < 16 or text[10] not in "T ":

@@ -1,0 +1,62 @@
+"""Deterministic synthetic ledgers in the import CSV format, at any size.
+
+Shape (per N payments): N/1000 clients (at least 10), 2 credits per client, N/10 invoices, a project per client;
+10% of payments are AccountCredit, the rest cash kinds. The same N always gives the same files.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+CASH_KINDS = ("check", "ach", "wire", "card", "cash")
+
+
+@dataclass(frozen=True)
+class Shape:
+    payments: int
+
+    @property
+    def clients(self) -> int:
+        return max(self.payments // 1000, 10)
+
+    @property
+    def invoices(self) -> int:
+        return max(self.payments // 10, self.clients)
+
+
+def write_ledger(directory: Path, payments: int, seed: int = 2026) -> Shape:
+    """Write clients, projects, invoices, credits and payments CSV files for a ledger of `payments` payments."""
+    shape = Shape(payments)
+    rng = random.Random(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    _write(directory / "clients.csv", ["client_id", "name", "currency"],
+           ([f"C{c}", f"Client {c:06d}", "USD"] for c in range(shape.clients)))  # fmt: skip
+    _write(directory / "projects.csv", ["project_id", "client_id", "name"],
+           ([f"P{c}", f"C{c}", f"Project of client {c}"] for c in range(shape.clients)))  # fmt: skip
+    _write(directory / "credits.csv", ["credit_id", "client_id", "amount", "issued_on", "reason"],
+           ([f"CR{n}", f"C{n % shape.clients}", "5000.00", "2026-01-15", "synthetic"]
+            for n in range(shape.clients * 2)))  # fmt: skip
+    _write(directory / "invoices.csv", ["invoice_number", "client_id", "issued_on", "total"],
+           ([f"INV-{i}", f"C{i % shape.clients}", f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}", "2500.00"]
+            for i in range(shape.invoices)))  # fmt: skip
+    _write(directory / "payments.csv", ["payment_id", "invoice_number", "type", "amount", "received_on"],
+           (_payment_row(p, shape, rng) for p in range(payments)))  # fmt: skip
+    return shape
+
+
+def _payment_row(number: int, shape: Shape, rng: random.Random) -> list[str]:
+    invoice = number % shape.invoices
+    kind = "AccountCredit" if number % 10 == 3 else CASH_KINDS[number % len(CASH_KINDS)]
+    cents = rng.randrange(100, 2500)  # ten payments of at most $25 never overpay a $2,500 invoice
+    return [f"PAY-{number}", f"INV-{invoice}", kind, f"{cents // 100}.{cents % 100:02d}",
+            f"2026-{1 + invoice % 12:02d}-{1 + number % 28:02d}"]  # fmt: skip
+
+
+def _write(path: Path, header: list[str], rows) -> None:  # type: ignore[no-untyped-def]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
