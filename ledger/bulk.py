@@ -35,9 +35,28 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(mark for _ in columns)})"
     keys = [column.name for column in given]
     fixed = tuple(defaults[column.name] for column in defaulted)
+    if dialect.name == "postgresql":
+        _copy_rows(connection, table, names, rows, keys, fixed, converters)
+        return
     for start in range(0, len(rows), _BATCH):
         batch = [_as_tuple(row, keys, fixed, converters) for row in rows[start : start + _BATCH]]
         connection.exec_driver_sql(statement, batch)  # type: ignore[arg-type]
+
+
+def _copy_rows(
+    connection: Any,
+    table: Table,
+    names: str,
+    rows: Sequence[dict[str, Any]],
+    keys: list[str],
+    fixed: tuple[Any, ...],
+    converters: list[Converter],
+) -> None:
+    """PostgreSQL: COPY FROM STDIN, which is many times faster than row-by-row INSERTs for a large import."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(_as_tuple(row, keys, fixed, converters))
 
 
 def _as_tuple(row: dict[str, Any], keys: list[str], fixed: tuple[Any, ...], converters: list[Converter]) -> tuple:
