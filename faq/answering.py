@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from faq.decision import TUNED_THRESHOLDS, Decision, Outcome, Thresholds, decide
-from faq.entries import FaqContentError, FaqEntry, load_entries
-from faq.grounding import Grounder, References, find_references, mask_invoice_numbers
+from faq.entries import FaqContent, FaqContentError, FaqEntry, load_content
+from faq.grounding import Grounder, References, find_references, mask_references
 from faq.retrieval import EntryRanker, EntryScore, Ranker, normalise
 
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent / "content"
@@ -46,8 +46,9 @@ class Faq:
     def __init__(
         self,
         entries: Sequence[FaqEntry],
+        not_covered: Sequence[str] = (),
+        *,
         thresholds: Thresholds = TUNED_THRESHOLDS,
-        grounder: Grounder | None = None,
         ranker: Ranker | None = None,
     ) -> None:
         self._by_id = {entry.id: entry for entry in entries}
@@ -55,9 +56,11 @@ class Faq:
             source = entries[0].source if entries else "FAQ content"
             raise FaqContentError(source, None, f"no '{TIPS_ENTRY_ID}' entry: `/credit tips` shows it")
         self.entries: tuple[FaqEntry, ...] = tuple(entries)
+        self.not_covered: tuple[str, ...] = tuple(not_covered)
         self.thresholds = thresholds
-        self._grounder = grounder
-        self._ranker: Ranker = ranker or EntryRanker(self.entries)
+        self._ranker: Ranker = ranker or EntryRanker(self.entries, self.not_covered)
+        self._grounder: Grounder | None = None
+        self._client_names: tuple[str, ...] = ()
 
     def entry(self, entry_id: str) -> FaqEntry:
         """The entry with this id; KeyError if there is none."""
@@ -66,30 +69,41 @@ class Faq:
     def tips(self) -> str:
         return self._by_id[TIPS_ENTRY_ID].answer
 
-    def with_grounding(self, grounder: Grounder) -> Faq:
-        """The same FAQ (index shared, not rebuilt) whose answers add live facts for the records a question names."""
+    def with_grounding(self, grounder: Grounder, client_names: Iterable[str] = ()) -> Faq:
+        """The same FAQ (index shared, not rebuilt) whose answers add live facts for the records a question names.
+
+        `client_names` are the ledger's clients: a question naming one gets it in `references`, and retrieval
+        reads the name as the word "client" (an unknown name would otherwise make the question look off-topic).
+        """
         grounded = copy.copy(self)
         grounded._grounder = grounder
+        grounded._client_names = tuple(client_names)
         return grounded
 
     def ask(self, question: str) -> FaqAnswer:
-        references = find_references(question)
-        answer = self._answer_for(self.decide(question))
+        references = find_references(question, self._client_names)
+        answer = self._answer_for(self._decide(question, references))
         answer = dataclasses.replace(answer, references=references)
         if self._grounder is not None and references:
             answer = dataclasses.replace(answer, facts=list(self._grounder(references)))
         return answer
 
     def decide(self, question: str) -> Decision:
-        """The retrieval outcome alone, before it is worded."""
-        return decide(self.rank(question), self.thresholds)
+        """The retrieval outcome alone, before it is worded (`--eval` and the tuning tool use this)."""
+        return self._decide(question, find_references(question, self._client_names))
 
     def rank(self, question: str) -> list[EntryScore]:
         """Entries by similarity to the question, best first; the tuning tool tries thresholds on these."""
+        return self._rank(question, find_references(question, self._client_names))
+
+    def _decide(self, question: str, references: References) -> Decision:
+        return decide(self._rank(question, references), self.thresholds)
+
+    def _rank(self, question: str, references: References) -> list[EntryScore]:
         exact = self._entry_named_by(question)
         if exact is not None:
             return [EntryScore(exact.id, 1.0)]
-        return self._ranker.rank(mask_invoice_numbers(question))
+        return self._ranker.rank(mask_references(question, references))
 
     def _entry_named_by(self, question: str) -> FaqEntry | None:
         # Suggestion buttons and finding alerts ask by entry id ("finding-duplicate-credit") or by finding kind
@@ -128,9 +142,13 @@ def load_faq(path: Path | str | None = None) -> Faq:
     """The FAQ from a content directory; the default one (faq/content) is built once and shared."""
     if path is None:
         return _default_faq()
-    return Faq(load_entries(Path(path)))
+    return faq_from_content(load_content(Path(path)))
+
+
+def faq_from_content(content: FaqContent) -> Faq:
+    return Faq(content.entries, content.not_covered)
 
 
 @lru_cache(maxsize=1)
 def _default_faq() -> Faq:
-    return Faq(load_entries(DEFAULT_CONTENT_DIR))
+    return faq_from_content(load_content(DEFAULT_CONTENT_DIR))

@@ -1,8 +1,9 @@
 """From ranked entries to one of three outcomes: answer, "did you mean", or "I don't know".
 
 A confident wrong answer is the worst outcome (a billing person acts on it), a refusal the cheapest. So the bot
-answers only when the best entry scores high *and* clearly beats the runner-up; a middling best score offers up
-to three suggestions; anything lower is refused.
+answers only when the best entry's confidence (similarity x share of the question's words the entry knows) is
+high *and* it clearly beats the runner-up; entries with a middling confidence are offered as "did you mean" (up
+to three); anything lower, or anything closest to a question listed as not covered, is refused.
 
 The numbers in `TUNED_THRESHOLDS` come from `python -m faq.tuning` (grid search with k-fold cross-validation over
 faq/eval/questions.jsonl and the shared development set; see faq/README.md). Re-run it after changing content.
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from faq.entries import NOT_COVERED_ID
 from faq.retrieval import EntryScore
 
 Outcome = Literal["answer", "suggest", "unknown"]
@@ -22,19 +24,19 @@ MAX_SUGGESTIONS = 3
 
 @dataclass(frozen=True)
 class Thresholds:
-    answer_min: float  # the best entry must score at least this to be answered
-    margin_min: float  # ... and beat the runner-up by at least this much
-    suggest_min: float  # entries scoring at least this are offered as "did you mean"
+    answer_min: float  # the best entry's confidence (score x coverage) must reach this to be answered
+    margin_min: float  # ... and beat the runner-up's score by at least this much
+    suggest_min: float  # entries with at least this confidence are offered as "did you mean"
 
 
-TUNED_THRESHOLDS = Thresholds(answer_min=0.5, margin_min=0.05, suggest_min=0.3)
+TUNED_THRESHOLDS = Thresholds(answer_min=0.32, margin_min=0.05, suggest_min=0.19)
 
 
 @dataclass(frozen=True)
 class Decision:
     outcome: Outcome
-    entry_id: str | None
-    score: float
+    entry_id: str | None  # set only when answering
+    score: float  # the best entry's confidence, the number the thresholds were compared with
     suggestions: tuple[str, ...]
 
 
@@ -42,10 +44,18 @@ def decide(ranked: Sequence[EntryScore], thresholds: Thresholds) -> Decision:
     if not ranked:
         return Decision("unknown", None, 0.0, ())
     best = ranked[0]
+    if best.entry_id == NOT_COVERED_ID:
+        # Closer to a question listed as not covered than to any entry: refuse, and suggest nothing.
+        return Decision("unknown", None, 0.0, ())
     runner_up = ranked[1].score if len(ranked) > 1 else 0.0
     if best.confidence >= thresholds.answer_min and best.confidence - runner_up >= thresholds.margin_min:
-        return Decision("answer", best.entry_id, best.score, ())
-    suggestions = tuple(s.entry_id for s in ranked[:MAX_SUGGESTIONS] if s.score >= thresholds.suggest_min)
+        return Decision("answer", best.entry_id, best.confidence, ())
+    # Only the top entries carry a coverage (see EntryRanker), so suggestions come from those alone.
+    suggestions = tuple(
+        s.entry_id
+        for s in ranked[:MAX_SUGGESTIONS]
+        if s.entry_id != NOT_COVERED_ID and s.confidence >= thresholds.suggest_min
+    )
     if suggestions:
-        return Decision("suggest", None, best.score, suggestions)
-    return Decision("unknown", None, best.score, ())
+        return Decision("suggest", None, best.confidence, suggestions)
+    return Decision("unknown", None, best.confidence, ())

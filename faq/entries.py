@@ -11,6 +11,12 @@ A file looks like this (every key but `related` is required, and no other key is
       - what is a client credit
     related: [applying-credits]     # ids of other entries
 
+One more kind of file lists questions the bot must refuse although they sound close to its topics
+("duplicate or copy an invoice"). Its only key is `not_covered`, a list of such questions:
+
+    not_covered:
+      - create a new invoice
+
 Every problem is a `FaqContentError` that names the file and the entry, so the person who edited the content
 can fix it without reading code.
 """
@@ -31,6 +37,8 @@ _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ENTRY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 REQUIRED_KEYS = ("id", "title", "answer", "phrasings")
 OPTIONAL_KEYS = ("related",)
+NOT_COVERED_KEY = "not_covered"
+NOT_COVERED_ID = "not-covered"  # reserved: retrieval ranks the not-covered list as if it were an entry
 CONTENT_SUFFIXES = (".yaml", ".yml")
 
 
@@ -55,39 +63,57 @@ class FaqEntry:
     source: str
 
 
-def load_entries(content_dir: Path) -> list[FaqEntry]:
-    """Read and validate every entry file in `content_dir` (sorted by file name, so the order is stable)."""
+@dataclass(frozen=True)
+class NotCovered:
+    """Questions the bot must refuse, from one file."""
+
+    questions: tuple[str, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class FaqContent:
+    entries: tuple[FaqEntry, ...]
+    not_covered: tuple[str, ...]
+
+
+def load_content(content_dir: Path) -> FaqContent:
+    """Read and validate every file in `content_dir` (sorted by file name, so the order is stable)."""
     if not content_dir.is_dir():
         raise FaqContentError(content_dir, None, "FAQ content directory not found")
     files = sorted(p for p in content_dir.iterdir() if p.suffix in CONTENT_SUFFIXES and p.is_file())
-    if not files:
+    parsed = [parse_content_file(path) for path in files]
+    entries = tuple(item for item in parsed if isinstance(item, FaqEntry))
+    if not entries:
         raise FaqContentError(content_dir, None, "no FAQ entries (*.yaml files) in this directory")
-    entries = [parse_entry_file(path) for path in files]
-    check_entry_set(entries)
-    return entries
+    not_covered = [item for item in parsed if isinstance(item, NotCovered)]
+    check_entry_set(entries, not_covered)
+    return FaqContent(entries, tuple(q for item in not_covered for q in item.questions))
 
 
-def parse_entry_file(path: Path) -> FaqEntry:
+def parse_content_file(path: Path) -> FaqEntry | NotCovered:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise FaqContentError(path, None, f"cannot read the file: {exc}") from exc
-    return parse_entry_text(text, source=str(path))
+    return parse_content_text(text, source=str(path))
 
 
-def parse_entry_text(text: str, source: str) -> FaqEntry:
-    """Parse one entry's YAML text; `source` is only used in error messages."""
+def parse_content_text(text: str, source: str) -> FaqEntry | NotCovered:
+    """Parse one file's YAML text; `source` is only used in error messages."""
     try:
         document = yaml.load(text, Loader=_YamlLoader)
     except yaml.YAMLError as exc:
         raise FaqContentError(source, None, f"not valid YAML ({_yaml_problem(exc)})") from exc
     if not isinstance(document, Mapping):
         raise FaqContentError(source, None, "expected keys id, title, answer, phrasings (and optionally related)")
+    if NOT_COVERED_KEY in document:
+        return _not_covered_from_mapping(document, source)
     return _entry_from_mapping(document, source)
 
 
-def check_entry_set(entries: Iterable[FaqEntry]) -> None:
-    """Rules that span entries: unique ids, related links that resolve, no phrasing claimed by two entries."""
+def check_entry_set(entries: Iterable[FaqEntry], not_covered: Iterable[NotCovered] = ()) -> None:
+    """Rules that span files: unique ids, related links that resolve, no phrasing claimed twice."""
     by_id: dict[str, FaqEntry] = {}
     for entry in entries:
         if entry.id in by_id:
@@ -97,7 +123,15 @@ def check_entry_set(entries: Iterable[FaqEntry]) -> None:
         for target in entry.related:
             if target not in by_id:
                 raise FaqContentError(entry.source, entry.id, f"related entry '{target}' does not exist")
-    _check_phrasings_are_unambiguous(by_id.values())
+    _check_phrasings_are_unambiguous(by_id.values(), not_covered)
+
+
+def _not_covered_from_mapping(document: Mapping[Any, Any], source: str) -> NotCovered:
+    unknown = sorted(str(key) for key in document if key != NOT_COVERED_KEY)
+    if unknown:
+        raise FaqContentError(source, None, f"a not-covered list has no other keys; found {', '.join(unknown)}")
+    questions = _text_list(document[NOT_COVERED_KEY], NOT_COVERED_KEY, source, None, min_items=1)
+    return NotCovered(questions, source)
 
 
 def _entry_from_mapping(document: Mapping[Any, Any], source: str) -> FaqEntry:
@@ -110,7 +144,9 @@ def _entry_from_mapping(document: Mapping[Any, Any], source: str) -> FaqEntry:
         if key not in document or document[key] is None:
             raise FaqContentError(source, entry_id, f"missing field '{key}'")
     if entry_id is None or not ENTRY_ID.match(entry_id):
-        raise FaqContentError(source, entry_id, "id must be lowercase words joined by hyphens, e.g. 'applying-credits'")
+        raise FaqContentError(source, entry_id, "id must be lowercase words joined by hyphens, e.g. 'undo'")
+    if entry_id == NOT_COVERED_ID:
+        raise FaqContentError(source, entry_id, f"'{NOT_COVERED_ID}' is reserved; use a 'not_covered:' list")
     return FaqEntry(
         id=entry_id,
         title=_non_empty_text(document["title"], "title", source, entry_id),
@@ -121,7 +157,7 @@ def _entry_from_mapping(document: Mapping[Any, Any], source: str) -> FaqEntry:
     )
 
 
-def _non_empty_text(value: object, field: str, source: str, entry_id: str) -> str:
+def _non_empty_text(value: object, field: str, source: str, entry_id: str | None) -> str:
     if not isinstance(value, str):
         raise FaqContentError(source, entry_id, f"'{field}' must be text")
     if not value.strip():
@@ -129,7 +165,7 @@ def _non_empty_text(value: object, field: str, source: str, entry_id: str) -> st
     return value.strip()
 
 
-def _text_list(value: object, field: str, source: str, entry_id: str, min_items: int) -> tuple[str, ...]:
+def _text_list(value: object, field: str, source: str, entry_id: str | None, min_items: int) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise FaqContentError(source, entry_id, f"'{field}' must be a list")
     items = tuple(_non_empty_text(item, f"item in {field}", source, entry_id) for item in value)
@@ -138,17 +174,22 @@ def _text_list(value: object, field: str, source: str, entry_id: str, min_items:
     return items
 
 
-def _check_phrasings_are_unambiguous(entries: Iterable[FaqEntry]) -> None:
-    # The same question listed under two entries would make retrieval a coin toss between them.
-    owner: dict[str, FaqEntry] = {}
-    for entry in entries:
-        for phrasing in (entry.title, *entry.phrasings):
-            key = " ".join(re.findall(r"\w+", phrasing.casefold()))
-            other = owner.setdefault(key, entry)
-            if other.id != entry.id:
-                raise FaqContentError(
-                    entry.source, entry.id, f"phrasing '{phrasing}' is also used by entry '{other.id}'"
-                )
+def _check_phrasings_are_unambiguous(entries: Iterable[FaqEntry], not_covered: Iterable[NotCovered]) -> None:
+    # The same question listed under two entries (or under an entry and as not covered) would make retrieval a
+    # coin toss between them.
+    owner: dict[str, str] = {}
+    claims = [(entry.source, entry.id, (entry.title, *entry.phrasings)) for entry in entries]
+    claims += [(item.source, None, item.questions) for item in not_covered]
+    for source, entry_id, phrasings in claims:
+        claimant = f"entry '{entry_id}'" if entry_id else "the not-covered list"
+        for phrasing in phrasings:
+            previous = owner.setdefault(_phrasing_key(phrasing), claimant)
+            if previous != claimant:
+                raise FaqContentError(source, entry_id, f"phrasing '{phrasing}' is also used by {previous}")
+
+
+def _phrasing_key(phrasing: str) -> str:
+    return " ".join(re.findall(r"\w+", phrasing.casefold()))
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

@@ -49,9 +49,18 @@ def find_invoice_numbers(question: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def mask_invoice_numbers(question: str) -> str:
-    """Replace each invoice reference with the word "invoice": its digits say nothing about the topic."""
-    return _INVOICE_PATTERN.sub(" invoice ", question)
+def mask_references(question: str, references: References) -> str:
+    """The question as retrieval should read it: each invoice number becomes "invoice", each client name "client".
+
+    The records' own names say nothing about the topic, and as words the FAQ has never seen they would make a
+    fair question look off-topic.
+    """
+    masked = _INVOICE_PATTERN.sub(" invoice ", question)
+    # Longest first, so "Acme Holdings" is masked whole before "Acme" could take half of it.
+    for name in sorted(references.client_names, key=len, reverse=True):
+        # The possessive goes too: "Acme's credit" reads as "client credit".
+        masked = re.sub(rf"(?<!\w){re.escape(name)}(?:['\u2019]s)?(?!\w)", " client ", masked, flags=re.IGNORECASE)
+    return masked
 
 
 def _find_client_names(question: str, client_names: Iterable[str]) -> tuple[str, ...]:
@@ -62,5 +71,5 @@ def _find_client_names(question: str, client_names: Iterable[str]) -> tuple[str,
         if match:
             found.append((match.start(), name))
             # Blank it out so a shorter name inside it ("Acme" in "Acme Holdings") is not found again.
-            remaining = remaining[: match.start()] + " " * len(name) + remaining[match.end() :]
+            remaining = remaining[: match.start()] + " " * (match.end() - match.start()) + remaining[match.end() :]
     return tuple(name for _, name in sorted(found))

@@ -5,12 +5,13 @@ Why this and not embeddings or plain fuzzy matching (figures in faq/README.md):
   a stemmer, which matters more for short Slack questions than any model of meaning.
 - IDF makes words that every entry shares ("credit", "invoice") count for little, so a question that only shares
   those words with the FAQ (an out-of-scope "how do I void an invoice") scores low and is refused.
-- The corpus is a few hundred short phrasings: the index builds in a few milliseconds at start-up and a question
-  is scored in well under a millisecond through an inverted index. No model download, no numpy.
+- The corpus is a few hundred short phrasings: the index builds in well under 0.1 s at start-up and a question is
+  scored in about a millisecond through an inverted index. No model download, no numpy.
 
-An entry's score blends two views (weights in `EntryRanker`): its best-matching phrasing (each phrasing and the
-title is a document, so one close paraphrase is enough), and the whole entry (title, phrasings and answer as one
-document), which rewards questions that touch several of the entry's words and damps a single lucky phrasing.
+An entry's score blends two views (`EntryRanker`): its best-matching phrasing (each phrasing and the title is a
+document, so one close paraphrase is enough), and the whole entry (title, phrasings and answer as one document),
+which rewards questions that touch several of the entry's words and damps a single lucky phrasing. The top
+entries also get a word coverage (`EntryVocabulary`), which the decision multiplies in.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Protocol
 
 from rapidfuzz import fuzz, process
 
-from faq.entries import FaqEntry
+from faq.entries import NOT_COVERED_ID, FaqEntry
 
 NGRAM_SIZES = (3, 4, 5)
 
@@ -69,12 +70,6 @@ def char_ngrams(words: Iterable[str]) -> Counter[str]:
     return grams
 
 
-@dataclass(frozen=True)
-class DocumentMatch:
-    document: int
-    score: float
-
-
 class NgramIndex:
     """TF-IDF over character n-grams with sublinear term frequency and L2-normalised vectors."""
 
@@ -102,14 +97,14 @@ class NgramIndex:
         norm = math.sqrt(sum(w * w for w in weights.values()))
         return {g: w / norm for g, w in weights.items()} if norm else {}
 
-    def search(self, text: str) -> list[DocumentMatch]:
-        """Documents sharing at least one n-gram with `text`, best first, with their cosine similarity."""
-        totals: dict[int, float] = defaultdict(float)
+    def similarities(self, text: str) -> dict[int, float]:
+        """Cosine similarity of `text` to every document sharing at least one n-gram with it."""
+        totals: dict[int, float] = {}
+        get = totals.get
         for gram, weight in self._unit_vector(char_ngrams(topic_words(text))).items():
             for doc, doc_weight in self.postings.get(gram, ()):
-                totals[doc] += weight * doc_weight
-        ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
-        return [DocumentMatch(doc, min(score, 1.0)) for doc, score in ranked]
+                totals[doc] = get(doc, 0.0) + weight * doc_weight
+        return totals
 
 
 @dataclass(frozen=True)
@@ -129,41 +124,60 @@ class Ranker(Protocol):
 
 
 class EntryRanker:
-    """Ranks FAQ entries for a question; build once, then `rank` is cheap."""
+    """Ranks FAQ entries for a question; build once, then `rank` is cheap.
 
-    COVERAGE_TOP = 3  # coverage is only needed where a decision is made: the top entry and its runners-up
+    The not-covered questions are ranked as one more entry, `NOT_COVERED_ID`: when it comes first, the question
+    is closer to something the bot must refuse than to anything it knows.
+    """
+
+    COVERAGE_TOP = 3  # coverage is only needed where decisions are made: the top entry and the suggestions
 
     def __init__(
-        self, entries: Sequence[FaqEntry], phrasing_weight: float = 0.6, with_coverage: bool = True
+        self,
+        entries: Sequence[FaqEntry],
+        not_covered: Sequence[str] = (),
+        phrasing_weight: float = 0.6,
+        with_coverage: bool = True,
     ) -> None:
         # Share of the score that comes from the best phrasing; the rest from the whole-entry document.
         self.phrasing_weight = phrasing_weight
         self.with_coverage = with_coverage
-        self.vocabularies = {entry.id: EntryVocabulary(_whole_entry_text(entry)) for entry in entries}
-        self.entry_ids = [entry.id for entry in entries]
+        topics = [(entry.id, (entry.title, *entry.phrasings), entry.answer) for entry in entries]
+        if not_covered:
+            topics.append((NOT_COVERED_ID, tuple(not_covered), ""))
+        self.entry_ids = [entry_id for entry_id, _, _ in topics]
         self.content_order = {entry_id: position for position, entry_id in enumerate(self.entry_ids)}
-        phrasings = [(entry.id, text) for entry in entries for text in (entry.title, *entry.phrasings)]
-        self.phrasing_owner = [entry_id for entry_id, _ in phrasings]
-        self.phrasing_index = NgramIndex([text for _, text in phrasings])
-        self.entry_index = NgramIndex([_whole_entry_text(entry) for entry in entries])
+        self.phrasing_owner = [entry_id for entry_id, phrasings, _ in topics for _ in phrasings]
+        self.phrasing_index = NgramIndex([text for _, phrasings, _ in topics for text in phrasings])
+        whole_texts = ["\n".join((*phrasings, answer)) for _, phrasings, answer in topics]
+        self.entry_index = NgramIndex(whole_texts)
+        self.vocabularies = {
+            entry_id: EntryVocabulary(text) for entry_id, text in zip(self.entry_ids, whole_texts, strict=True)
+        }
 
     def rank(self, question: str) -> list[EntryScore]:
         """Every entry with a non-zero score, best first (ties broken by content order, so results are stable)."""
         best_phrasing: dict[str, float] = {}
-        for match in self.phrasing_index.search(question):
-            entry_id = self.phrasing_owner[match.document]
-            best_phrasing.setdefault(entry_id, match.score)  # matches arrive best first
+        for document, similarity in self.phrasing_index.similarities(question).items():
+            entry_id = self.phrasing_owner[document]
+            best_phrasing[entry_id] = max(similarity, best_phrasing.get(entry_id, 0.0))
         # Every gram of a phrasing is also in its entry's whole text, so `whole_entry` covers `best_phrasing`.
-        whole_entry = {self.entry_ids[m.document]: m.score for m in self.entry_index.search(question)}
-        weight = self.phrasing_weight
+        whole_entry = {self.entry_ids[doc]: s for doc, s in self.entry_index.similarities(question).items()}
         scores = [
-            EntryScore(entry_id, weight * best_phrasing.get(entry_id, 0.0) + (1 - weight) * entry_score)
+            EntryScore(entry_id, self._blend(entry_id, best_phrasing.get(entry_id, 0.0), entry_score))
             for entry_id, entry_score in whole_entry.items()
         ]
         ranked = sorted(scores, key=lambda s: (-s.score, self.content_order[s.entry_id]))
         if self.with_coverage and ranked:
             ranked[: self.COVERAGE_TOP] = [self._with_coverage(s, question) for s in ranked[: self.COVERAGE_TOP]]
         return ranked
+
+    def _blend(self, entry_id: str, best_phrasing: float, whole_entry: float) -> float:
+        if entry_id == NOT_COVERED_ID:
+            # The not-covered list is many unrelated topics, not one: only its closest question counts.
+            return min(best_phrasing, 1.0)
+        # min(): float rounding can push the cosine of identical texts a hair above 1.
+        return min(self.phrasing_weight * best_phrasing + (1 - self.phrasing_weight) * whole_entry, 1.0)
 
     def _with_coverage(self, scored: EntryScore, question: str) -> EntryScore:
         words = topic_words(question)
@@ -194,7 +208,3 @@ class EntryVocabulary:
         if len(word) >= self.PREFIX and word[: self.PREFIX] in self.prefixes:
             return True
         return process.extractOne(word, self.words, scorer=fuzz.ratio, score_cutoff=self.TYPO_SIMILARITY) is not None
-
-
-def _whole_entry_text(entry: FaqEntry) -> str:
-    return "\n".join((entry.title, *entry.phrasings, entry.answer))

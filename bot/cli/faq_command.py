@@ -1,0 +1,133 @@
+"""`creditbot faq "QUESTION" [--json]` and `creditbot faq --eval FILE.jsonl [--json]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.text import Text
+
+from bot.cli.common import err, out, print_json
+from faq import Faq, FaqAnswer, FaqContentError, load_faq
+from faq.evaluation import EvalFileError, EvalTotals, QuestionResult, evaluate, read_eval_file
+
+VERDICT_STYLE = {
+    "answered": "green",
+    "refused": "green",
+    "suggested-first": "yellow",
+    "suggested": "yellow",
+    "missed": "yellow",
+    "not-refused": "yellow",
+    "wrong": "bold red",
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("faq")(faq_command)
+
+
+def faq_command(
+    question: str | None = typer.Argument(None, help="A question about client credits or creditbot."),
+    eval_file: Path | None = typer.Option(
+        None, "--eval", help='Score a JSONL file of {"q": ..., "ids": [...] or null} lines instead.'
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    content: Path | None = typer.Option(None, "--content", help="FAQ content directory (default: the built-in one)."),
+) -> None:
+    """Answer a question from the FAQ, or measure the FAQ against a file of questions."""
+    if (question is None) == (eval_file is None):
+        _fail('Give either a QUESTION or --eval FILE.jsonl, e.g. creditbot faq "how do I undo a credit?"')
+    faq = _load(content)
+    if eval_file is not None:
+        _run_eval(faq, eval_file, as_json)
+    else:
+        _answer(faq, question or "", as_json)
+
+
+def _load(content: Path | None) -> Faq:
+    try:
+        return load_faq(content)
+    except FaqContentError as problem:
+        _fail(f"FAQ content is invalid: {problem}")
+
+
+def _answer(faq: Faq, question: str, as_json: bool) -> None:
+    answer = faq.ask(question)
+    if as_json:
+        print_json(answer_json(answer))
+    else:
+        out.print(answer_text(faq, answer))
+
+
+def answer_json(answer: FaqAnswer) -> dict[str, object]:
+    """The fixed interface: `id` is null unless the FAQ answers confidently."""
+    return {
+        "id": answer.id,
+        "score": round(answer.score, 4),
+        "answer": answer.answer,
+        "suggestions": list(answer.suggestions),
+    }
+
+
+def answer_text(faq: Faq, answer: FaqAnswer) -> Text:
+    # Text, not markup: answers contain brackets ("[AMOUNT]") that rich would read as style tags.
+    text = Text()
+    if answer.outcome == "answer":
+        text.append(f"{answer.title}\n", style="bold")
+        text.append(answer.answer)
+        if answer.related:
+            related = ", ".join(faq.entry(entry_id).title for entry_id in answer.related)
+            text.append(f"\n\nRelated: {related}", style="dim")
+    else:
+        text.append(answer.answer)
+    text.append(f"\n({answer.outcome}, score {answer.score:.2f})", style="dim")
+    return text
+
+
+def _run_eval(faq: Faq, eval_file: Path, as_json: bool) -> None:
+    try:
+        results, totals = evaluate(faq, read_eval_file(eval_file))
+    except EvalFileError as problem:
+        _fail(f"Cannot evaluate: {problem}")
+    if as_json:
+        print_json(totals.as_json())
+        return
+    for result in results:
+        out.print(result_line(result))
+    out.print(totals_text(totals))
+
+
+def result_line(result: QuestionResult) -> Text:
+    decision = result.decision
+    if decision.outcome == "answer":
+        got = decision.entry_id or ""
+    elif decision.outcome == "suggest":
+        got = "did you mean " + ", ".join(decision.suggestions)
+    else:
+        got = "I don't know"
+    wanted = " | ".join(result.question.acceptable) if result.question.acceptable else "refusal"
+    line = Text()
+    line.append(f"{result.verdict:<16}", style=VERDICT_STYLE[result.verdict])
+    line.append(f"{result.question.question!r} -> {got} (wanted {wanted})")
+    return line
+
+
+def totals_text(totals: EvalTotals) -> Text:
+    text = Text("\n")
+    text.append(
+        f"answerable: {totals.answerable}  top-1 accuracy {totals.top1_accuracy:.1%}  "
+        f"(answered correctly {totals.answered_rate:.1%})\n"
+    )
+    text.append(f"out of scope: {totals.out_of_scope}  refused {totals.refusal_rate:.1%}\n")
+    text.append(
+        f"confident wrong: {totals.confident_wrong}",
+        style="bold red" if totals.confident_wrong else "green",
+    )
+    text.append(f"\n{totals.ms_per_question:.2f} ms per question", style="dim")
+    return text
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(Text(message, style="bold red"), soft_wrap=True)
+    raise typer.Exit(1)

@@ -1,0 +1,123 @@
+"""`creditbot faq`: the JSON shape is a fixed interface; --eval reports per question and in total."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from bot.cli import faq_command
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def run():
+    # A throwaway app: the real one is built in bot/cli/__init__.py, which registers this module the same way.
+    app = typer.Typer(pretty_exceptions_enable=False)
+
+    @app.callback()
+    def root() -> None:
+        """creditbot (test app)."""
+
+    faq_command.register(app)
+
+    def invoke(*args: str):
+        return runner.invoke(app, ["faq", *args])
+
+    return invoke
+
+
+def test_json_for_a_confident_answer(run):
+    result = run("How do I undo a credit I applied?", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert list(payload) == ["id", "score", "answer", "suggestions"]
+    assert payload["id"] == "undo"
+    assert isinstance(payload["score"], float) and 0 < payload["score"] <= 1
+    assert "/credit reverse" in payload["answer"]
+    assert payload["suggestions"] == []
+
+
+def test_json_for_did_you_mean_has_no_id(run):
+    payload = json.loads(run("overpayment", "--json").stdout)
+    assert payload["id"] is None
+    assert set(payload["suggestions"]) == {"qb-overpayments", "finding-qb-overpayment-unreflected"}
+
+
+def test_json_for_an_unknown_question_points_to_tips(run):
+    payload = json.loads(run("what's the weather tomorrow?", "--json").stdout)
+    assert payload["id"] is None and payload["suggestions"] == []
+    assert "/credit tips" in payload["answer"]
+
+
+def test_readable_answer_shows_title_and_keeps_brackets(run):
+    result = run("how do I apply a credit to an invoice")
+    assert result.exit_code == 0
+    assert "How applying a credit works" in result.stdout
+    assert "/credit apply INVOICE [AMOUNT] [project:ID]" in result.stdout
+
+
+def write_eval(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "questions.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_eval_prints_each_question_and_the_totals(run, tmp_path: Path):
+    path = write_eval(
+        tmp_path,
+        '{"q": "how do I undo a credit", "ids": ["undo"]}',
+        '{"q": "what is the wifi password", "ids": null}',
+    )
+    result = run("--eval", str(path))
+    assert result.exit_code == 0, result.output
+    assert "answered" in result.stdout and "'how do I undo a credit' -> undo" in result.stdout
+    assert "refused" in result.stdout
+    assert "top-1 accuracy 100.0%" in result.stdout
+    assert "refused 100.0%" in result.stdout
+    assert "confident wrong: 0" in result.stdout
+
+
+def test_eval_json_prints_the_totals(run, tmp_path: Path):
+    path = write_eval(
+        tmp_path,
+        '{"q": "how do I undo a credit", "ids": ["undo"]}',
+        '{"q": "how do I undo a credit", "ids": ["history"]}',
+        '{"q": "what is the wifi password", "ids": [null]}',
+    )
+    totals = json.loads(run("--eval", str(path), "--json").stdout)
+    assert totals["questions"] == 3 and totals["answerable"] == 2 and totals["out_of_scope"] == 1
+    assert totals["top1_accuracy"] == 0.5
+    assert totals["refusal_rate"] == 1.0
+    assert totals["confident_wrong"] == 1
+
+
+def test_malformed_eval_file_exits_non_zero_naming_the_line(run, tmp_path: Path):
+    path = write_eval(tmp_path, '{"q": "fine", "ids": null}', "", '{"q": "broken"')
+    result = run("--eval", str(path))
+    assert result.exit_code != 0
+    assert f"{path}:3: not valid JSON" in result.stderr
+
+
+def test_missing_eval_file_exits_non_zero(run, tmp_path: Path):
+    result = run("--eval", str(tmp_path / "absent.jsonl"))
+    assert result.exit_code != 0
+    assert "cannot read the file" in result.stderr
+
+
+@pytest.mark.parametrize("args", [(), ("a question", "--eval", "questions.jsonl")])
+def test_question_and_eval_are_exclusive(run, args: tuple[str, ...]):
+    result = run(*args)
+    assert result.exit_code != 0
+    assert "Give either a QUESTION or --eval" in result.stderr
+
+
+def test_invalid_content_directory_is_reported(run, tmp_path: Path):
+    (tmp_path / "undo.yaml").write_text("id: undo\n", encoding="utf-8")
+    result = run("undo", "--content", str(tmp_path))
+    assert result.exit_code != 0
+    assert "missing field 'title'" in result.stderr

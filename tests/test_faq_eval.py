@@ -1,0 +1,99 @@
+"""The FAQ's measured quality, as floors that fail the build if a content or retrieval change makes it worse.
+
+Targets (issue 5): top-1 >= 95% on answerable questions, >= 90% of out-of-scope questions refused, and no
+confident wrong answer, on the shared development set and on our held-out set. How the figures were obtained,
+and why the held-out floor sits where it does, is in faq/README.md.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from faq import load_faq, tuning
+from faq.decision import TUNED_THRESHOLDS, Thresholds
+from faq.evaluation import EvalFileError, EvalTotals, evaluate, parse_eval_lines, read_eval_file
+
+REPO = Path(__file__).resolve().parents[1]
+DEV_SET = Path(__file__).resolve().parents[1].parent / "shared" / "faq" / "dev_questions.jsonl"
+TUNING_SET = REPO / "faq" / "eval" / "questions.jsonl"
+HELD_OUT_SET = REPO / "faq" / "eval" / "heldout.jsonl"
+
+
+def measured(path: Path) -> EvalTotals:
+    _, totals = evaluate(load_faq(), read_eval_file(path))
+    return totals
+
+
+def assert_floors(totals: EvalTotals, top1: float, refused: float) -> None:
+    assert totals.confident_wrong == 0, "a confident wrong answer is the worst outcome"
+    assert totals.top1_accuracy >= top1, f"top-1 {totals.top1_accuracy:.1%} < {top1:.0%}"
+    assert totals.refusal_rate >= refused, f"refused {totals.refusal_rate:.1%} < {refused:.0%}"
+
+
+def test_dev_set_meets_the_targets():
+    if not DEV_SET.exists():
+        pytest.skip(f"shared development set not found at {DEV_SET} (CI checks it out beside the repo)")
+    assert_floors(measured(DEV_SET), top1=0.95, refused=0.90)
+
+
+def test_held_out_set_stays_at_its_measured_floor():
+    # Measured once, after the thresholds were frozen: top-1 94.5%, refused 94.4%, no confident wrong answer.
+    # The top-1 target of 95% is missed by one question (two misses name clients the FAQ cannot know until
+    # the ledger supplies client names); the floor guards against regressions, not the target.
+    totals = measured(HELD_OUT_SET)
+    assert totals.answerable >= 60 and totals.out_of_scope >= 30
+    assert_floors(totals, top1=0.94, refused=0.90)
+
+
+def test_tuning_set_stays_at_its_floor():
+    totals = measured(TUNING_SET)
+    assert totals.questions >= 150 and totals.out_of_scope >= 40
+    assert_floors(totals, top1=0.95, refused=0.95)
+
+
+def test_eval_lines_accept_null_and_list_of_null_as_out_of_scope():
+    questions = parse_eval_lines(
+        ['{"q": "payroll?", "ids": null}', '{"q": "hello", "ids": [null]}', '{"q": "undo", "ids": ["undo"]}'],
+        source="inline",
+    )
+    assert [q.acceptable for q in questions] == [None, None, ("undo",)]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("not json", "not valid JSON"),
+        ('{"q": "x"}', 'expected an object with "q" and "ids"'),
+        ('["q", "ids"]', 'expected an object with "q" and "ids"'),
+        ('{"q": "", "ids": null}', '"q" must be a non-empty string'),
+        ('{"q": "x", "ids": "undo"}', '"ids" must be a list of entry ids'),
+        ('{"q": "x", "ids": []}', '"ids" must be a list of entry ids'),
+    ],
+)
+def test_malformed_eval_line_names_file_and_line(line: str, problem: str):
+    with pytest.raises(EvalFileError, match=rf"^questions\.jsonl:2: .*{problem}"):
+        parse_eval_lines(['{"q": "fine", "ids": null}', line], source="questions.jsonl")
+
+
+def test_eval_file_with_an_unknown_entry_id_is_refused():
+    questions = parse_eval_lines(['{"q": "x", "ids": ["no-such-entry"]}'], source="q.jsonl")
+    with pytest.raises(EvalFileError, match=r"q\.jsonl:1: unknown entry id\(s\): no-such-entry"):
+        evaluate(load_faq(), questions)
+
+
+def test_fast_threshold_search_agrees_with_deciding_question_by_question(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(tuning, "SAFETY_BAND", 0.0)  # with the band, the search is deliberately stricter
+    samples = tuning.rank_samples(load_faq(), read_eval_file(TUNING_SET))
+    rewards = tuning._grid_rewards(samples)
+    for thresholds in [TUNED_THRESHOLDS, *random.Random(5).sample(sorted(rewards, key=repr), 25)]:
+        assert rewards[thresholds] == pytest.approx(tuning.total_reward(samples, thresholds))
+
+
+def test_fitted_thresholds_are_on_the_grid_and_never_suggest_above_answering():
+    samples = tuning.rank_samples(load_faq(), read_eval_file(TUNING_SET)[:80])
+    fitted = tuning.fit_thresholds(samples)
+    assert isinstance(fitted, Thresholds)
+    assert fitted.suggest_min <= fitted.answer_min
