@@ -4,6 +4,8 @@ Invariants kept here, inside one short locked transaction each:
 - A client's available credit (issued - applied) never goes below zero through these operations (R1).
 - An invoice's balance due never goes below zero through these operations.
 - A posted invoice's credits are QuickBooks' business: apply and reverse refuse it (R4).
+- Taking a credit back (`revoke_credit`) is a new, negative credit entry, at most one per credit, and only while the
+  wallet still holds the whole amount; nothing is updated or deleted.
 - Every write is idempotent by key (R8): a retry or double click returns the first result.
 Locks are always taken client first, then invoice, so two writers cannot deadlock.
 """
@@ -21,17 +23,24 @@ from ledger import idempotency
 from ledger.db import Database
 from ledger.errors import (
     AlreadyReversed,
+    CreditAlreadyRevoked,
+    CreditAlreadyUsed,
+    CreditNotRevocable,
     ExceedsBalanceDue,
     InsufficientCredit,
     InvoicePostedToQuickBooks,
     NotAnApplication,
     NothingToApply,
     UnknownApplication,
+    UnknownCredit,
     UnknownProject,
 )
 from ledger.lookup import find_client, find_invoice
 from ledger.models import Client, Credit, HistoryEntry, Invoice, Payment, PaymentKind, Project, Reversal, utcnow
 from ledger.money import decimal_str, format_money, parse_amount
+
+# The external id of a credit entry that takes credit #N back: "revokes:N" (unique, so at most once per credit).
+REVOCATION_PREFIX = "revokes:"
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,19 @@ class ReverseResult:
     available_after_minor: int
     balance_due_before_minor: int
     balance_due_after_minor: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RevokeResult:
+    credit_id: int
+    revocation_id: int
+    client_id: str
+    client_name: str
+    currency: str
+    amount_minor: int
+    available_before_minor: int
+    available_after_minor: int
     replayed: bool = False
 
 
@@ -240,6 +262,73 @@ def reverse_application(db: Database, application_id: int, actor: str, key: str,
         return result
 
 
+def revoke_credit(db: Database, credit_id: int, actor: str, key: str, reason: str = "") -> RevokeResult:
+    """Take an issued credit back (the Undo of `issue_credit`): a negative credit entry of the same amount.
+
+    The entry's `external_id` is "revokes:<credit id>", unique in the table, so a credit is taken back at most once
+    even by two concurrent requests. Refused while any of the credit is spent: the wallet must still hold the whole
+    amount, so available credit never goes below zero (reverse the applications first). The running total
+    `credits_issued_minor` and `refresh_totals` both sum credit entries, so they agree without a special case.
+    """
+    params = {"credit_id": int(credit_id)}
+    with db.write() as session:
+        credit = session.get(Credit, int(credit_id))
+        if credit is None:
+            raise UnknownCredit(credit_id)
+        wallet = _lock_client(session, credit.client_id)
+        if (replay := idempotency.stored_result(session, key, "revoke_credit", params)) is not None:
+            return RevokeResult(**replay, replayed=True)
+        if credit.amount_minor <= 0:
+            raise CreditNotRevocable(_id(credit.id))
+        marker = f"{REVOCATION_PREFIX}{credit.id}"
+        previous = session.exec(select(Credit).where(Credit.external_id == marker)).first()
+        if previous is not None:
+            raise CreditAlreadyRevoked(_id(credit.id), previous.created_at)
+        money = wallet.currency
+        before = wallet.available_credit_minor
+        if before < credit.amount_minor:
+            amount, available = format_money(credit.amount_minor, money), format_money(max(before, 0), money)
+            raise CreditAlreadyUsed(_id(credit.id), amount, available, wallet.name)
+        revocation = Credit(
+            external_id=marker,
+            client_id=wallet.id,
+            amount_minor=-credit.amount_minor,
+            issued_on=date.today(),
+            reason=reason or f"Undo of credit #{credit.id}",
+            created_by=actor,
+        )
+        session.add(revocation)
+        wallet.credits_issued_minor -= credit.amount_minor
+        session.add(wallet)
+        session.flush()
+        result = RevokeResult(
+            credit_id=_id(credit.id),
+            revocation_id=_id(revocation.id),
+            client_id=wallet.id,
+            client_name=wallet.name,
+            currency=money,
+            amount_minor=credit.amount_minor,
+            available_before_minor=before,
+            available_after_minor=wallet.available_credit_minor,
+        )
+        _record(
+            session,
+            actor,
+            "revoke_credit",
+            wallet.id,
+            None,
+            f"credit:{credit.id}",
+            {"available_credit": decimal_str(before, money)},
+            {
+                "available_credit": decimal_str(wallet.available_credit_minor, money),
+                "credit_revoked": decimal_str(credit.amount_minor, money),
+            },
+            reason,
+        )
+        idempotency.remember(session, key, "revoke_credit", params, _stored(result))
+        return result
+
+
 def record_refusal(
     db: Database, actor: str, action: str, why: str, client_id: str | None = None, invoice_id: int | None = None
 ) -> None:
@@ -288,13 +377,15 @@ def _amount_to_apply(client: Client, invoice: Invoice, amount: str | Decimal | N
 # --- locking and recording ------------------------------------------------------------------------------
 
 
+# FOR NO KEY UPDATE (key_share=True): writes here change totals, never keys, so a concurrent insert of a payment
+# that merely references the row (a foreign-key check takes KEY SHARE) need not wait for this transaction.
 def _lock_client(session: Session, client_id: str) -> Client:
-    statement = select(Client).where(Client.id == client_id).with_for_update()
+    statement = select(Client).where(Client.id == client_id).with_for_update(key_share=True)
     return session.exec(statement.execution_options(populate_existing=True)).one()
 
 
 def _lock_invoice(session: Session, invoice_id: int) -> Invoice:
-    statement = select(Invoice).where(Invoice.id == invoice_id).with_for_update()
+    statement = select(Invoice).where(Invoice.id == invoice_id).with_for_update(key_share=True)
     return session.exec(statement.execution_options(populate_existing=True)).one()
 
 
@@ -349,7 +440,7 @@ def _record(
     )
 
 
-def _stored(result: IssueResult | ApplyResult | ReverseResult) -> dict[str, Any]:
+def _stored(result: IssueResult | ApplyResult | ReverseResult | RevokeResult) -> dict[str, Any]:
     stored = asdict(result)
     stored.pop("replayed")
     return stored

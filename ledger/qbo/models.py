@@ -1,8 +1,9 @@
 """Tables of the QuickBooks Online sync.
 
 - `qb_txn`: every QuickBooks entity the sync has seen, by (entity type, QuickBooks Id), with the last SyncToken
-  applied. The unique key is what makes a re-sent, reordered or stale feed harmless: a version older than the one
-  recorded is ignored, and a deleted entity stays deleted.
+  applied and that version's fields (`payload`). The unique key is what makes a re-sent, reordered or stale feed
+  harmless: a version older than the one recorded is ignored, and a deleted entity stays deleted. A version that
+  could not be matched yet (`unresolved`: unknown customer or invoice) is tried again by every later sync.
 - `qb_txn_payment`: which ledger payments a QuickBooks payment produced (a payment's id is unique here, so a ledger
   payment belongs to one QuickBooks payment). Live ones are those without a reversal.
 - `qb_overpayment`: money a client overpaid in QuickBooks (`Payment.UnappliedAmt`). It never enters the wallet by
@@ -12,8 +13,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, ForeignKey, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, ForeignKey, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from ledger.models import BigId, money_column, utcnow
@@ -37,10 +39,12 @@ class QBTxn(SQLModel, table=True):
     qbo_id: str = Field(max_length=32)
     # The last SyncToken applied; None for a delete of an entity never seen before.
     sync_token: int | None = Field(default=None, sa_type=BigInteger)
-    status: str = Field(max_length=16)
+    status: str = Field(max_length=16, index=True)
     client_id: str | None = Field(default=None, foreign_key="client.id", max_length=64)
     invoice_id: int | None = Field(default=None, sa_column=Column(BigId, ForeignKey("invoice.id"), nullable=True))
     qb_updated_at: datetime | None = None  # MetaData.LastUpdatedTime of the applied version
+    # The applied version's fields as the sync read them (not kept for deletes).
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     synced_at: datetime = Field(default_factory=utcnow)
 
 

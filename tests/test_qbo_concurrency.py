@@ -1,0 +1,79 @@
+"""Syncs racing each other and credit applications on the same client: no deadlock, no duplicate, totals exact."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from ledger import operations
+from ledger.db import Database
+from ledger.qbo import read_feed, sync_feed
+from ledger.totals import stored_totals, totals_from_entries
+from tests.builders import client, credit, import_rows, invoice
+from tests.qbo_payloads import cdc, ledger_state, link, memo_payment, qbo_invoice, qbo_payment, sync
+
+WORKERS = 8
+
+
+def race(db: Database, work) -> list[object]:
+    outcomes: list[object] = []
+    lock = threading.Lock()
+    start = threading.Barrier(WORKERS)
+
+    def worker(n: int) -> None:
+        own = Database(db.url.render_as_string(hide_password=False))
+        start.wait()
+        try:
+            outcome = work(own, n)
+        except Exception as failed:  # every outcome is checked by the caller
+            outcome = failed
+        finally:
+            own.dispose()
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def test_racing_syncs_of_one_payments_versions_end_at_the_newest(db):
+    import_rows(db, clients=[client("C1", qb_customer_id="58")], invoices=[invoice("INV-1", "C1", "1000.00")])
+    sync(db, cdc(Invoice=[qbo_invoice("130", "INV-1")]))
+    versions = [memo_payment("160", "130", "150", 100.0 + n, sync_token=str(n)) for n in range(WORKERS)]
+
+    def send(own: Database, n: int) -> object:
+        return sync_feed(own, read_feed(json.dumps(cdc(Payment=[versions[n]])), f"feed-{n}.json"))
+
+    outcomes = race(db, send)
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    state = ledger_state(db)
+    assert [(kind, amount) for _, kind, amount, _ in state["live_payments"]] == [("QBCreditMemo", 10000 + 100 * 7)]
+    with db.read() as session:
+        assert stored_totals(session) == totals_from_entries(session)
+
+
+def test_a_sync_and_credit_applications_on_one_client_do_not_deadlock(db):
+    import_rows(
+        db,
+        clients=[client("C1", qb_customer_id="58")],
+        invoices=[invoice("INV-1", "C1", "1000.00"), invoice("INV-2", "C1", "5000.00")],
+        credits=[credit("CR-1", "C1", "1000.00")],
+    )
+    sync(db, cdc(Invoice=[qbo_invoice("130", "INV-1")]))
+
+    def work(own: Database, n: int) -> object:
+        if n % 2:
+            return operations.apply_credit(own, "INV-2", "10.00", None, f"t{n}", f"k{n}")
+        payment = qbo_payment(f"17{n}", [link("Invoice", "130", 10.0)], unapplied=1.0)
+        return sync_feed(own, read_feed(json.dumps(cdc(Payment=[payment])), f"feed-{n}.json"))
+
+    outcomes = race(db, work)
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    state = ledger_state(db)
+    assert len(state["live_payments"]) == WORKERS // 2 and len(state["overpayments"]) == WORKERS // 2
+    with db.read() as session:
+        assert stored_totals(session) == totals_from_entries(session)
