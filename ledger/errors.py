@@ -189,3 +189,71 @@ class PermissionRefused(LedgerError):
             f"Sorry, only billing admins can {action}. Ask a billing admin, or have your Slack id added to "
             "CREDITBOT_BILLING_ADMINS."
         )
+
+
+class UnknownCredit(LedgerError):
+    code = "unknown_credit"
+
+    def __init__(self, credit_id: object) -> None:
+        super().__init__(f"There is no credit #{credit_id}. The id is shown when the credit is issued.")
+
+
+class CreditAlreadyRevoked(LedgerError):
+    code = "credit_already_revoked"
+
+    def __init__(self, credit_id: int, revoked_at: datetime) -> None:
+        super().__init__(
+            f"Credit #{credit_id} was already taken back on {revoked_at:%Y-%m-%d %H:%M} UTC; there is nothing left "
+            "to undo."
+        )
+
+
+class CreditNotRevocable(LedgerError):
+    code = "credit_not_revocable"
+
+    def __init__(self, credit_id: int) -> None:
+        super().__init__(f"Credit entry #{credit_id} is itself the undo of a credit, so it cannot be undone.")
+
+
+class CreditAlreadyUsed(LedgerError):
+    code = "credit_already_used"
+
+    def __init__(self, credit_id: int, amount: str, available: str, client_name: str) -> None:
+        super().__init__(
+            f"Cannot take back credit #{credit_id} ({amount}): {client_name} has only {available} of credit left, "
+            "the rest is already applied to invoices. Reverse those applications first, then undo the credit."
+        )
+
+
+class UnknownApprovalRequest(LedgerError):
+    code = "unknown_approval_request"
+
+    def __init__(self, request_id: object) -> None:
+        super().__init__(f"There is no approval request #{request_id}.")
+
+
+class ApprovalAlreadyDecided(LedgerError):
+    code = "approval_already_decided"
+
+    def __init__(self, request_id: int, status: str, decided_by: str | None, decided_at: datetime | None) -> None:
+        by = f" by {decided_by}" if decided_by else ""
+        at = f" on {decided_at:%Y-%m-%d %H:%M} UTC" if decided_at else ""
+        super().__init__(f"Approval request #{request_id} was already {status}{by}{at}; it cannot change now.")
+        self.status = status
+
+
+class SelfApproval(LedgerError):
+    code = "self_approval"
+
+    def __init__(self, request_id: int) -> None:
+        super().__init__(
+            f"You asked for request #{request_id}, so a second billing admin has to approve it. "
+            "You can still reject it to withdraw it."
+        )
+
+
+class NotReversed(LedgerError):
+    code = "not_reversed"
+
+    def __init__(self, application_id: int) -> None:
+        super().__init__(f"Credit application #{application_id} is not reversed, so there is no reversal to undo.")
