@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ledger.money import format_money
-from ledger.operations import ApplyResult, IssueResult, ReverseResult
+from ledger.operations import ApplyResult, IssueResult, ReverseResult, RevokeResult
 
 ALREADY_DONE = " (Already done with this request; nothing changed.)"
 
@@ -36,4 +36,13 @@ def reversed_(result: ReverseResult) -> str:
         f"{result.client_name}'s credit ({format_money(result.available_after_minor, money)} available); invoice "
         f"{result.invoice_number} owes {format_money(result.balance_due_after_minor, money)} again."
         + (ALREADY_DONE if result.replayed else "")
+    )
+
+
+def revoked(result: RevokeResult) -> str:
+    money = result.currency
+    return (
+        f"Took back credit #{result.credit_id} ({format_money(result.amount_minor, money)}) from "
+        f"{result.client_name}. Available credit: {format_money(result.available_before_minor, money)} → "
+        f"{format_money(result.available_after_minor, money)}." + (ALREADY_DONE if result.replayed else "")
     )

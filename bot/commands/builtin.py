@@ -1,0 +1,40 @@
+"""The built-in subcommands and buttons. A handler registered elsewhere under the same name is kept."""
+
+from __future__ import annotations
+
+from bot import approvals
+from bot.commands import faq_answers, reads, registry, scan, undo, writes
+
+SUBCOMMAND_HANDLERS = {
+    "help": reads.help_reply,
+    "balance": reads.balance,
+    "invoice": reads.invoice,
+    "history": reads.history,
+    "issue": writes.issue,
+    "apply": writes.apply,
+    "reverse": writes.reverse,
+    "ask": faq_answers.ask,
+    "tips": faq_answers.tips,
+}
+ACTION_HANDLERS = {
+    "undo_issue": undo.undo_issue,
+    "undo_apply": undo.undo_apply,
+    "undo_reverse": undo.undo_reverse,
+    "approve_request": approvals.approve,
+    "reject_request": approvals.reject,
+    "faq_suggestion": faq_answers.suggestion,
+    "show": reads.show,
+}
+
+
+def install() -> None:
+    for name, handler in SUBCOMMAND_HANDLERS.items():
+        if name not in registry.HANDLERS:
+            registry.register_handler(name, handler)
+    if "scan" not in registry.HANDLERS:
+        registry.register_handler("scan", scan.scan, slow=scan.is_slow)
+    for action_id, action in ACTION_HANDLERS.items():
+        registry.ACTIONS.setdefault(action_id, action)
+    findings = scan.findings_source()
+    if findings is not None and findings not in registry.FINDINGS_SOURCES:
+        registry.register_findings_source(findings)

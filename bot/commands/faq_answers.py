@@ -1,0 +1,77 @@
+"""`ask` and `tips`: answers from the FAQ package (`faq.load_faq`), with its suggestions as buttons.
+
+The FAQ is optional: where it is not installed, both say so instead of failing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bot.commands.context import Context
+from bot.commands.reply import Reply
+from bot.grammar import Ask, Tips
+from bot.render import blocks
+from bot.render.blocks import Button
+
+log = logging.getLogger("creditbot.bot")
+
+try:
+    from faq import load_faq as _load_faq
+except ImportError:  # the FAQ package is not installed
+    _load_faq = None
+
+load_faq: Callable[[], Any] | None = _load_faq
+NOTE = "Answers come from creditbot's FAQ. `/credit tips` has the essentials; `/credit help` lists the commands."
+
+
+def ask(ctx: Context, command: Ask) -> Reply:
+    faq = _faq()
+    if faq is None:
+        return _not_available("ask")
+    return _answer_reply(faq, faq.ask(command.question))
+
+
+def tips(ctx: Context, command: Tips) -> Reply:
+    faq = _faq()
+    if faq is None:
+        return _not_available("tips")
+    text = faq.tips()
+    return Reply(text=text, blocks=blocks.faq_answer("Quick tips", text, [], [], NOTE))
+
+
+def suggestion(ctx: Context, value: str) -> Reply:
+    """A suggestion button ("did you mean ...?"): ask the FAQ for that entry by its id."""
+    faq = _faq()
+    if faq is None:
+        return _not_available("ask")
+    return _answer_reply(faq, faq.ask(value))
+
+
+def warm_up() -> None:
+    """Load the FAQ (and build its index) before the first question, not during it."""
+    _faq()
+
+
+def _answer_reply(faq: Any, answer: Any) -> Reply:
+    ids = list(answer.suggestions) or list(getattr(answer, "related", []))[:3]
+    buttons = [Button(_title(faq, entry_id), f"faq_suggestion:{n}", entry_id) for n, entry_id in enumerate(ids)]
+    facts = list(getattr(answer, "facts", []))
+    return Reply(text=answer.answer, blocks=blocks.faq_answer(answer.title, answer.answer, facts, buttons, NOTE))
+
+
+def _title(faq: Any, entry_id: str) -> str:
+    try:
+        return str(faq.entry(entry_id).title)
+    except KeyError:
+        return entry_id
+
+
+def _faq() -> Any | None:
+    return None if load_faq is None else load_faq()
+
+
+def _not_available(name: str) -> Reply:
+    text = f"`/credit {name}` is not available yet: the FAQ arrives with a later creditbot release."
+    return Reply(text=text, blocks=blocks.message(text))

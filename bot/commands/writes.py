@@ -1,0 +1,66 @@
+"""Write subcommands: issue, apply, reverse. Billing admins only; each reply says what changed and offers Undo.
+
+Every write carries the request's idempotency key (a Slack retry of the same slash command has the same
+trigger_id, so the ledger answers it with the first result instead of writing twice).
+"""
+
+from __future__ import annotations
+
+from bot import approvals
+from bot.commands.context import Context
+from bot.commands.reply import Reply
+from bot.grammar import Apply, Issue, Reverse
+from bot.permissions import require_billing_admin
+from bot.render import blocks, sentences
+from bot.render.blocks import Button
+from ledger import operations
+from ledger.operations import ApplyResult, IssueResult, ReverseResult
+
+
+def issue(ctx: Context, command: Issue) -> Reply:
+    asked = f"issue {command.client} {command.amount} {command.reason}"
+    require_billing_admin(ctx, "issue credits", "issue_credit", asked, client=command.client)
+    if approvals.needs_approval(ctx.settings, command.amount):
+        return approvals.request_issue(ctx, command)
+    caller = ctx.caller
+    result = operations.issue_credit(
+        ctx.db, command.client, command.amount, command.reason, caller.actor, caller.request_key
+    )
+    return issued_reply(result)
+
+
+def apply(ctx: Context, command: Apply) -> Reply:
+    asked = " ".join(part for part in ("apply", command.invoice, command.amount, command.project) if part)
+    require_billing_admin(ctx, "apply credits", "apply_credit", asked, invoice=command.invoice)
+    caller = ctx.caller
+    result = operations.apply_credit(
+        ctx.db, command.invoice, command.amount, command.project, caller.actor, caller.request_key
+    )
+    return applied_reply(result)
+
+
+def reverse(ctx: Context, command: Reverse) -> Reply:
+    asked = f"reverse {command.application_id}"
+    require_billing_admin(
+        ctx, "reverse credit applications", "reverse_application", asked, application_id=command.application_id
+    )
+    result = operations.reverse_application(ctx.db, command.application_id, ctx.caller.actor, ctx.caller.request_key)
+    return reversed_reply(result)
+
+
+def issued_reply(result: IssueResult) -> Reply:
+    sentence = sentences.issued(result)
+    undo = Button("Undo", "undo_issue", str(result.credit_id))
+    return Reply(text=sentence, blocks=blocks.write_done(sentence, undo), wrote=not result.replayed)
+
+
+def applied_reply(result: ApplyResult) -> Reply:
+    sentence = sentences.applied(result)
+    undo = Button("Undo", "undo_apply", str(result.application_id))
+    return Reply(text=sentence, blocks=blocks.write_done(sentence, undo), wrote=not result.replayed)
+
+
+def reversed_reply(result: ReverseResult) -> Reply:
+    sentence = sentences.reversed_(result)
+    undo = Button("Undo", "undo_reverse", str(result.application_id))
+    return Reply(text=sentence, blocks=blocks.write_done(sentence, undo), wrote=not result.replayed)

@@ -1,0 +1,126 @@
+"""`creditbot console`: the Slack bot in a terminal, on the same database, with the same handlers.
+
+Type a `/credit ...` line (the prefix is optional) and see the reply Slack would show, as text. Buttons are
+numbered: type the number to click one. Messages the bot would post in the channel (approval requests) are
+shown too, with their buttons. `:as USER` switches who you are (to approve someone else's request);
+`quit` leaves. Works the same with input piped in, one line at a time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TextIO
+
+from bot.commands import builtin, registry
+from bot.commands.context import Caller, Context, Services
+from bot.commands.reply import Reply
+from bot.render.console_text import Choice, render
+
+CONSOLE_USER = "U-CONSOLE"
+CONSOLE_CHANNEL = "C-CONSOLE"
+CONSOLE_TEAM = "T-CONSOLE"
+PROMPT = "credit> "
+QUIT = {"quit", "exit", ":q", ":quit"}
+
+INTRO = (
+    "creditbot console: type what you would type after /credit in Slack (`help` lists the commands).\n"
+    "Buttons show as [numbers]: type a number to click. `:as USER_ID` changes who you are; `quit` leaves."
+)
+
+
+@dataclass(frozen=True)
+class _Clickable:
+    message_id: int
+    choice: Choice
+
+
+class Console:
+    def __init__(self, services: Services, user_id: str = CONSOLE_USER, out: TextIO = sys.stdout) -> None:
+        builtin.install()
+        self.services = services
+        self.user_id = user_id
+        self.out = out
+        self._requests = itertools.count(1)
+        self._messages = itertools.count(1)
+        self._next_button = 1
+        # Buttons still on screen, by number; a message replaced by a click loses its buttons.
+        self._clickable: dict[int, _Clickable] = {}
+
+    def run(self, lines: Iterable[str], interactive: bool) -> None:
+        self._print(INTRO)
+        if interactive:
+            self.out.write(PROMPT)
+            self.out.flush()
+        for raw in lines:
+            line = raw.strip()
+            if not interactive and line:
+                self._print(f"{PROMPT}{line}")
+            if line.lower() in QUIT:
+                break
+            if line:
+                self.handle(line)
+            if interactive:
+                self.out.write(PROMPT)
+                self.out.flush()
+
+    def handle(self, line: str) -> None:
+        if line.startswith(":as"):
+            self._switch_user(line[3:].strip())
+        elif line.isdigit():
+            self._click(int(line))
+        else:
+            ctx = self._context(f"console:cmd:{next(self._requests)}")
+            self._show(registry.run_line(ctx, line))
+
+    def _switch_user(self, user_id: str) -> None:
+        if not user_id:
+            self._print(f"You are {self.user_id}. `:as USER_ID` acts as someone else.")
+            return
+        self.user_id = user_id
+        role = "a billing admin" if user_id in self.services.billing_admins else "not a billing admin (reads only)"
+        self._print(f"You are now {user_id}, {role}.")
+
+    def _click(self, number: int) -> None:
+        clickable = self._clickable.get(number)
+        if clickable is None:
+            self._print(f"There is no button [{number}] on screen.")
+            return
+        choice = clickable.choice
+        self._print(f"(clicked [{number}] {choice.label} as {self.user_id})")
+        key = f"console:act:{clickable.message_id}:{choice.action_id}:{choice.value}"
+        reply = registry.run_action(self._context(key), choice.action_id, choice.value)
+        self._show(reply, replacing=clickable.message_id if reply.replace_original else None)
+
+    def _context(self, key: str) -> Context:
+        caller = Caller(self.user_id, CONSOLE_TEAM, CONSOLE_CHANNEL, f"console:{self.user_id}", key)
+        return Context(self.services, caller)
+
+    def _show(self, reply: Reply, replacing: int | None = None) -> None:
+        if replacing is not None:
+            self._forget(replacing)
+            self._print_message(reply.text, reply.blocks, replacing)
+        else:
+            self._print_message(reply.text, reply.blocks, next(self._messages))
+        for announcement in reply.announcements:
+            channel = announcement.channel or CONSOLE_CHANNEL
+            self._print(f"\n── posted in #{channel} for everyone ──")
+            self._print_message(announcement.text, announcement.blocks, next(self._messages))
+
+    def _print_message(self, text: str, blocks: list[dict[str, object]], message_id: int) -> None:
+        shown = render(blocks, text, first_number=self._next_button)
+        # Button numbers are never reused within a session: an old number cannot click a new button.
+        self._next_button += len(shown.choices)
+        for choice in shown.choices:
+            self._clickable[choice.number] = _Clickable(message_id, choice)
+        self._print(shown.text)
+
+    def _forget(self, message_id: int) -> None:
+        for number in [n for n, c in self._clickable.items() if c.message_id == message_id]:
+            del self._clickable[number]
+
+    def _print(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()

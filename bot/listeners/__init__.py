@@ -1,0 +1,21 @@
+"""Slack listeners, one module per kind (Slack's bolt-python starter template layout).
+
+Each module has `register(app)`. To add listeners, append a module to `LISTENER_MODULES`. Bolt runs the first
+listener that matches a request, so a module listed later cannot take over a request an earlier one handles:
+to change what a subcommand or a button does, register a handler in `bot.commands.registry` instead.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from slack_bolt import App
+
+from bot.listeners import actions, commands, events, qb_actions, scan_actions, views
+
+LISTENER_MODULES: list[ModuleType] = [commands, actions, events, views, scan_actions, qb_actions]
+
+
+def register_listeners(app: App) -> None:
+    for module in LISTENER_MODULES:
+        module.register(app)

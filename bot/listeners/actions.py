@@ -1,0 +1,42 @@
+"""Buttons on the bot's messages: Undo, Approve/Reject, FAQ suggestions, "did you mean" clients.
+
+A click is acknowledged at once (Slack ignores the acknowledgement's body for buttons); a lazy listener then
+checks permission again, carries the click out with a key derived from the message and the button (a double
+click or a retry is carried out once), and answers through `respond()`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+
+from bot.commands import registry
+from bot.commands.context import Context
+from bot.listeners.payloads import action_caller, deliver_announcements, respond_arguments, services_of
+
+ANY_ACTION = re.compile(r".+")
+
+
+def register(app: App) -> None:
+    app.action(ANY_ACTION, matchers=[is_ours])(ack=acknowledge, lazy=[carry_out])
+
+
+def is_ours(action: dict[str, Any]) -> bool:
+    return registry.knows_action(str(action.get("action_id", "")))
+
+
+def acknowledge(ack: Ack) -> None:
+    ack()
+
+
+def carry_out(
+    body: dict[str, Any], action: dict[str, Any], context: dict[str, Any], client: WebClient, respond: Respond
+) -> None:
+    ctx = Context(services_of(context), action_caller(body, action))
+    reply = registry.run_action(ctx, str(action.get("action_id", "")), str(action.get("value", "")))
+    if reply.announcements:
+        reply = deliver_announcements(client, ctx, reply)
+    respond(**respond_arguments(reply))

@@ -1,0 +1,99 @@
+"""Between Slack's payloads and the handlers: who is asking (with the request's idempotency key), and how a
+reply goes back (inside the acknowledgement, through `respond()`, or as a channel message)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.commands import registry
+from bot.commands.context import Caller, Context, Services
+from bot.commands.reply import Reply
+
+log = logging.getLogger("creditbot.bot")
+SERVICES = "creditbot"
+MAX_KEY = 200  # the ledger's idempotency key column
+
+
+def services_of(context: dict[str, Any]) -> Services:
+    return context[SERVICES]
+
+
+def command_caller(command: dict[str, Any]) -> Caller:
+    """A slash command: Slack gives each invocation its own trigger_id, and a retry repeats it."""
+    team = command.get("team_id") or command.get("enterprise_id") or "-"
+    user = command.get("user_id") or "-"
+    trigger = command.get("trigger_id") or hashlib.sha256(repr(sorted(command.items())).encode()).hexdigest()
+    return Caller(user, team, command.get("channel_id"), f"slack:{user}", _key(f"slack:cmd:{team}:{trigger}"))
+
+
+def action_caller(body: dict[str, Any], action: dict[str, Any]) -> Caller:
+    """A button: the same button on the same message, clicked twice or retried, has the same key."""
+    user = (body.get("user") or {}).get("id") or "-"
+    team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "-"
+    container = body.get("container") or {}
+    where = container.get("message_ts") or container.get("view_id") or (body.get("view") or {}).get("id") or "-"
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
+    key = f"slack:act:{team}:{where}:{action.get('action_id', '')}:{action.get('value', '')}"
+    return Caller(user, team, channel, f"slack:{user}", _key(key))
+
+
+def event_caller(body: dict[str, Any], event: dict[str, Any]) -> Caller:
+    """A mention or a direct message: Slack's retries of one event repeat its event_id."""
+    team = body.get("team_id") or "-"
+    user = event.get("user") or "-"
+    key = f"slack:evt:{team}:{body.get('event_id') or event.get('ts', '-')}"
+    return Caller(user, team, event.get("channel"), f"slack:{user}", _key(key))
+
+
+def typed_text(text: str | None) -> str:
+    """What the person typed: Slack sends &, < and > escaped as &amp;, &lt; and &gt; in every text."""
+    return (text or "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def ephemeral(reply: Reply) -> dict[str, Any]:
+    """The acknowledgement's body: the reply, visible only to the person who asked."""
+    return {"text": reply.text, "blocks": reply.blocks, "response_type": "ephemeral"}
+
+
+def respond_arguments(reply: Reply) -> dict[str, Any]:
+    if reply.replace_original:
+        return {"text": reply.text, "blocks": reply.blocks, "replace_original": True}
+    return {"text": reply.text, "blocks": reply.blocks, "response_type": "ephemeral", "replace_original": False}
+
+
+def deliver_announcements(client: WebClient, ctx: Context, reply: Reply) -> Reply:
+    """Post the reply's channel messages: in the request's channel, else the alert channel.
+
+    When no channel takes one, the reply becomes what the announcement says to tell the asker instead.
+    """
+    answer = reply
+    for announcement in reply.announcements:
+        channels = [announcement.channel or ctx.caller.channel_id, ctx.settings.alert_channel]
+        if (ctx.caller.channel_id or "").startswith("D") and announcement.channel is None:
+            channels.reverse()  # asked in a direct message: other admins see the alert channel, not the DM
+        error = "no channel to post in"
+        for channel in dict.fromkeys(c for c in channels if c):
+            try:
+                client.chat_postMessage(channel=channel, text=announcement.text, blocks=announcement.blocks)
+                break
+            except SlackApiError as refused:
+                error = str(refused.response.get("error") or refused.response.status_code)
+            except OSError as unreachable:
+                error = f"Slack unreachable: {type(unreachable).__name__}"
+            log.warning("could not post to %s: %s", channel, error)
+        else:
+            if announcement.if_undelivered is not None:
+                undelivered = announcement.if_undelivered
+                answer = registry.answer(lambda: undelivered(error), ctx, "undelivered announcement")  # noqa: B023
+    return answer.without_announcements()
+
+
+def _key(key: str) -> str:
+    if len(key) <= MAX_KEY:
+        return key
+    return key[: MAX_KEY - 65] + ":" + hashlib.sha256(key.encode()).hexdigest()
