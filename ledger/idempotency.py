@@ -12,10 +12,11 @@ import hashlib
 import json
 from typing import Any
 
+from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session
 
 from ledger.errors import IdempotencyConflict
-from ledger.models import IdempotencyKey
+from ledger.models import IdempotencyKey, utcnow
 
 
 def request_hash(operation: str, params: dict[str, Any]) -> str:
@@ -23,9 +24,14 @@ def request_hash(operation: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
+_FIND = select(_KEYS.c.operation, _KEYS.c.request_hash, _KEYS.c.result).where(_KEYS.c.key == bindparam("key"))
+_REMEMBER = insert(_KEYS)
+
+
 def stored_result(session: Session, key: str, operation: str, params: dict[str, Any]) -> dict[str, Any] | None:
     """The first result for `key`, or None when the key is new."""
-    row = session.get(IdempotencyKey, key)
+    row = session.execute(_FIND, {"key": key}).first()
     if row is None:
         return None
     if row.operation != operation or row.request_hash != request_hash(operation, params):
@@ -34,6 +40,5 @@ def stored_result(session: Session, key: str, operation: str, params: dict[str, 
 
 
 def remember(session: Session, key: str, operation: str, params: dict[str, Any], result: dict[str, Any]) -> None:
-    session.add(
-        IdempotencyKey(key=key, operation=operation, request_hash=request_hash(operation, params), result=result)
-    )
+    values = {"key": key, "operation": operation, "request_hash": request_hash(operation, params), "result": result}
+    session.execute(_REMEMBER, {**values, "created_at": utcnow()})

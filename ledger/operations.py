@@ -7,16 +7,18 @@ Invariants kept here, inside one short locked transaction each:
 - Taking a credit back (`revoke_credit`) is a new, negative credit entry, at most one per credit, and only while the
   wallet still holds the whole amount; nothing is updated or deleted.
 - Every write is idempotent by key (R8): a retry or double click returns the first result.
-Locks are always taken client first, then invoice, so two writers cannot deadlock.
+Locks are always taken client first, then invoice (the QuickBooks sync too), so two writers cannot deadlock.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import BigInteger, bindparam, insert, update
+from sqlalchemy import select as select_core
 from sqlmodel import Session, select
 
 from ledger import idempotency
@@ -104,21 +106,19 @@ def issue_credit(db: Database, client: str, amount: str | Decimal, reason: str, 
     """Grant `amount` to the client's credit wallet (R1)."""
     params = {"client": client, "amount": str(amount), "reason": reason}
     with db.write() as session:
-        found = find_client(session, client)
-        wallet = _lock_client(session, found.id)
+        wallet = _lock_client(session, find_client(session, client).id)
         if (replay := idempotency.stored_result(session, key, "issue_credit", params)) is not None:
             return IssueResult(**replay, replayed=True)
         amount_minor = parse_amount(amount, wallet.currency)
         before = wallet.available_credit_minor
-        credit = Credit(
-            client_id=wallet.id, amount_minor=amount_minor, issued_on=date.today(), reason=reason, created_by=actor
-        )
-        session.add(credit)
-        wallet.credits_issued_minor += amount_minor
-        session.add(wallet)
-        session.flush()
+        credit_id = session.execute(
+            _INSERT_CREDIT,
+            {"client_id": wallet.id, "amount_minor": amount_minor, "issued_on": date.today(), "reason": reason,
+             "created_by": actor, "created_at": utcnow()},
+        ).scalar_one()  # fmt: skip
+        _bump(session, wallet, None, issued=amount_minor)
         result = IssueResult(
-            credit_id=_id(credit.id),
+            credit_id=credit_id,
             client_id=wallet.id,
             client_name=wallet.name,
             currency=wallet.currency,
@@ -126,20 +126,12 @@ def issue_credit(db: Database, client: str, amount: str | Decimal, reason: str, 
             available_before_minor=before,
             available_after_minor=wallet.available_credit_minor,
         )
-        _record(
-            session,
-            actor,
-            "issue_credit",
-            wallet.id,
-            None,
-            f"credit:{credit.id}",
-            {"available_credit": decimal_str(before, wallet.currency)},
-            {
-                "available_credit": decimal_str(wallet.available_credit_minor, wallet.currency),
-                "credit_issued": decimal_str(amount_minor, wallet.currency),
-            },
-            reason,
-        )
+        money = wallet.currency
+        _record(session, actor, "issue_credit", wallet.id, None, f"credit:{credit_id}",
+                {"available_credit": decimal_str(before, money)},
+                {"available_credit": decimal_str(wallet.available_credit_minor, money),
+                 "credit_issued": decimal_str(amount_minor, money)},
+                reason)  # fmt: skip
         idempotency.remember(session, key, "issue_credit", params, _stored(result))
         return result
 
@@ -158,32 +150,25 @@ def apply_credit(
     """
     params = {"invoice": invoice, "amount": None if amount is None else str(amount), "project": project_tag}
     with db.write() as session:
-        found = find_invoice(session, invoice)
-        wallet = _lock_client(session, found.client_id)
-        target = _lock_invoice(session, _id(found.id))
+        invoice_id, client_id = _invoice_ref(session, invoice)
+        wallet = _lock_client(session, client_id)
+        bill = _lock_invoice(session, invoice_id)
         if (replay := idempotency.stored_result(session, key, "apply_credit", params)) is not None:
             return ApplyResult(**replay, replayed=True)
-        _refuse_if_posted(target)
+        _refuse_if_posted(bill)
         project_id = _check_project_tag(session, wallet, project_tag)
-        amount_minor = _amount_to_apply(wallet, target, amount)
-        available_before, due_before = wallet.available_credit_minor, target.balance_due_minor
-        payment = Payment(
-            invoice_id=_id(target.id),
-            client_id=wallet.id,
-            kind=PaymentKind.ACCOUNT_CREDIT.value,
-            amount_minor=amount_minor,
-            received_on=date.today(),
-            project_id=project_id,
-            created_by=actor,
-        )
-        session.add(payment)
-        wallet.credits_applied_minor += amount_minor
-        target.credits_applied_minor += amount_minor
-        session.add_all([wallet, target])
-        session.flush()
+        amount_minor = _amount_to_apply(wallet, bill, amount)
+        available_before, due_before = wallet.available_credit_minor, bill.balance_due_minor
+        payment_id = session.execute(
+            _INSERT_PAYMENT,
+            {"invoice_id": bill.id, "client_id": wallet.id, "kind": PaymentKind.ACCOUNT_CREDIT.value,
+             "amount_minor": amount_minor, "received_on": date.today(), "created_at": utcnow(),
+             "project_id": project_id, "created_by": actor},
+        ).scalar_one()  # fmt: skip
+        _bump(session, wallet, bill, applied=amount_minor)
         result = ApplyResult(
-            application_id=_id(payment.id),
-            invoice_number=target.number,
+            application_id=payment_id,
+            invoice_number=bill.number,
             client_id=wallet.id,
             client_name=wallet.name,
             currency=wallet.currency,
@@ -192,19 +177,10 @@ def apply_credit(
             available_before_minor=available_before,
             available_after_minor=wallet.available_credit_minor,
             balance_due_before_minor=due_before,
-            balance_due_after_minor=target.balance_due_minor,
+            balance_due_after_minor=bill.balance_due_minor,
         )
-        _record_balance_change(
-            session,
-            actor,
-            "apply_credit",
-            f"payment:{payment.id}",
-            wallet,
-            target,
-            available_before,
-            due_before,
-            amount_minor,
-        )
+        _record_balance_change(session, actor, "apply_credit", f"payment:{payment_id}", wallet, bill,
+                               available_before, due_before, amount_minor)  # fmt: skip
         idempotency.remember(session, key, "apply_credit", params, _stored(result))
         return result
 
@@ -213,51 +189,40 @@ def reverse_application(db: Database, application_id: int, actor: str, key: str,
     """Undo a credit application: a reversal entry restores the wallet and the invoice's balance."""
     params = {"application_id": int(application_id)}
     with db.write() as session:
-        payment = session.get(Payment, int(application_id))
+        payment = session.execute(_PAYMENT_BY_ID, {"id": int(application_id)}).first()
         if payment is None:
             raise UnknownApplication(application_id)
-        wallet = _lock_client(session, payment.client_id)
-        target = _lock_invoice(session, payment.invoice_id)
+        payment_id, invoice_id, client_id, kind, amount_minor = payment
+        wallet = _lock_client(session, client_id)
+        bill = _lock_invoice(session, invoice_id)
         if (replay := idempotency.stored_result(session, key, "reverse_application", params)) is not None:
             return ReverseResult(**replay, replayed=True)
-        if payment.kind != PaymentKind.ACCOUNT_CREDIT.value:
-            raise NotAnApplication(_id(payment.id), payment.kind)
-        _refuse_if_posted(target)
-        previous = session.exec(select(Reversal).where(Reversal.payment_id == payment.id)).first()
-        if previous is not None:
-            raise AlreadyReversed(_id(payment.id), previous.created_at)
-        available_before, due_before = wallet.available_credit_minor, target.balance_due_minor
-        reversal = Reversal(payment_id=_id(payment.id), actor=actor, reason=reason)
-        session.add(reversal)
-        wallet.credits_applied_minor -= payment.amount_minor
-        target.credits_applied_minor -= payment.amount_minor
-        session.add_all([wallet, target])
-        session.flush()
+        if kind != PaymentKind.ACCOUNT_CREDIT.value:
+            raise NotAnApplication(payment_id, kind)
+        _refuse_if_posted(bill)
+        reversed_at = session.execute(_REVERSAL_OF, {"payment_id": payment_id}).scalar()
+        if reversed_at is not None:
+            raise AlreadyReversed(payment_id, reversed_at)
+        available_before, due_before = wallet.available_credit_minor, bill.balance_due_minor
+        reversal_id = session.execute(
+            _INSERT_REVERSAL, {"payment_id": payment_id, "actor": actor, "reason": reason, "created_at": utcnow()}
+        ).scalar_one()
+        _bump(session, wallet, bill, applied=-amount_minor)
         result = ReverseResult(
-            application_id=_id(payment.id),
-            reversal_id=_id(reversal.id),
-            invoice_number=target.number,
+            application_id=payment_id,
+            reversal_id=reversal_id,
+            invoice_number=bill.number,
             client_id=wallet.id,
             client_name=wallet.name,
             currency=wallet.currency,
-            amount_minor=payment.amount_minor,
+            amount_minor=amount_minor,
             available_before_minor=available_before,
             available_after_minor=wallet.available_credit_minor,
             balance_due_before_minor=due_before,
-            balance_due_after_minor=target.balance_due_minor,
+            balance_due_after_minor=bill.balance_due_minor,
         )
-        _record_balance_change(
-            session,
-            actor,
-            "reverse_application",
-            f"payment:{payment.id}",
-            wallet,
-            target,
-            available_before,
-            due_before,
-            -payment.amount_minor,
-            reason,
-        )
+        _record_balance_change(session, actor, "reverse_application", f"payment:{payment_id}", wallet, bill,
+                               available_before, due_before, -amount_minor, reason)  # fmt: skip
         idempotency.remember(session, key, "reverse_application", params, _stored(result))
         return result
 
@@ -289,21 +254,16 @@ def revoke_credit(db: Database, credit_id: int, actor: str, key: str, reason: st
         if before < credit.amount_minor:
             amount, available = format_money(credit.amount_minor, money), format_money(max(before, 0), money)
             raise CreditAlreadyUsed(_id(credit.id), amount, available, wallet.name)
-        revocation = Credit(
-            external_id=marker,
-            client_id=wallet.id,
-            amount_minor=-credit.amount_minor,
-            issued_on=date.today(),
-            reason=reason or f"Undo of credit #{credit.id}",
-            created_by=actor,
-        )
-        session.add(revocation)
-        wallet.credits_issued_minor -= credit.amount_minor
-        session.add(wallet)
-        session.flush()
+        revocation_id = session.execute(
+            _INSERT_CREDIT,
+            {"external_id": marker, "client_id": wallet.id, "amount_minor": -credit.amount_minor,
+             "issued_on": date.today(), "reason": reason or f"Undo of credit #{credit.id}", "created_by": actor,
+             "created_at": utcnow()},
+        ).scalar_one()  # fmt: skip
+        _bump(session, wallet, None, issued=-credit.amount_minor)
         result = RevokeResult(
             credit_id=_id(credit.id),
-            revocation_id=_id(revocation.id),
+            revocation_id=revocation_id,
             client_id=wallet.id,
             client_name=wallet.name,
             currency=money,
@@ -311,20 +271,11 @@ def revoke_credit(db: Database, credit_id: int, actor: str, key: str, reason: st
             available_before_minor=before,
             available_after_minor=wallet.available_credit_minor,
         )
-        _record(
-            session,
-            actor,
-            "revoke_credit",
-            wallet.id,
-            None,
-            f"credit:{credit.id}",
-            {"available_credit": decimal_str(before, money)},
-            {
-                "available_credit": decimal_str(wallet.available_credit_minor, money),
-                "credit_revoked": decimal_str(credit.amount_minor, money),
-            },
-            reason,
-        )
+        _record(session, actor, "revoke_credit", wallet.id, None, f"credit:{credit.id}",
+                {"available_credit": decimal_str(before, money)},
+                {"available_credit": decimal_str(wallet.available_credit_minor, money),
+                 "credit_revoked": decimal_str(credit.amount_minor, money)},
+                reason)  # fmt: skip
         idempotency.remember(session, key, "revoke_credit", params, _stored(result))
         return result
 
@@ -340,12 +291,12 @@ def record_refusal(
 # --- rules ----------------------------------------------------------------------------------------------
 
 
-def _refuse_if_posted(invoice: Invoice) -> None:
+def _refuse_if_posted(invoice: _Bill) -> None:
     if invoice.posted_to_qb_at is not None:
         raise InvoicePostedToQuickBooks(invoice.number, invoice.posted_to_qb_at)
 
 
-def _check_project_tag(session: Session, client: Client, project_tag: str | None) -> str | None:
+def _check_project_tag(session: Session, client: _Wallet, project_tag: str | None) -> str | None:
     """R7: a tag must name one of the client's projects; it is for reporting and never restricts the credit."""
     if project_tag is None or not project_tag.strip():
         return None
@@ -357,7 +308,7 @@ def _check_project_tag(session: Session, client: Client, project_tag: str | None
     raise UnknownProject(tag, client.name, list(names))
 
 
-def _amount_to_apply(client: Client, invoice: Invoice, amount: str | Decimal | None) -> int:
+def _amount_to_apply(client: _Wallet, invoice: _Bill, amount: str | Decimal | None) -> int:
     available, due = client.available_credit_minor, invoice.balance_due_minor
     money = client.currency
     if amount is None:
@@ -377,16 +328,107 @@ def _amount_to_apply(client: Client, invoice: Invoice, amount: str | Decimal | N
 # --- locking and recording ------------------------------------------------------------------------------
 
 
-# FOR NO KEY UPDATE (key_share=True): writes here change totals, never keys, so a concurrent insert of a payment
-# that merely references the row (a foreign-key check takes KEY SHARE) need not wait for this transaction.
-def _lock_client(session: Session, client_id: str) -> Client:
-    statement = select(Client).where(Client.id == client_id).with_for_update(key_share=True)
-    return session.exec(statement.execution_options(populate_existing=True)).one()
+@dataclass
+class _Wallet:
+    """A client's row as locked by a write (the fields the rules need)."""
+
+    id: str
+    name: str
+    currency: str
+    credits_issued_minor: int
+    credits_applied_minor: int
+
+    @property
+    def available_credit_minor(self) -> int:
+        return self.credits_issued_minor - self.credits_applied_minor
 
 
-def _lock_invoice(session: Session, invoice_id: int) -> Invoice:
-    statement = select(Invoice).where(Invoice.id == invoice_id).with_for_update(key_share=True)
-    return session.exec(statement.execution_options(populate_existing=True)).one()
+@dataclass
+class _Bill:
+    """An invoice's row as locked by a write."""
+
+    id: int
+    number: str
+    client_id: str
+    total_minor: int
+    cash_paid_minor: int
+    credits_applied_minor: int
+    qb_credit_memos_minor: int
+    posted_to_qb_at: datetime | None
+
+    @property
+    def balance_due_minor(self) -> int:
+        return self.total_minor - self.cash_paid_minor - self.credits_applied_minor - self.qb_credit_memos_minor
+
+
+# Writes are the ledger's hot path: prepared Core statements (compiled once, cached by SQLAlchemy) over plain rows,
+# no ORM unit of work. FOR NO KEY UPDATE (key_share=True): writes change totals, never keys, so a concurrent insert
+# of a payment that merely references the row (its foreign-key check takes KEY SHARE) need not wait.
+_CLIENT, _INVOICE, _PAYMENT = Client.__table__, Invoice.__table__, Payment.__table__  # type: ignore[attr-defined]
+_CREDIT, _REVERSAL, _HISTORY = Credit.__table__, Reversal.__table__, HistoryEntry.__table__  # type: ignore[attr-defined]
+
+_LOCK_CLIENT = (
+    select_core(_CLIENT.c.id, _CLIENT.c.name, _CLIENT.c.currency, _CLIENT.c.credits_issued_minor,
+                _CLIENT.c.credits_applied_minor)
+    .where(_CLIENT.c.id == bindparam("id"))
+    .with_for_update(key_share=True)
+)  # fmt: skip
+_LOCK_INVOICE = (
+    select_core(_INVOICE.c.id, _INVOICE.c.number, _INVOICE.c.client_id, _INVOICE.c.total_minor,
+                _INVOICE.c.cash_paid_minor, _INVOICE.c.credits_applied_minor, _INVOICE.c.qb_credit_memos_minor,
+                _INVOICE.c.posted_to_qb_at)
+    .where(_INVOICE.c.id == bindparam("id"))
+    .with_for_update(key_share=True)
+)  # fmt: skip
+_INVOICE_BY_NUMBER = select_core(_INVOICE.c.id, _INVOICE.c.client_id).where(_INVOICE.c.number == bindparam("number"))
+_PAYMENT_BY_ID = select_core(
+    _PAYMENT.c.id, _PAYMENT.c.invoice_id, _PAYMENT.c.client_id, _PAYMENT.c.kind, _PAYMENT.c.amount_minor
+).where(_PAYMENT.c.id == bindparam("id"))
+_REVERSAL_OF = select_core(_REVERSAL.c.created_at).where(_REVERSAL.c.payment_id == bindparam("payment_id"))
+_INSERT_PAYMENT = insert(_PAYMENT).returning(_PAYMENT.c.id)
+_INSERT_CREDIT = insert(_CREDIT).returning(_CREDIT.c.id)
+_INSERT_REVERSAL = insert(_REVERSAL).returning(_REVERSAL.c.id)
+_INSERT_HISTORY = insert(_HISTORY)
+_BUMP_CLIENT = (
+    update(_CLIENT)
+    .where(_CLIENT.c.id == bindparam("b_id"))
+    .values(
+        credits_issued_minor=_CLIENT.c.credits_issued_minor + bindparam("issued", type_=BigInteger),
+        credits_applied_minor=_CLIENT.c.credits_applied_minor + bindparam("applied", type_=BigInteger),
+    )
+)
+_BUMP_INVOICE = (
+    update(_INVOICE)
+    .where(_INVOICE.c.id == bindparam("b_id"))
+    .values(credits_applied_minor=_INVOICE.c.credits_applied_minor + bindparam("applied", type_=BigInteger))
+)
+
+
+def _lock_client(session: Session, client_id: str) -> _Wallet:
+    return _Wallet(*session.execute(_LOCK_CLIENT, {"id": client_id}).one())
+
+
+def _lock_invoice(session: Session, invoice_id: int) -> _Bill:
+    return _Bill(*session.execute(_LOCK_INVOICE, {"id": invoice_id}).one())
+
+
+def _invoice_ref(session: Session, number: str) -> tuple[int, str]:
+    """(id, client id) of an invoice by its number, exactly as typed or else case-insensitively."""
+    row = session.execute(_INVOICE_BY_NUMBER, {"number": number.strip()}).first()
+    if row is None:
+        found = find_invoice(session, number)
+        return _id(found.id), found.client_id
+    return row[0], row[1]
+
+
+def _bump(session: Session, wallet: _Wallet, bill: _Bill | None, issued: int = 0, applied: int = 0) -> None:
+    """Move the running totals by what this write adds, in the database and in the locked views alike."""
+    session.execute(_BUMP_CLIENT, {"b_id": wallet.id, "issued": issued, "applied": applied})
+    wallet.credits_issued_minor += issued
+    wallet.credits_applied_minor += applied
+    if bill is not None:
+        session.execute(_BUMP_INVOICE, {"b_id": bill.id, "applied": applied})
+        bill.credits_applied_minor += applied
 
 
 def _record_balance_change(
@@ -394,8 +436,8 @@ def _record_balance_change(
     actor: str,
     action: str,
     subject: str,
-    client: Client,
-    invoice: Invoice,
+    client: _Wallet,
+    invoice: _Bill,
     available_before: int,
     due_before: int,
     applied_minor: int,
@@ -424,19 +466,20 @@ def _record(
     detail: str,
     outcome: str = "done",
 ) -> None:
-    session.add(
-        HistoryEntry(
-            at=utcnow(),
-            actor=actor,
-            action=action,
-            outcome=outcome,
-            client_id=client_id,
-            invoice_id=invoice_id,
-            subject=subject,
-            before=before,
-            after=after,
-            detail=detail,
-        )
+    session.execute(
+        _INSERT_HISTORY,
+        {
+            "at": utcnow(),
+            "actor": actor,
+            "action": action,
+            "outcome": outcome,
+            "client_id": client_id,
+            "invoice_id": invoice_id,
+            "subject": subject,
+            "before": before,
+            "after": after,
+            "detail": detail,
+        },
     )
 
 
