@@ -120,6 +120,8 @@ def test_an_edit_that_changes_a_payments_kind_moves_its_amount_between_columns(d
         ("clients", [client("C9"), client("C9", "Other")], "clients.csv:3, column client_id: “C9” appears twice"),
         ("clients", [client("C9", "Same"), client("C8", "same")], "clients.csv:3, column name"),
         ("clients", [client("C9", currency="XYZ")], "clients.csv:2, column currency"),
+        ("clients", [client("C9", "N" * 201)], "clients.csv:2, column name: name is 201 characters long"),
+        ("clients", [client("C" * 65)], "clients.csv:2, column client_id: client_id is 65 characters long"),
         ("invoices", [invoice("INV-9", "C404")], "invoices.csv:2, column client_id: “C404” is not in the ledger"),
         ("invoices", [invoice("INV-9", total="1,000.00")], "invoices.csv:2, column total"),
         ("invoices", [invoice("INV-9", total="0")], "invoices.csv:2, column total"),

@@ -42,6 +42,10 @@ PAYMENTS = TableSpec(
 )
 
 
+# The ledger's column sizes (ledger/models.py): longer text is refused here, never cut or left to the database.
+MAX_LENGTH = {"client_id": 64, "project_id": 64, "invoice_number": 64, "credit_id": 64, "payment_id": 64,
+              "qb_customer_id": 64, "qb_invoice_id": 64, "name": 200, "currency": 3, "type": 16}  # fmt: skip
+
 # Parsed dates by their text: a ledger has few distinct days and many rows.
 _DAYS: dict[str, date] = {}
 
@@ -56,12 +60,18 @@ class Row:
 
     def optional(self, column: str) -> str:
         position = self._index.get(column)
-        return "" if position is None else self.values[position].strip()
+        return "" if position is None else self._fits(column, self.values[position].strip())
 
     def required(self, column: str) -> str:
         value = self.values[self._index[column]].strip()
         if not value:
             raise self.error(column, f"{column} is required but empty")
+        return self._fits(column, value)
+
+    def _fits(self, column: str, value: str) -> str:
+        limit = MAX_LENGTH.get(column)
+        if limit is not None and len(value) > limit:
+            raise self.error(column, f"{column} is {len(value)} characters long; at most {limit} fit")
         return value
 
     def error(self, column: str | None, why: str) -> ImportRowError:
