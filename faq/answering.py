@@ -6,12 +6,12 @@ import copy
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from faq.decision import TUNED_THRESHOLDS, Decision, Outcome, Thresholds, decide
 from faq.entries import FaqContent, FaqContentError, FaqEntry, load_content
-from faq.grounding import Grounder, References, find_references, mask_references
+from faq.grounding import ClientNames, Grounder, References, find_references, mask_references
 from faq.retrieval import EntryRanker, EntryScore, Ranker, normalise
 
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent / "content"
@@ -60,7 +60,7 @@ class Faq:
         self.thresholds = thresholds
         self._ranker: Ranker = ranker or EntryRanker(self.entries, self.not_covered)
         self._grounder: Grounder | None = None
-        self._client_names: tuple[str, ...] = ()
+        self._client_names = ClientNames(())
 
     def entry(self, entry_id: str) -> FaqEntry:
         """The entry with this id; KeyError if there is none."""
@@ -69,16 +69,27 @@ class Faq:
     def tips(self) -> str:
         return self._by_id[TIPS_ENTRY_ID].answer
 
-    def with_grounding(self, grounder: Grounder, client_names: Iterable[str] = ()) -> Faq:
+    def with_grounding(
+        self, grounder: Grounder, client_names: Iterable[str] = (), client_ids: Iterable[str] = ()
+    ) -> Faq:
         """The same FAQ (index shared, not rebuilt) whose answers add live facts for the records a question names.
 
-        `client_names` are the ledger's clients: a question naming one gets it in `references`, and retrieval
-        reads the name as the word "client" (an unknown name would otherwise make the question look off-topic).
+        `client_names` are the ledger's clients (`client_ids` their ids, in the same order): a question naming
+        one gets it in `references`, and retrieval reads the name as the word "client" (an unknown name would
+        otherwise make the question look off-topic). The names are indexed here, once; call this again to
+        pick up new clients.
         """
         grounded = copy.copy(self)
         grounded._grounder = grounder
-        grounded._client_names = tuple(client_names)
+        grounded._client_names = ClientNames(client_names, self._common_words, client_ids)
         return grounded
+
+    @cached_property
+    def _common_words(self) -> frozenset[str]:
+        """Words people use when they ask the FAQ (titles, phrasings, not-covered questions): a client's first
+        word that is one of these ("credit", "project") is too ordinary to stand for the client alone."""
+        texts = [text for entry in self.entries for text in (entry.title, *entry.phrasings)]
+        return frozenset(normalise("\n".join([*texts, *self.not_covered])).split())
 
     def ask(self, question: str) -> FaqAnswer:
         references = find_references(question, self._client_names)

@@ -29,7 +29,7 @@ class Thresholds:
     suggest_min: float  # entries with at least this confidence are offered as "did you mean"
 
 
-TUNED_THRESHOLDS = Thresholds(answer_min=0.32, margin_min=0.05, suggest_min=0.19)
+TUNED_THRESHOLDS = Thresholds(answer_min=0.32, margin_min=0.05, suggest_min=0.22)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,10 @@ from rapidfuzz import fuzz, process
 from faq.entries import NOT_COVERED_ID, FaqEntry
 
 NGRAM_SIZES = (3, 4, 5)
+# Words the whole FAQ has never seen (mostly names): their weight in coverage, and whether the n-gram vector
+# keeps them. Chosen by cross-validation on the tuning pool (faq/README.md).
+UNSEEN_WEIGHT = 0.75
+DROP_UNSEEN = False
 
 # Words that carry no topic. Without this, "how do I reset my password" would look a little like
 # "how do I undo a credit" just through "how do i". Kept short on purpose: negations and question words that
@@ -53,9 +57,13 @@ def normalise(text: str) -> str:
 ALIASES = {"qb": "quickbooks", "qbo": "quickbooks", "inv": "invoice", "admins": "admin"}
 
 
+# Numbers and amounts as typed in Slack ("400", "500usd"): never topic words. ("2k" stays a word: so does "401k".)
+_AMOUNT = re.compile(r"\d+(?:usd|eur|gbp|cad|aud|chf)?")
+
+
 def topic_words(text: str) -> list[str]:
     """The words that say what a question is about. Numbers (amounts, years, line numbers) never do."""
-    words = [ALIASES.get(word, word) for word in normalise(text).split() if not word.isdigit()]
+    words = [ALIASES.get(word, word) for word in normalise(text).split() if not _AMOUNT.fullmatch(word)]
     topical = [word for word in words if word not in STOPWORDS]
     # "what can you do" is all stopwords, yet a fair question: then the stopwords are the topic.
     return topical or words
@@ -97,11 +105,15 @@ class NgramIndex:
         norm = math.sqrt(sum(w * w for w in weights.values()))
         return {g: w / norm for g, w in weights.items()} if norm else {}
 
-    def similarities(self, text: str) -> dict[int, float]:
-        """Cosine similarity of `text` to every document sharing at least one n-gram with it."""
+    def similarities(self, text: str, ignored: frozenset[str] = frozenset()) -> dict[int, float]:
+        """Cosine similarity of `text` to every document sharing at least one n-gram with it.
+
+        `ignored` words are left out of the question's vector altogether (see `EntryRanker.unseen_words`).
+        """
         totals: dict[int, float] = {}
         get = totals.get
-        for gram, weight in self._unit_vector(char_ngrams(topic_words(text))).items():
+        words = [word for word in topic_words(text) if word not in ignored]
+        for gram, weight in self._unit_vector(char_ngrams(words)).items():
             for doc, doc_weight in self.postings.get(gram, ()):
                 totals[doc] = get(doc, 0.0) + weight * doc_weight
         return totals
@@ -138,10 +150,15 @@ class EntryRanker:
         not_covered: Sequence[str] = (),
         phrasing_weight: float = 0.6,
         with_coverage: bool = True,
+        unseen_weight: float = UNSEEN_WEIGHT,
+        drop_unseen: bool = DROP_UNSEEN,
     ) -> None:
         # Share of the score that comes from the best phrasing; the rest from the whole-entry document.
         self.phrasing_weight = phrasing_weight
         self.with_coverage = with_coverage
+        # How much a word the whole FAQ has never seen counts in coverage, and whether it stays in the vector.
+        self.unseen_weight = unseen_weight
+        self.drop_unseen = drop_unseen
         topics = [(entry.id, (entry.title, *entry.phrasings), entry.answer) for entry in entries]
         if not_covered:
             topics.append((NOT_COVERED_ID, tuple(not_covered), ""))
@@ -154,23 +171,40 @@ class EntryRanker:
         self.vocabularies = {
             entry_id: EntryVocabulary(text) for entry_id, text in zip(self.entry_ids, whole_texts, strict=True)
         }
+        # Every word of the content, not-covered questions included: "payroll" is known (as off-topic), a client
+        # name or a product the billing team uses is not.
+        self.corpus_vocabulary = EntryVocabulary("\n".join(whole_texts))
 
     def rank(self, question: str) -> list[EntryScore]:
         """Every entry with a non-zero score, best first (ties broken by content order, so results are stable)."""
+        unseen = self.unseen_words(question)
+        ignored = unseen if self.drop_unseen else frozenset()
         best_phrasing: dict[str, float] = {}
-        for document, similarity in self.phrasing_index.similarities(question).items():
+        for document, similarity in self.phrasing_index.similarities(question, ignored).items():
             entry_id = self.phrasing_owner[document]
             best_phrasing[entry_id] = max(similarity, best_phrasing.get(entry_id, 0.0))
         # Every gram of a phrasing is also in its entry's whole text, so `whole_entry` covers `best_phrasing`.
-        whole_entry = {self.entry_ids[doc]: s for doc, s in self.entry_index.similarities(question).items()}
+        whole_entry = {self.entry_ids[doc]: s for doc, s in self.entry_index.similarities(question, ignored).items()}
         scores = [
             EntryScore(entry_id, self._blend(entry_id, best_phrasing.get(entry_id, 0.0), entry_score))
             for entry_id, entry_score in whole_entry.items()
         ]
         ranked = sorted(scores, key=lambda s: (-s.score, self.content_order[s.entry_id]))
         if self.with_coverage and ranked:
-            ranked[: self.COVERAGE_TOP] = [self._with_coverage(s, question) for s in ranked[: self.COVERAGE_TOP]]
+            top = ranked[: self.COVERAGE_TOP]
+            ranked[: self.COVERAGE_TOP] = [self._with_coverage(s, question, unseen) for s in top]
         return ranked
+
+    def unseen_words(self, question: str) -> frozenset[str]:
+        """The question's words that no entry and no not-covered question uses, even misspelt or inflected.
+
+        Mostly names (a client the ledger did not supply, a colleague, a product): they say nothing about the
+        topic, so they should not make a fair question look off-topic. How much they still count was chosen
+        by cross-validation (`faq.tuning --compare`).
+        """
+        if self.unseen_weight == 1.0 and not self.drop_unseen:
+            return frozenset()
+        return frozenset(word for word in topic_words(question) if not self.corpus_vocabulary.knows(word))
 
     def _blend(self, entry_id: str, best_phrasing: float, whole_entry: float) -> float:
         if entry_id == NOT_COVERED_ID:
@@ -179,11 +213,15 @@ class EntryRanker:
         # min(): float rounding can push the cosine of identical texts a hair above 1.
         return min(self.phrasing_weight * best_phrasing + (1 - self.phrasing_weight) * whole_entry, 1.0)
 
-    def _with_coverage(self, scored: EntryScore, question: str) -> EntryScore:
-        words = topic_words(question)
+    def _with_coverage(self, scored: EntryScore, question: str, unseen: frozenset[str]) -> EntryScore:
         vocabulary = self.vocabularies[scored.entry_id]
-        known = sum(1 for word in words if vocabulary.knows(word))
-        return EntryScore(scored.entry_id, scored.score, known / len(words) if words else 0.0)
+        known = total = 0.0
+        for word in topic_words(question):
+            weight = self.unseen_weight if word in unseen else 1.0
+            total += weight
+            if vocabulary.knows(word):
+                known += weight
+        return EntryScore(scored.entry_id, scored.score, known / total if total else 0.0)
 
 
 class EntryVocabulary:

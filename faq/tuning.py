@@ -217,9 +217,16 @@ class AverageRanker:
         return sorted((EntryScore(e, s) for e, s in totals.items()), key=lambda s: -s.score)
 
 
-SHIPPED = "tfidf char 3-5, blend 0.6, coverage, not-covered list (shipped)"
+SHIPPED = "tfidf char 3-5, blend 0.6, coverage, unseen words 0.75, not-covered list (shipped)"
 CANDIDATE_RANKERS: dict[str, Callable[[FaqContent], Ranker]] = {
     SHIPPED: lambda c: EntryRanker(c.entries, c.not_covered),
+    "  same, unseen words count fully (1.0)": lambda c: EntryRanker(c.entries, c.not_covered, unseen_weight=1.0),
+    "  same, unseen words 0.5": lambda c: EntryRanker(c.entries, c.not_covered, unseen_weight=0.5),
+    "  same, unseen words 0.25": lambda c: EntryRanker(c.entries, c.not_covered, unseen_weight=0.25),
+    "  same, unseen words ignored in coverage (0)": lambda c: EntryRanker(c.entries, c.not_covered, unseen_weight=0.0),
+    "  same, unseen words also left out of the vector": lambda c: EntryRanker(
+        c.entries, c.not_covered, drop_unseen=True
+    ),
     "  same, without the not-covered list": lambda c: EntryRanker(c.entries),
     "  same, without coverage": lambda c: EntryRanker(c.entries, c.not_covered, with_coverage=False),
     "  same, best phrasing only (blend 1.0)": lambda c: EntryRanker(c.entries, c.not_covered, phrasing_weight=1.0),

@@ -121,3 +121,50 @@ def test_invalid_content_directory_is_reported(run, tmp_path: Path):
     result = run("undo", "--content", str(tmp_path))
     assert result.exit_code != 0
     assert "missing field 'title'" in result.stderr
+
+
+# --- grounding from the configured database --------------------------------------------------------------
+
+
+@pytest.fixture
+def database_url(monkeypatch: pytest.MonkeyPatch):
+    from bot.settings import get_settings
+
+    def use(url: str) -> None:
+        monkeypatch.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+
+    yield use
+    get_settings.cache_clear()
+
+
+def test_json_adds_the_ledgers_facts_when_the_configured_database_has_the_record(run, sqlite_db, database_url):
+    from ledger.demo import load_demo
+
+    load_demo(sqlite_db)
+    database_url(sqlite_db.url.render_as_string(hide_password=False))
+    result = run("why does INV-2001 look wrong?", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert list(payload) == ["id", "score", "answer", "suggestions"]
+    assert payload["id"] == "balance-looks-wrong"
+    assert "*INV-2001* · Birch & Co Architects (`C-BIRCH`): total $18,600.00" in payload["answer"]
+    assert "Posted to QuickBooks on 2026-09-16" in payload["answer"]
+    text = run("what does acme legal owe?")
+    assert "In your ledger right now:" in text.stdout and "`/credit balance C-ACME`" in text.stdout
+
+
+def test_asking_never_creates_a_database(run, tmp_path: Path, database_url):
+    missing = tmp_path / "nothing-here.db"
+    database_url(f"sqlite:///{missing}")
+    result = run("why does INV-2001 look wrong?", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["id"] == "balance-looks-wrong"
+    assert not missing.exists()
+
+
+def test_an_unreachable_database_server_still_answers(run, database_url):
+    database_url("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = run("how do I undo a credit I applied?", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["id"] == "undo"

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faq.grounding import References, find_invoice_numbers, find_references, mask_references
+from faq import load_faq
+from faq.grounding import ClientNames, References, find_invoice_numbers, find_references, mask_references
 
 
 @pytest.mark.parametrize(
@@ -79,3 +80,70 @@ def test_any_text_and_names_never_crash(question: str, names: list[str]):
         assert number in question
     assert set(references.client_names) <= {name.strip() for name in names}
     mask_references(question, references)
+
+
+# --- the client-name index the bot builds from the ledger -------------------------------------------------
+
+DEMO_NAMES = ["Acme Legal LLP", "Birch & Co Architects", "Cedar Consulting Group", "Dunmore Engineering GmbH"]
+DEMO_IDS = ["C-ACME", "C-BIRCH", "C-CEDAR", "C-DUN"]
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("what does Acme Legal LLP owe?", ("Acme Legal LLP",)),
+        ("what does acme legal owe?", ("Acme Legal LLP",)),  # without the legal form
+        ("does birch have credit left", ("Birch & Co Architects",)),  # a distinctive first word
+        ("birch & co architects' invoices", ("Birch & Co Architects",)),
+        ("credit for C-DUN and cedar", ("Dunmore Engineering GmbH", "Cedar Consulting Group")),
+        ("acme's credit", ("Acme Legal LLP",)),
+    ],
+)
+def test_clients_are_found_by_name_short_name_first_word_or_id(question: str, names: tuple[str, ...]):
+    index = ClientNames(DEMO_NAMES, ids=DEMO_IDS)
+    assert find_references(question, index).client_names == names
+
+
+def test_a_first_word_shared_by_two_clients_is_masked_but_grounds_neither():
+    index = ClientNames(["Northwind Legal", "Northwind Tax", "Northwind"])
+    assert find_references("northwind legal's credit", index).client_names == ("Northwind Legal",)
+    # "Northwind" is a client's full name: it wins over the other two's first word.
+    assert find_references("northwind credit", index).client_names == ("Northwind",)
+    shared = ClientNames(["Summit Legal", "Summit Tax"])
+    references = find_references("what does summit owe", shared)
+    assert references.client_names == () and references.client_spans == ((10, 16),)
+    assert "summit" not in mask_references("what does summit owe", references)
+
+
+def test_ordinary_faq_words_never_stand_for_a_client_alone():
+    index = ClientNames(["Credit Partners Ltd"], common_words={"credit"})
+    assert find_references("how do I apply a credit", index).client_names == ()
+    assert find_references("credit partners balance", index).client_names == ("Credit Partners Ltd",)
+
+
+def test_masking_uses_the_mentions_as_written():
+    question = "apply acme's credit to INV-1003"
+    masked = mask_references(question, find_references(question, ClientNames(DEMO_NAMES)))
+    assert "acme" not in masked and "INV" not in masked
+    assert masked.split() == ["apply", "client", "credit", "to", "invoice"]
+
+
+def test_ten_thousand_clients_are_indexed_once_and_each_question_is_a_few_lookups():
+    names = [f"Client {n:05d} Holdings" for n in range(10_000)] + ["Globex Corporation"]
+    index = ClientNames(names)
+    assert find_references("give globex a credit of 400", index).client_names == ("Globex Corporation",)
+    assert find_references("what does client 04711 holdings owe", index).client_names == ("Client 04711 Holdings",)
+
+
+def test_a_faq_with_grounding_masks_names_and_passes_references_to_the_grounder():
+    seen: list[References] = []
+
+    def grounder(references: References) -> list[str]:
+        seen.append(references)
+        return [f"facts about {', '.join(references.client_names)}"]
+
+    faq = load_faq().with_grounding(grounder, ["Globex Corporation"], ["C-GLOBEX"])
+    answer = faq.ask("how do I give globex a credit of 400")
+    assert answer.id == "issuing-credits" and answer.facts == ["facts about Globex Corporation"]
+    assert seen == [References(client_names=("Globex Corporation",))]
+    assert load_faq().ask("how do I undo a credit").facts == []  # the shared FAQ is not changed

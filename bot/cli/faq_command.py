@@ -7,10 +7,16 @@ from typing import NoReturn
 
 import typer
 from rich.text import Text
+from sqlalchemy.engine import make_url
 
 from bot.cli.common import err, out, print_json
+from bot.faq_grounding import LedgerGrounder, client_names
+from bot.settings import get_settings
 from faq import Faq, FaqAnswer, FaqContentError, load_faq
 from faq.evaluation import EvalFileError, EvalTotals, QuestionResult, evaluate, read_eval_file
+from ledger.db import Database
+
+CONNECT_TIMEOUT = 3  # seconds to reach a database server before answering without ledger facts
 
 VERDICT_STYLE = {
     "answered": "green",
@@ -53,19 +59,55 @@ def _load(content: Path | None) -> Faq:
 
 
 def _answer(faq: Faq, question: str, as_json: bool) -> None:
-    answer = faq.ask(question)
+    answer = grounded_answer(faq, question)
     if as_json:
         print_json(answer_json(answer))
     else:
         out.print(answer_text(faq, answer))
 
 
+def grounded_answer(faq: Faq, question: str) -> FaqAnswer:
+    """The answer, with the live facts of the records the question names when the configured ledger exists.
+
+    Asking a question never creates a database: a SQLite file that is not there, a server that does not answer
+    within CONNECT_TIMEOUT seconds, or a ledger at another schema revision gives the plain FAQ answer.
+    """
+    db = existing_database(get_settings().database_url)
+    if db is None:
+        return faq.ask(question)
+    try:
+        names, ids = client_names(db)
+        return faq.with_grounding(LedgerGrounder(db, escape=str), names, ids).ask(question)
+    except Exception:  # the ledger is extra here: any failure to read it leaves the FAQ's answer
+        return faq.ask(question)
+    finally:
+        db.dispose()
+
+
+def existing_database(url: str) -> Database | None:
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            path = parsed.database
+            if not path or path == ":memory:" or not Path(path).is_file():
+                return None
+        elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+            parsed = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
+        db = Database(parsed.render_as_string(hide_password=False))
+        if db.current_revisions() != db.head_revisions:
+            db.dispose()
+            return None
+        return db
+    except Exception:  # unreachable, unknown driver, not a creditbot database: answer without facts
+        return None
+
+
 def answer_json(answer: FaqAnswer) -> dict[str, object]:
-    """The fixed interface: `id` is null unless the FAQ answers confidently."""
+    """The fixed interface: `id` is null unless the FAQ answers confidently; ledger facts follow the answer."""
     return {
         "id": answer.id,
         "score": round(answer.score, 4),
-        "answer": answer.answer,
+        "answer": "\n".join([answer.answer, *answer.facts]) if answer.facts else answer.answer,
         "suggestions": list(answer.suggestions),
     }
 
@@ -81,6 +123,9 @@ def answer_text(faq: Faq, answer: FaqAnswer) -> Text:
             text.append(f"\n\nRelated: {related}", style="dim")
     else:
         text.append(answer.answer)
+    if answer.facts:
+        text.append("\n\nIn your ledger right now:\n", style="bold")
+        text.append("\n".join(f"• {line}" for line in answer.facts))
     text.append(f"\n({answer.outcome}, score {answer.score:.2f})", style="dim")
     return text
 

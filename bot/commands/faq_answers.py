@@ -1,6 +1,9 @@
 """`ask` and `tips`: answers from the FAQ package (`faq.load_faq`), with its suggestions as buttons.
 
-The FAQ is optional: where it is not installed, both say so instead of failing.
+A question that names an invoice or a client of the ledger also gets that record's live facts (balance split,
+posting state, open findings with the entry that explains each), through `bot.faq_grounding`. An honest "I don't
+know" points to `/credit tips`, `/credit help` and the billing lead. The FAQ is optional: where it is not
+installed, both say so.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ def ask(ctx: Context, command: Ask) -> Reply:
     faq = _faq()
     if faq is None:
         return _not_available("ask")
-    return _answer_reply(faq, faq.ask(command.question))
+    return _answer_reply(faq, _grounded(faq, ctx).ask(command.question))
 
 
 def tips(ctx: Context, command: Tips) -> Reply:
@@ -54,11 +57,23 @@ def warm_up() -> None:
     _faq()
 
 
+def _grounded(faq: Any, ctx: Context) -> Any:
+    try:
+        from bot.faq_grounding import grounded_faq
+
+        return grounded_faq(faq, ctx.db)
+    except Exception:
+        # Facts are extra: without the client names the FAQ still answers (invoice numbers are then not grounded).
+        log.exception("could not attach ledger facts to the FAQ; answering without them")
+        return faq
+
+
 def _answer_reply(faq: Any, answer: Any) -> Reply:
     ids = list(answer.suggestions) or list(getattr(answer, "related", []))[:3]
     buttons = [Button(_title(faq, entry_id), f"faq_suggestion:{n}", entry_id) for n, entry_id in enumerate(ids)]
     facts = list(getattr(answer, "facts", []))
-    return Reply(text=answer.answer, blocks=blocks.faq_answer(answer.title, answer.answer, facts, buttons, NOTE))
+    text = "\n".join([answer.answer, *facts])
+    return Reply(text=text, blocks=blocks.faq_answer(answer.title, answer.answer, facts, buttons, NOTE))
 
 
 def _title(faq: Any, entry_id: str) -> str:
