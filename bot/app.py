@@ -16,6 +16,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from bot import scheduler
 from bot.commands import builtin, faq_answers
 from bot.commands.context import Services
 from bot.listeners import register_listeners
@@ -36,7 +37,7 @@ SOCKET_SETTINGS = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
 
 # Called once per running app (each server worker, the Socket Mode process), not in tests or the console:
 # background work such as the scan scheduler starts here. hook(app, settings, db).
-STARTUP_HOOKS: list[Callable[[App, Settings, Database], None]] = []
+STARTUP_HOOKS: list[Callable[[App, Settings, Database], None]] = [scheduler.on_app_startup]
 
 
 class MissingSetting(Exception):

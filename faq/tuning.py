@@ -1,8 +1,10 @@
 """Choosing the retrieval approach and the decision thresholds by measurement: `python -m faq.tuning`.
 
 Method (so the printed figures hold for questions the tuning never saw):
-1. The tuning pool is faq/eval/questions.jsonl plus the shared development set (../shared/faq/dev_questions.jsonl,
-   when present). faq/eval/heldout.jsonl is never read here; it is the final check (`creditbot faq --eval`, tests).
+1. The tuning pool is faq/eval/questions.jsonl, the used-up held-out sets v3 (heldout.jsonl) and v4
+   (heldout_v4.jsonl), plus the shared development set (../shared/faq/dev_questions.jsonl, when present).
+   The current held-out set, faq/eval/heldout_v5.jsonl, is never read here; it is the final check
+   (`creditbot faq --eval`, tests).
 2. Thresholds are fitted by grid search: every (answer_min, margin_min, suggest_min) on a 0.01 grid is scored by
    a reward per question (`REWARD`) in which a confident wrong answer costs ten correct ones, and a wrong answer
    that only just misses the thresholds (`SAFETY_BAND`) counts as given. Among equally good settings the one
@@ -34,7 +36,9 @@ from faq.evaluation import EvalQuestion, QuestionResult, Verdict, read_eval_file
 from faq.retrieval import EntryRanker, EntryScore, Ranker, topic_words
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TUNING_FILES = (REPO_ROOT / "faq" / "eval" / "questions.jsonl",)
+TUNING_FILES = tuple(
+    REPO_ROOT / "faq" / "eval" / name for name in ("questions.jsonl", "heldout.jsonl", "heldout_v4.jsonl")
+)
 DEV_FILE = REPO_ROOT.parent / "shared" / "faq" / "dev_questions.jsonl"
 
 REWARD: dict[Verdict, float] = {

@@ -19,8 +19,9 @@ from faq.evaluation import EvalFileError, EvalTotals, evaluate, parse_eval_lines
 REPO = Path(__file__).resolve().parents[1]
 DEV_SET = Path(__file__).resolve().parents[1].parent / "shared" / "faq" / "dev_questions.jsonl"
 TUNING_SET = REPO / "faq" / "eval" / "questions.jsonl"
-HELD_OUT_SET = REPO / "faq" / "eval" / "heldout.jsonl"  # v3: used up, now a regression set
-NEW_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v4.jsonl"  # v4: written before its first run, never tuned on
+HELD_OUT_SET = REPO / "faq" / "eval" / "heldout.jsonl"  # v3: used up, now in the tuning pool
+HELD_OUT_V4_SET = REPO / "faq" / "eval" / "heldout_v4.jsonl"  # v4: used up, now in the tuning pool
+NEW_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v5.jsonl"  # v5: written before its first run, never tuned on
 
 
 def measured(path: Path) -> EvalTotals:
@@ -40,29 +41,30 @@ def test_dev_set_meets_the_targets():
     assert_floors(measured(DEV_SET), top1=0.95, refused=0.90)
 
 
-def test_old_held_out_set_stays_at_its_measured_floor():
-    # v3, measured once when the thresholds were frozen: top-1 94.5%, refused 94.4%. With the re-tuned thresholds
-    # (unseen-word discount, suggest_min 0.22, chosen by cross-validation on the tuning pool only) it measures
-    # top-1 93.2%, refused 97.2%, no confident wrong answer: below the 95% target, held as a regression floor.
-    totals = measured(HELD_OUT_SET)
-    assert totals.answerable >= 60 and totals.out_of_scope >= 30
-    assert_floors(totals, top1=0.93, refused=0.97)
+def test_old_held_out_sets_stay_at_their_measured_floors():
+    # v3 and v4 were looked at and are now part of the tuning pool (faq/tuning.py), so they are regression sets,
+    # not estimates: after the v5-round content pass v3 measures top-1 98.6%, refused 100%, v4 top-1 97.6%,
+    # refused 100%, neither with a confident wrong answer.
+    for path in (HELD_OUT_SET, HELD_OUT_V4_SET):
+        totals = measured(path)
+        assert totals.answerable >= 60 and totals.out_of_scope >= 30
+        assert_floors(totals, top1=0.97, refused=0.99)
 
 
 def test_new_held_out_set_stays_at_its_measured_floor():
-    # v4, first run: top-1 86.9%, refused 97.2%, 2 confident wrong. One of those ("what is the 401k match") came
-    # from a bug in amount tokens ("401k" read as an amount), fixed since; now top-1 86.9%, refused 100%,
-    # 1 confident wrong ("put the remaining credit on invoice 5521" -> checking-balances). The targets are NOT
-    # met on this set (faq/README.md); the floor stops it getting worse.
+    # v5, written before the v5-round content pass and run once after it: top-1 85.6%, refused 95.0%,
+    # 3 confident wrong ("amount with $ sign rejected" -> import-csv, "issue a 1099" -> issuing-credits,
+    # "give me a discount code" -> what-are-credits). The targets are NOT met on this set (faq/README.md);
+    # the floor stops it getting worse.
     totals = measured(NEW_HELD_OUT_SET)
-    assert totals.answerable >= 80 and totals.out_of_scope >= 30
-    assert_floors(totals, top1=0.86, refused=0.97, confident_wrong=1)
+    assert totals.answerable >= 110 and totals.out_of_scope >= 35
+    assert_floors(totals, top1=0.85, refused=0.95, confident_wrong=3)
 
 
 def test_tuning_set_stays_at_its_floor():
     totals = measured(TUNING_SET)
     assert totals.questions >= 150 and totals.out_of_scope >= 40
-    assert_floors(totals, top1=0.95, refused=0.95)
+    assert_floors(totals, top1=0.97, refused=0.99)
 
 
 def test_eval_lines_accept_null_and_list_of_null_as_out_of_scope():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import bot_commands, faq_command, ledger_commands, qb_commands
+from bot.cli import bot_commands, faq_command, ledger_commands, qb_commands, scan_commands
 
 app = typer.Typer(
     name="creditbot",
@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (ledger_commands, bot_commands, faq_command, qb_commands):
+for module in (ledger_commands, bot_commands, faq_command, qb_commands, scan_commands):
     module.register(app)
 
 

@@ -1,0 +1,233 @@
+"""Every hot path against its floor, at several ledger sizes, in one command.
+
+    python -m bench.run                                   # 10k, 100k and 1M payments (by hand; takes a while)
+    python -m bench.run --sizes 2000                      # what CI runs, to keep the suite working
+    python -m bench.run --postgres postgresql+psycopg://postgres@127.0.0.1:5432/creditbot_bench
+
+For each size it builds a deterministic ledger (bench/synthetic.py) through the CSV import and measures, each
+beside its floor in the same run:
+
+| path | floor |
+|---|---|
+| import (rows/s) | stdlib csv + sqlite3 executemany of the same rows with the same unique keys |
+| apply credit (ops/s, 1 and 8 writers) | the same SQL statements issued raw, one short transaction each |
+| `/credit balance` over HTTP (p50/p99) | a bare Bolt app acking a static reply, same server |
+| full scan (s) | plain SQL doing the same grouping |
+| incremental scan after 1k payments (s) | the full scan |
+| FAQ question (ms) | none (target under 5 ms) |
+
+Writes `report.md`, `results.json` and `scaling.png` (cost against ledger size, log-log) to --out
+(default bench/results/). Figures are wall-clock on the machine that runs it: read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench.faq_bench import bench_faq
+from bench.ledger_bench import bench_apply, bench_import
+from ledger.csv_import.loader import import_directory
+from ledger.db import Database
+
+ROOT = Path(__file__).resolve().parents[1]
+# Issue 7's targets: creditbot's cost at most this multiple of its floor (incremental: this share of the full scan).
+TARGETS = {"import": 2.0, "apply": 2.0, "balance": 2.0, "full scan": 3.0, "incremental": 0.05}
+
+
+def measure_size(payments: int, folder: Path, postgres: str | None, requests: int) -> list[dict[str, Any]]:
+    rows = [{**bench_import(payments, folder), "payments": payments}]
+    ledger_url = f"sqlite:///{folder / 'import.db'}"
+    for result in bench_apply(ledger_url, "SQLite", folder):
+        rows.append({**result, "payments": payments})
+    if postgres:
+        _fresh_postgres(postgres)
+        pg = Database(postgres)
+        pg.upgrade()
+        import_directory(pg, folder / "csv")  # the same ledger, so apply runs beside N payments there too
+        pg.dispose()
+        for result in bench_apply(postgres, "PostgreSQL", folder):
+            rows.append({**result, "payments": payments})
+    rows += _balance_over_http(ledger_url, payments, folder, requests)
+    rows += _scans(payments, folder)
+    return rows
+
+
+def _fresh_postgres(url: str) -> None:
+    """Drop and create the bench database; only one named creditbot_bench*, so nothing else is ever dropped."""
+    target = make_url(url)
+    if not (target.database or "").startswith("creditbot_bench"):
+        raise SystemExit("--postgres must name a database called creditbot_bench...; it is dropped and recreated")
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+def _balance_over_http(url: str, payments: int, folder: Path, requests: int) -> list[dict[str, Any]]:
+    out = folder / "latency.json"
+    _run([sys.executable, str(ROOT / "bench" / "bot_latency.py"), "--database-url", url, "--reuse",
+          "--requests", str(requests), "--rounds", "2", "--json", str(out)])  # fmt: skip
+    figures = json.loads(out.read_text())["results"]
+    rows = []
+    for concurrency, result in figures.items():
+        bare, bot = result["bare"], result["creditbot"]
+        rows.append(
+            {
+                "path": f"balance over HTTP ({concurrency} concurrent)",
+                "payments": payments,
+                "ours_p50_ms": bot["p50_ms"],
+                "ours_p99_ms": bot["p99_ms"],
+                "floor_p50_ms": bare["p50_ms"],
+                "floor_p99_ms": bare["p99_ms"],
+                "ratio": bot["p50_ms"] / bare["p50_ms"],
+                "ratio_p99": bot["p99_ms"] / bare["p99_ms"],
+            }
+        )
+    return rows
+
+
+def _scans(payments: int, folder: Path) -> list[dict[str, Any]]:
+    out = folder / "scan.json"
+    _run([sys.executable, str(ROOT / "bench" / "scan_bench.py"), "--payments", str(payments), "--runs", "1",
+          "--json", str(out)])  # fmt: skip
+    figures = json.loads(out.read_text())
+    return [
+        {"path": "full scan", "payments": payments, "ours_s": figures["full_s"], "floor_s": figures["plain_s"],
+         "ratio": figures["full_s"] / figures["plain_s"]},
+        {"path": "incremental scan (1k new payments)", "payments": payments, "ours_s": figures["incremental_s"],
+         "floor_s": figures["full_s"], "ratio": figures["incremental_s"] / figures["full_s"]},
+    ]  # fmt: skip
+
+
+def _run(command: list[str]) -> None:
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command[1:3])} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+
+
+def markdown(results: list[dict[str, Any]], faq: dict[str, Any]) -> str:
+    lines = [
+        "| payments | path | creditbot | floor | ratio (creditbot / floor) | target |",
+        "|---:|---|---:|---:|---:|---|",
+    ]
+    for row in results:
+        lines.append(
+            f"| {row['payments']:,} | {row['path']} | {_ours(row)} | {_floor(row)} | {_ratio(row)} | {_target(row)} |"
+        )
+    met = "met" if faq["p50_ms"] < faq["target_ms"] else "missed"
+    lines.append(
+        f"| — | FAQ question ({faq['questions']} questions) | p50 {faq['p50_ms']:.2f} ms, p99 {faq['p99_ms']:.2f} ms"
+        f" | — | — | < {faq['target_ms']:.0f} ms: {met} |"
+    )
+    return "\n".join(lines)
+
+
+def _ours(row: dict[str, Any]) -> str:
+    if "ours_rows_per_s" in row:
+        return f"{row['ours_rows_per_s']:,.0f} rows/s"
+    if "ours_ops_per_s" in row:
+        return f"{row['ours_ops_per_s']:,.0f} ops/s"
+    if "ours_p50_ms" in row:
+        return f"p50 {row['ours_p50_ms']:.2f} ms, p99 {row['ours_p99_ms']:.2f} ms"
+    return f"{row['ours_s']:.3f} s"
+
+
+def _floor(row: dict[str, Any]) -> str:
+    if "floor_rows_per_s" in row:
+        return f"{row['floor_rows_per_s']:,.0f} rows/s"
+    if "floor_ops_per_s" in row:
+        return f"{row['floor_ops_per_s']:,.0f} ops/s"
+    if "floor_p50_ms" in row:
+        return f"p50 {row['floor_p50_ms']:.2f} ms, p99 {row['floor_p99_ms']:.2f} ms"
+    return f"{row['floor_s']:.3f} s"
+
+
+def _ratio(row: dict[str, Any]) -> str:
+    if row["path"].startswith("incremental"):
+        return f"{100 * row['ratio']:.1f}% of full"
+    extra = f" (p99 {row['ratio_p99']:.2f}x)" if "ratio_p99" in row else ""
+    return f"{row['ratio']:.2f}x{extra}"
+
+
+def _target(row: dict[str, Any]) -> str:
+    limit = next(value for prefix, value in TARGETS.items() if row["path"].startswith(prefix))
+    met = "met" if row["ratio"] <= limit else "missed"
+    return f"< {100 * limit:.0f}%: {met}" if row["path"].startswith("incremental") else f"≤ {limit:g}x: {met}"
+
+
+def _cost(row: dict[str, Any]) -> tuple[float, float]:
+    """Seconds per unit of work (row, op, request or scan) for creditbot and its floor, for the plot."""
+    if "ours_rows_per_s" in row:
+        return 1 / row["ours_rows_per_s"], 1 / row["floor_rows_per_s"]
+    if "ours_ops_per_s" in row:
+        return 1 / row["ours_ops_per_s"], 1 / row["floor_ops_per_s"]
+    if "ours_p50_ms" in row:
+        return row["ours_p50_ms"] / 1000, row["floor_p50_ms"] / 1000
+    return row["ours_s"], row["floor_s"]
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    paths = sorted({row["path"] for row in results})
+    columns = 3
+    rows_needed = (len(paths) + columns - 1) // columns
+    figure, axes = plt.subplots(rows_needed, columns, figsize=(5 * columns, 3.6 * rows_needed), squeeze=False)
+    for axis, name in zip(axes.flat, paths, strict=False):
+        points = sorted((row["payments"], *_cost(row)) for row in results if row["path"] == name)
+        sizes = [p[0] for p in points]
+        axis.plot(sizes, [p[1] for p in points], "o-", label="creditbot")
+        axis.plot(sizes, [p[2] for p in points], "s--", label="floor")
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_title(name, fontsize=9)
+        axis.set_xlabel("payments in the ledger")
+        axis.set_ylabel("seconds per unit")
+        axis.legend(fontsize=8)
+    for axis in list(axes.flat)[len(paths) :]:
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10000,100000,1000000", help="ledger sizes in payments, comma-separated")
+    parser.add_argument("--postgres", help="a PostgreSQL URL to bench apply on too (a bench database: it is written)")
+    parser.add_argument("--requests", type=int, default=300, help="HTTP requests per server and concurrency")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix=f"creditbot-bench-{size}-") as tmp:
+            results += measure_size(size, Path(tmp), args.postgres, args.requests)
+    faq = bench_faq()
+    report = markdown(results, faq)
+    (args.out / "report.md").write_text(report + "\n")
+    (args.out / "results.json").write_text(json.dumps({"results": results, "faq": faq}, indent=2))
+    plotted = plot(results, args.out / "scaling.png")
+    print(report)
+    print(f"\nWrote {args.out / 'report.md'}, {args.out / 'results.json'}"
+          + (f" and {args.out / 'scaling.png'}" if plotted else " (no plot: pip install matplotlib)"))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

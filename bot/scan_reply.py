@@ -1,0 +1,40 @@
+"""`/credit scan`: run a scan now and answer with the open findings (the alerting stays with scheduled runs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from bot.render.findings import scan_reply_blocks
+from bot.settings import Settings
+from ledger import scans
+from ledger.db import Database
+from ledger.scans.models import ScanFinding
+
+
+def scan_options(settings: Settings) -> scans.ScanOptions:
+    return scans.ScanOptions(duplicate_window_days=settings.duplicate_window_days)
+
+
+def scan_blocks(db: Database, settings: Settings) -> list[dict[str, Any]]:
+    """Scan (incrementally) and return Block Kit blocks of every open finding, with their buttons."""
+    report = scans.run_scan(db, scan_options(settings))
+    with db.read() as session:
+        findings = scans.open_findings(session)
+    return scan_reply_blocks(findings, opened=len(report.opened))
+
+
+def invoice_findings(session: Session, invoice_numbers: Sequence[str]) -> dict[str, list[str]]:
+    """Open findings on these invoices, one readable line each (for balance and invoice replies)."""
+    if not invoice_numbers:
+        return {}
+    query = select(ScanFinding.invoice_number, ScanFinding.kind, ScanFinding.detail).where(
+        col(ScanFinding.invoice_number).in_(list(invoice_numbers)), col(ScanFinding.closed_at).is_(None)
+    )
+    found: dict[str, list[str]] = {}
+    for number, kind, detail in session.exec(query):
+        if number is not None:
+            found.setdefault(number, []).append(f"{scans.FindingKind(kind).title}: {detail}")
+    return found

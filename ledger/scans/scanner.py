@@ -1,0 +1,239 @@
+"""A scan: evaluate the detectors (incrementally by default), then store what they found.
+
+Incremental: each detector keeps watermarks (the last id it read per source table); a scan re-evaluates only
+the invoices / clients that rows above them touch, so its cost follows what changed. `full=True` evaluates
+everything and must give the same findings; a detector without watermarks yet, or whose settings changed
+(the duplicate window), is evaluated in full too.
+
+Concurrency: the evaluation runs in one read snapshot with no lock held; the results are stored in one short
+write transaction that also moves each detector's watermark, guarded by its `generation`. A scan that finds a
+generation moved (another scan stored first, from a snapshot it cannot see) starts over; so findings are never
+written from a stale evaluation, and two instances scanning at once store each change once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import inspect, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from ledger.db import Database
+from ledger.errors import LedgerError
+from ledger.models import utcnow
+from ledger.scans.changes import SOURCES, Changes, load_changes, max_ids, settled_positions
+from ledger.scans.detectors import DETECTORS, Detector, ScanOptions
+from ledger.scans.findings import Finding
+from ledger.scans.models import ScanWatermark
+from ledger.scans.store import reconcile
+
+log = logging.getLogger(__name__)
+
+# Past this many changed invoices or clients, one pass over everything is cheaper than looking them up.
+SCOPED_LIMIT = 20_000
+_ATTEMPTS = 8
+
+
+class ScanBusy(LedgerError):
+    code = "scan_busy"
+
+    def __init__(self) -> None:
+        super().__init__("Other scans kept storing findings at the same time; this scan gave up. Run it again.")
+
+
+@dataclass(frozen=True)
+class DetectorRun:
+    kind: str
+    mode: str  # "full", "incremental" or "unavailable" (its table does not exist in this database)
+    scopes: int | None  # how many scopes were re-evaluated (None: all)
+    found: int
+
+
+@dataclass
+class ScanReport:
+    opened: list[int] = field(default_factory=list)
+    updated: int = 0
+    closed: int = 0
+    detectors: list[DetectorRun] = field(default_factory=list)
+    # True when another scan, running at the same time, stored findings from at least the changes this one saw.
+    superseded: bool = False
+
+
+@dataclass
+class _Evaluation:
+    detector: Detector
+    config: str
+    generation: int | None  # None: no watermark row yet
+    old: dict[str, int]  # the watermarks this evaluation started from
+    positions: dict[str, int]  # the watermarks to store with its findings
+    incremental: bool
+    scopes: Sequence[Any] | None = None  # the keys evaluated; None: everything
+    found: list[Finding] = field(default_factory=list)
+    available: bool = True
+
+
+def run_scan(
+    db: Database, options: ScanOptions | None = None, *, full: bool = False, now: datetime | None = None
+) -> ScanReport:
+    """Scan the ledger and store the findings; see the module docstring."""
+    options = options or ScanOptions()
+    for attempt in range(_ATTEMPTS):
+        evaluations = _evaluate(db, options, full)
+        try:
+            return _store(db, evaluations, now or utcnow())
+        except _LostRace:
+            if _superseded(db, evaluations):
+                return ScanReport(superseded=True)
+            log.info("another scan stored findings first; evaluating again")
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # spread the retries of scans started together
+    raise ScanBusy()
+
+
+def _superseded(db: Database, evaluations: list[_Evaluation]) -> bool:
+    """Whether the scans that stored first had read every change this one read (its work would repeat theirs)."""
+    with db.read() as session:
+        marks = {row.detector: row for row in session.exec(select(ScanWatermark))}
+    for evaluation in evaluations:
+        if not evaluation.available:
+            continue
+        mark = marks.get(evaluation.detector.kind.value)
+        if mark is None or mark.config != evaluation.config:
+            return False
+        if any(int(mark.positions.get(source, 0)) < position for source, position in evaluation.positions.items()):
+            return False
+    return True
+
+
+def evaluate_all(db: Database, options: ScanOptions | None = None) -> list[Finding]:
+    """Every finding in the ledger now, computed in full and stored nowhere (tests compare scans with it)."""
+    evaluations = _evaluate(db, options or ScanOptions(), full=True, settle=False)
+    return [finding for evaluation in evaluations for finding in evaluation.found]
+
+
+# --- evaluating -----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _snapshot(db: Database) -> Iterator[Session]:
+    """One consistent view for the whole evaluation (SQLite's read transaction already is one in WAL mode)."""
+    if db.is_sqlite:
+        with db.read() as session, session.begin():
+            yield session
+        return
+    engine = db.engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = True) -> list[_Evaluation]:
+    settled = settled_positions(db) if settle else None
+    with _snapshot(db) as session:
+        marks = {row.detector: row for row in session.exec(select(ScanWatermark))}
+        reached = max_ids(session) if db.is_sqlite else settled
+        inspector = inspect(session.connection())
+        tables = {detector.table for detector in DETECTORS if inspector.has_table(detector.table)}
+        plans = [_plan(detector, marks.get(detector.kind.value), options, full, reached) for detector in DETECTORS]
+        changes = _changes_for(session, plans)
+        for plan in plans:
+            if plan.detector.table not in tables:
+                plan.available = False
+                continue
+            if plan.incremental:
+                assert changes is not None and plan.detector.affected is not None
+                keys = plan.detector.affected(changes, plan.old)
+                plan.scopes = sorted(keys) if len(keys) <= SCOPED_LIMIT else None
+                if plan.scopes == []:
+                    continue
+            plan.found = plan.detector.detect(session, plan.scopes, options)
+    return plans
+
+
+def _plan(
+    detector: Detector, mark: ScanWatermark | None, options: ScanOptions, full: bool, reached: dict[str, int] | None
+) -> _Evaluation:
+    config = detector.config(options)
+    old = {source: int(mark.positions[source]) for source in SOURCES if source in mark.positions} if mark else {}
+    incremental = (
+        not full
+        and mark is not None
+        and mark.config == config
+        and detector.affected is not None
+        and len(old) == len(SOURCES)
+    )
+    # Without settled ids (PostgreSQL writers busy), keep the old watermarks: the changes are read again next time.
+    positions = reached if reached is not None else (old or dict.fromkeys(SOURCES, 0))
+    generation = mark.generation if mark is not None else None
+    return _Evaluation(detector, config, generation, old, dict(positions), incremental)
+
+
+def _changes_for(session: Session, plans: list[_Evaluation]) -> Changes | None:
+    incremental = [plan for plan in plans if plan.incremental]
+    if not incremental:
+        return None
+    return load_changes(session, {source: min(plan.old[source] for plan in incremental) for source in SOURCES})
+
+
+# --- storing --------------------------------------------------------------------------------------------
+
+
+class _LostRace(Exception):
+    pass
+
+
+def _store(db: Database, evaluations: list[_Evaluation], now: datetime) -> ScanReport:
+    report = ScanReport()
+    try:
+        with db.write() as session:
+            for evaluation in evaluations:
+                report.detectors.append(_store_one(session, evaluation, report, now))
+    except IntegrityError as race:  # two first scans inserting the same watermark row
+        raise _LostRace() from race
+    return report
+
+
+def _store_one(session: Session, evaluation: _Evaluation, report: ScanReport, now: datetime) -> DetectorRun:
+    kind = evaluation.detector.kind
+    if not evaluation.available:
+        return DetectorRun(kind.value, "unavailable", None, 0)
+    _advance(session, evaluation, now)
+    scopes = evaluation.scopes
+    scope_names = None if scopes is None else [f"{evaluation.detector.scope}:{key}" for key in scopes]
+    counts = reconcile(session, kind, scope_names, evaluation.found, now)
+    report.opened.extend(counts.opened)
+    report.updated += counts.updated
+    report.closed += counts.closed
+    mode = "incremental" if scopes is not None else "full"
+    return DetectorRun(kind.value, mode, None if scopes is None else len(scopes), len(evaluation.found))
+
+
+def _advance(session: Session, evaluation: _Evaluation, now: datetime) -> None:
+    """Move the detector's watermark, if no other scan moved it since this evaluation read it."""
+    kind = evaluation.detector.kind.value
+    if evaluation.generation is None:
+        session.add(
+            ScanWatermark(
+                detector=kind, positions=evaluation.positions, config=evaluation.config, generation=1, scanned_at=now
+            )
+        )
+        session.flush()
+        return
+    moved = session.execute(
+        update(ScanWatermark)
+        .where(col(ScanWatermark.detector) == kind, col(ScanWatermark.generation) == evaluation.generation)
+        .values(
+            positions=evaluation.positions,
+            config=evaluation.config,
+            generation=evaluation.generation + 1,
+            scanned_at=now,
+        )
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise _LostRace()
