@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, select
+from sqlmodel import Session
 
 from bot.render.findings import scan_reply_blocks
 from bot.settings import Settings
@@ -26,15 +27,20 @@ def scan_blocks(db: Database, settings: Settings) -> list[dict[str, Any]]:
     return scan_reply_blocks(findings, opened=len(report.opened))
 
 
+# Asked on every balance and invoice reply: one prepared statement (compiled once), served by the partial index
+# ix_scan_finding_live_invoice.
+_FINDINGS = ScanFinding.__table__  # type: ignore[attr-defined]
+_OPEN_ON_INVOICES = select(_FINDINGS.c.invoice_number, _FINDINGS.c.kind, _FINDINGS.c.detail).where(
+    _FINDINGS.c.invoice_number.in_(bindparam("numbers", expanding=True)), _FINDINGS.c.closed_at.is_(None)
+)
+
+
 def invoice_findings(session: Session, invoice_numbers: Sequence[str]) -> dict[str, list[str]]:
     """Open findings on these invoices, one readable line each (for balance and invoice replies)."""
     if not invoice_numbers:
         return {}
-    query = select(ScanFinding.invoice_number, ScanFinding.kind, ScanFinding.detail).where(
-        col(ScanFinding.invoice_number).in_(list(invoice_numbers)), col(ScanFinding.closed_at).is_(None)
-    )
     found: dict[str, list[str]] = {}
-    for number, kind, detail in session.exec(query):
+    for number, kind, detail in session.execute(_OPEN_ON_INVOICES, {"numbers": list(invoice_numbers)}):
         if number is not None:
             found.setdefault(number, []).append(f"{scans.FindingKind(kind).title}: {detail}")
     return found

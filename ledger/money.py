@@ -117,13 +117,20 @@ def to_decimal(minor: int, currency: str) -> Decimal:
 
 def decimal_str(minor: int, currency: str) -> str:
     """The JSON form of an amount: a plain decimal string such as "1000.00"."""
-    return str(to_decimal(minor, currency))
+    return ("-" if minor < 0 else "") + _magnitude(minor, currency_decimals(currency), "")
+
+
+def _magnitude(minor: int, decimals: int, thousands: str) -> str:
+    """|minor| as a decimal with the currency's places, by integer arithmetic (replies format many amounts)."""
+    whole, fraction = divmod(abs(minor), 10**decimals)
+    text = f"{whole:,}" if thousands else str(whole)
+    return f"{text}.{fraction:0{decimals}d}" if decimals else text
 
 
 def format_money(minor: int, currency: str) -> str:
     """An amount for people: `$1,250.00`, `€300.00`, `-$5.00`, `¥1,200`, `12.500 KWD`."""
-    code = normalize_currency(currency)
-    magnitude = f"{abs(to_decimal(minor, code)):,}"
+    code = currency if currency in _DECIMALS else normalize_currency(currency)
+    magnitude = _magnitude(minor, _DECIMALS[code], ",")
     sign = "-" if minor < 0 else ""
     symbol = _SYMBOLS.get(code)
     if symbol is None:

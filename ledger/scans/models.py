@@ -52,6 +52,13 @@ class ScanFinding(SQLModel, table=True):
             sqlite_where=text("closed_at IS NULL"),
             postgresql_where=text("closed_at IS NULL"),
         ),
+        # The open findings on given invoices, asked by every balance and invoice reply.
+        Index(
+            "ix_scan_finding_live_invoice",
+            "invoice_number",
+            sqlite_where=text("closed_at IS NULL"),
+            postgresql_where=text("closed_at IS NULL"),
+        ),
         Index("ix_scan_finding_alert", "alert_state"),
         Index("ix_scan_finding_alert_ts", "alert_ts"),
     )
