@@ -18,6 +18,8 @@ from sqlmodel import Session
 _BATCH = 50_000
 
 Converter = Callable[[Any], Any] | None
+# (position, converter) of the columns whose values need converting, the others passed as they are.
+Active = list[tuple[int, Callable[[Any], Any]]]
 
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -30,16 +32,17 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     defaulted = [column for column in table.columns if defaults.get(column.name) is not None]
     columns = given + defaulted
     converters = [_memoized(column.type.dialect_impl(dialect).bind_processor(dialect)) for column in columns]
+    active = [(position, convert) for position, convert in enumerate(converters) if convert is not None]
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
     statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(mark for _ in columns)})"
     keys = [column.name for column in given]
     fixed = tuple(defaults[column.name] for column in defaulted)
     if dialect.name == "postgresql":
-        _copy_rows(connection, table, names, rows, keys, fixed, converters)
+        _copy_rows(connection, table, names, rows, keys, fixed, active)
         return
     for start in range(0, len(rows), _BATCH):
-        batch = [_as_tuple(row, keys, fixed, converters) for row in rows[start : start + _BATCH]]
+        batch = [_as_tuple(row, keys, fixed, active) for row in rows[start : start + _BATCH]]
         connection.exec_driver_sql(statement, batch)  # type: ignore[arg-type]
 
 
@@ -50,21 +53,22 @@ def _copy_rows(
     rows: Sequence[dict[str, Any]],
     keys: list[str],
     fixed: tuple[Any, ...],
-    converters: list[Converter],
+    active: Active,
 ) -> None:
     """PostgreSQL: COPY FROM STDIN, which is many times faster than row-by-row INSERTs for a large import."""
     cursor = connection.connection.dbapi_connection.cursor()
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(_as_tuple(row, keys, fixed, converters))
+            copy.write_row(_as_tuple(row, keys, fixed, active))
 
 
-def _as_tuple(row: dict[str, Any], keys: list[str], fixed: tuple[Any, ...], converters: list[Converter]) -> tuple:
+def _as_tuple(row: dict[str, Any], keys: list[str], fixed: tuple[Any, ...], active: Active) -> tuple:
     values = [row[key] for key in keys]
     values.extend(fixed)
-    for position, convert in enumerate(converters):
-        if convert is not None and values[position] is not None:
-            values[position] = convert(values[position])
+    for position, convert in active:
+        value = values[position]
+        if value is not None:
+            values[position] = convert(value)
     return tuple(values)
 
 

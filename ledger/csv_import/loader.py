@@ -24,15 +24,16 @@ from ledger.bulk import bulk_insert
 from ledger.csv_import import reader
 from ledger.csv_import.reader import Row, TableSpec
 from ledger.db import Database
-from ledger.errors import ImportRowError, InvalidCurrency
+from ledger.errors import ImportRowError, InvalidAmount, InvalidCurrency
 from ledger.models import Client, Credit, HistoryEntry, Invoice, Payment, PaymentKind, Project, utcnow
-from ledger.money import decimal_str, normalize_currency
+from ledger.money import decimal_str, normalize_currency, parse_amount
 from ledger.totals import refresh_totals
 
 ACTOR = "import"
 # Past this many touched rows, recomputing every total in one statement beats recomputing them by id.
 _REFRESH_ALL_ABOVE = 5_000
 _IMPORTABLE_KINDS = {kind.value.lower(): kind for kind in PaymentKind if kind is not PaymentKind.QB_PAYMENT}
+_KIND_VALUES = {text: kind.value for text, kind in _IMPORTABLE_KINDS.items()}
 
 _PROGRESS_EVERY = 10_000
 
@@ -284,10 +285,14 @@ class _ImportRun:
         clients, invoices, projects = self._clients(), self._invoices(), self._projects()
         seen: dict[str, int] = {}
         new_rows, edits = [], []
+        columns = reader.PaymentColumns.of(self.directory)
         for row in self._rows(spec):
-            payment_id = _unique(row, "payment_id", seen)
-            invoice_id, client_id = invoices[_known(row, "invoice_number", invoices)]
-            values = self._payment_values(row, payment_id, invoice_id, client_id, clients[client_id], projects)
+            values = _plain_payment(row, columns, seen, invoices, clients)
+            if values is None:  # anything unusual takes the careful path, which also words the errors
+                payment_id = _unique(row, "payment_id", seen)
+                invoice_id, client_id = invoices[_known(row, "invoice_number", invoices)]
+                values = self._payment_values(row, payment_id, invoice_id, client_id, clients[client_id], projects)
+            payment_id, invoice_id, client_id = values["external_id"], values["invoice_id"], values["client_id"]
             old = existing.get(payment_id)
             if old is None:
                 new_rows.append(values)
@@ -488,6 +493,49 @@ def _project_of(row: Row, client_id: str, projects: dict[str, str]) -> str | Non
     if owner != client_id:
         raise row.error("project_id", f"project “{project_id}” belongs to client {owner}, not {client_id}")
     return project_id
+
+
+def _plain_payment(
+    row: Row,
+    columns: reader.PaymentColumns,
+    seen: dict[str, int],
+    invoices: dict[str, tuple[int, str]],
+    clients: dict[str, str],
+) -> dict[str, Any] | None:
+    """The values of an ordinary payment row (no optional fields), or None when the row needs a closer look.
+
+    Most rows of a large export are like this; reading them without the general path's checks-by-name makes the
+    import about a third faster. Every check the general path makes on such a row is made here too.
+    """
+    values = row.values
+    payment_id = values[columns.payment_id].strip()
+    if not payment_id or payment_id in seen or len(payment_id) > reader.MAX_LENGTH["payment_id"]:
+        return None
+    for position in columns.optional:
+        if values[position].strip():
+            return None
+    invoice = invoices.get(values[columns.invoice_number].strip())
+    kind = _KIND_VALUES.get(values[columns.type].strip().lower())
+    received_on = reader.known_day(values[columns.received_on].strip())
+    if invoice is None or kind is None or received_on is None:
+        return None
+    try:
+        amount_minor = parse_amount(values[columns.amount], clients[invoice[1]])
+    except InvalidAmount:
+        return None
+    seen[payment_id] = row.line
+    return {
+        "external_id": payment_id,
+        "invoice_id": invoice[0],
+        "client_id": invoice[1],
+        "kind": kind,
+        "amount_minor": amount_minor,
+        "received_on": received_on,
+        "created_at": _start_of(received_on),
+        "updated_at": None,
+        "project_id": None,
+        "created_by": ACTOR,
+    }
 
 
 @lru_cache(maxsize=4096)

@@ -50,6 +50,36 @@ MAX_LENGTH = {"client_id": 64, "project_id": 64, "invoice_number": 64, "credit_i
 _DAYS: dict[str, date] = {}
 
 
+def known_day(text: str) -> date | None:
+    """A date already parsed once in this process, or None (the caller then parses it with full checks)."""
+    return _DAYS.get(text)
+
+
+@dataclass(frozen=True)
+class PaymentColumns:
+    """Where payments.csv keeps each column, for the import's fast path over ordinary rows."""
+
+    payment_id: int
+    invoice_number: int
+    type: int
+    amount: int
+    received_on: int
+    optional: tuple[int, ...]
+
+    @classmethod
+    def of(cls, directory: Path) -> PaymentColumns | None:
+        path = directory / PAYMENTS.file
+        if not path.exists():
+            return None
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            try:
+                index = _header_index(PAYMENTS, next(csv.reader(handle), None))
+            except (ImportRowError, UnicodeDecodeError, csv.Error):
+                return None  # read_table reports it, with the file and line
+        return cls(*(index[name] for name in PAYMENTS.required),
+                   optional=tuple(index[name] for name in PAYMENTS.optional if name in index))  # fmt: skip
+
+
 class Row:
     """One data row: its line number and fields by column name ('' for an absent optional column)."""
 
