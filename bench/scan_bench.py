@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import random
 import statistics
 import sys
@@ -259,6 +260,7 @@ def main() -> None:
     parser.add_argument("--new", type=int, default=1_000, help="payments added before the incremental scan")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--url", default=None, help="database URL (default: a temporary SQLite file)")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="creditbot-bench-") as workdir:
@@ -292,6 +294,10 @@ def main() -> None:
         incremental = statistics.median(increments)
         assert_incremental_agrees(db)
         report(args, db, found, plain, first_full, full, unchanged, incremental, statistics.median(imports))
+        if args.json:
+            figures = {"payments": args.payments, "new_payments": args.new, "plain_s": plain, "full_s": full,
+                       "incremental_s": incremental, "unchanged_s": unchanged, "findings": len(found)}  # fmt: skip
+            args.json.write_text(json.dumps(figures, indent=2))
         db.dispose()
 
 
