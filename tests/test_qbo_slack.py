@@ -10,7 +10,7 @@ import pytest
 from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
 from sqlmodel import select
 
-from bot.listeners.qb_actions import ENTER_OVERPAYMENT_ACTION, overpayment_button
+from bot.render.findings import ENTER_OVERPAYMENT_ACTION, overpayment_button
 from ledger import reads
 from ledger.models import Credit, HistoryEntry
 from tests.builders import client, credit, import_rows, invoice

@@ -14,7 +14,6 @@ import copy
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
-from slack_sdk.models.blocks import ButtonElement, ConfirmObject
 from sqlmodel import select
 
 from bot.commands import registry
@@ -23,31 +22,12 @@ from bot.commands.reply import Reply
 from bot.listeners.payloads import action_caller, respond_arguments, services_of
 from bot.permissions import require_billing_admin
 from bot.render.blocks import esc, mention, message
+from bot.render.findings import ENTER_OVERPAYMENT_ACTION
 from ledger.money import format_money
 from ledger.qbo.models import QBOverpayment
 from ledger.qbo.overpayments import OverpaymentCreditResult, enter_qb_overpayment_as_credit
 
-ENTER_OVERPAYMENT_ACTION = "qb_overpayment_enter_credit"
 ALREADY_DONE = " (Already done with this request; nothing changed.)"
-
-
-def overpayment_button(qb_payment_id: str) -> ButtonElement:
-    """The button for an alert about QuickBooks payment `qb_payment_id`'s overpayment (put it in an ActionsBlock)."""
-    return ButtonElement(
-        text="Enter as client credit",
-        action_id=ENTER_OVERPAYMENT_ACTION,
-        value=qb_payment_id,
-        style="primary",
-        confirm=ConfirmObject(
-            title="Enter as client credit?",
-            text=(
-                f"The overpayment on QuickBooks payment {qb_payment_id} becomes credit in the client's wallet here. "
-                "It can be entered only once."
-            ),
-            confirm="Enter credit",
-            deny="Cancel",
-        ),
-    )
 
 
 def register(app: App) -> None:

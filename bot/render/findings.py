@@ -127,6 +127,8 @@ def _state(finding: StoredFinding) -> Block:
     buttons = [
         ButtonElement(text="Acknowledge", action_id=ACKNOWLEDGE_ACTION, value=str(finding.id), style="primary"),
     ]
+    if finding.qb_payment_id is not None:
+        buttons.append(overpayment_button(finding.qb_payment_id))
     if finding.kind is FindingKind.DUPLICATE_CREDIT:
         buttons.append(
             ButtonElement(
@@ -160,3 +162,25 @@ def _when(moment: datetime) -> str:
 
 def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+ENTER_OVERPAYMENT_ACTION = "qb_overpayment_enter_credit"
+
+
+def overpayment_button(qb_payment_id: str) -> ButtonElement:
+    """The button for an alert about QuickBooks payment `qb_payment_id`'s overpayment (put it in an ActionsBlock)."""
+    return ButtonElement(
+        text="Enter as client credit",
+        action_id=ENTER_OVERPAYMENT_ACTION,
+        value=qb_payment_id,
+        style="primary",
+        confirm=ConfirmObject(
+            title="Enter as client credit?",
+            text=(
+                f"The overpayment on QuickBooks payment {qb_payment_id} becomes credit in the client's wallet here. "
+                "It can be entered only once."
+            ),
+            confirm="Enter credit",
+            deny="Cancel",
+        ),
+    )

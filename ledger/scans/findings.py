@@ -83,6 +83,13 @@ class StoredFinding:
     alert_ts: str | None
 
     @property
+    def qb_payment_id(self) -> str | None:
+        """The QuickBooks payment a qb_overpayment_unreflected finding is about (its fingerprint names it)."""
+        if self.kind is not FindingKind.QB_OVERPAYMENT_UNREFLECTED:
+            return None
+        return self.fingerprint.partition("qb_payment=")[2] or None
+
+    @property
     def amount(self) -> str | None:
         if self.amount_minor is None or self.currency is None:
             return None
