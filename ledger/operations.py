@@ -106,17 +106,12 @@ def issue_credit(db: Database, client: str, amount: str | Decimal, reason: str, 
     """Grant `amount` to the client's credit wallet (R1)."""
     params = {"client": client, "amount": str(amount), "reason": reason}
     with db.write() as session:
-        wallet = _lock_client(session, find_client(session, client).id)
+        wallet = lock_wallet(session, find_client(session, client).id)
         if (replay := idempotency.stored_result(session, key, "issue_credit", params)) is not None:
             return IssueResult(**replay, replayed=True)
         amount_minor = parse_amount(amount, wallet.currency)
         before = wallet.available_credit_minor
-        credit_id = session.execute(
-            _INSERT_CREDIT,
-            {"client_id": wallet.id, "amount_minor": amount_minor, "issued_on": date.today(), "reason": reason,
-             "created_by": actor, "created_at": utcnow()},
-        ).scalar_one()  # fmt: skip
-        _bump(session, wallet, None, issued=amount_minor)
+        credit_id = grant_credit(session, wallet, amount_minor, reason, actor)
         result = IssueResult(
             credit_id=credit_id,
             client_id=wallet.id,
@@ -126,12 +121,6 @@ def issue_credit(db: Database, client: str, amount: str | Decimal, reason: str, 
             available_before_minor=before,
             available_after_minor=wallet.available_credit_minor,
         )
-        money = wallet.currency
-        _record(session, actor, "issue_credit", wallet.id, None, f"credit:{credit_id}",
-                {"available_credit": decimal_str(before, money)},
-                {"available_credit": decimal_str(wallet.available_credit_minor, money),
-                 "credit_issued": decimal_str(amount_minor, money)},
-                reason)  # fmt: skip
         idempotency.remember(session, key, "issue_credit", params, _stored(result))
         return result
 
@@ -151,7 +140,7 @@ def apply_credit(
     params = {"invoice": invoice, "amount": None if amount is None else str(amount), "project": project_tag}
     with db.write() as session:
         invoice_id, client_id = _invoice_ref(session, invoice)
-        wallet = _lock_client(session, client_id)
+        wallet = lock_wallet(session, client_id)
         bill = _lock_invoice(session, invoice_id)
         if (replay := idempotency.stored_result(session, key, "apply_credit", params)) is not None:
             return ApplyResult(**replay, replayed=True)
@@ -185,6 +174,36 @@ def apply_credit(
         return result
 
 
+def grant_credit(
+    session: Session,
+    wallet: Wallet,
+    amount_minor: int,
+    reason: str,
+    actor: str,
+    *,
+    qb_payment_id: str | None = None,
+    action: str = "issue_credit",
+) -> int:
+    """Add a credit entry to a wallet locked with `lock_wallet`, with its history; returns the credit's id.
+
+    Shared by `issue_credit` and the entering of a QuickBooks overpayment (`qb_payment_id`, unique: at most once).
+    """
+    money, before = wallet.currency, wallet.available_credit_minor
+    credit_id = session.execute(
+        _INSERT_CREDIT,
+        {"client_id": wallet.id, "amount_minor": amount_minor, "issued_on": date.today(), "reason": reason,
+         "qb_payment_id": qb_payment_id, "created_by": actor, "created_at": utcnow()},
+    ).scalar_one()  # fmt: skip
+    _bump(session, wallet, None, issued=amount_minor)
+    after = {"available_credit": decimal_str(wallet.available_credit_minor, money),
+             "credit_issued": decimal_str(amount_minor, money)}  # fmt: skip
+    if qb_payment_id is not None:
+        after["qb_payment_id"] = qb_payment_id
+    _record(session, actor, action, wallet.id, None, f"credit:{credit_id}",
+            {"available_credit": decimal_str(before, money)}, after, reason)  # fmt: skip
+    return credit_id
+
+
 def reverse_application(db: Database, application_id: int, actor: str, key: str, reason: str = "") -> ReverseResult:
     """Undo a credit application: a reversal entry restores the wallet and the invoice's balance."""
     params = {"application_id": int(application_id)}
@@ -193,7 +212,7 @@ def reverse_application(db: Database, application_id: int, actor: str, key: str,
         if payment is None:
             raise UnknownApplication(application_id)
         payment_id, invoice_id, client_id, kind, amount_minor = payment
-        wallet = _lock_client(session, client_id)
+        wallet = lock_wallet(session, client_id)
         bill = _lock_invoice(session, invoice_id)
         if (replay := idempotency.stored_result(session, key, "reverse_application", params)) is not None:
             return ReverseResult(**replay, replayed=True)
@@ -240,7 +259,7 @@ def revoke_credit(db: Database, credit_id: int, actor: str, key: str, reason: st
         credit = session.get(Credit, int(credit_id))
         if credit is None:
             raise UnknownCredit(credit_id)
-        wallet = _lock_client(session, credit.client_id)
+        wallet = lock_wallet(session, credit.client_id)
         if (replay := idempotency.stored_result(session, key, "revoke_credit", params)) is not None:
             return RevokeResult(**replay, replayed=True)
         if credit.amount_minor <= 0:
@@ -296,7 +315,7 @@ def _refuse_if_posted(invoice: _Bill) -> None:
         raise InvoicePostedToQuickBooks(invoice.number, invoice.posted_to_qb_at)
 
 
-def _check_project_tag(session: Session, client: _Wallet, project_tag: str | None) -> str | None:
+def _check_project_tag(session: Session, client: Wallet, project_tag: str | None) -> str | None:
     """R7: a tag must name one of the client's projects; it is for reporting and never restricts the credit."""
     if project_tag is None or not project_tag.strip():
         return None
@@ -308,7 +327,7 @@ def _check_project_tag(session: Session, client: _Wallet, project_tag: str | Non
     raise UnknownProject(tag, client.name, list(names))
 
 
-def _amount_to_apply(client: _Wallet, invoice: _Bill, amount: str | Decimal | None) -> int:
+def _amount_to_apply(client: Wallet, invoice: _Bill, amount: str | Decimal | None) -> int:
     available, due = client.available_credit_minor, invoice.balance_due_minor
     money = client.currency
     if amount is None:
@@ -329,8 +348,8 @@ def _amount_to_apply(client: _Wallet, invoice: _Bill, amount: str | Decimal | No
 
 
 @dataclass
-class _Wallet:
-    """A client's row as locked by a write (the fields the rules need)."""
+class Wallet:
+    """A client's row as locked by a write (the fields the rules need); see `lock_wallet`."""
 
     id: str
     name: str
@@ -404,8 +423,8 @@ _BUMP_INVOICE = (
 )
 
 
-def _lock_client(session: Session, client_id: str) -> _Wallet:
-    return _Wallet(*session.execute(_LOCK_CLIENT, {"id": client_id}).one())
+def lock_wallet(session: Session, client_id: str) -> Wallet:
+    return Wallet(*session.execute(_LOCK_CLIENT, {"id": client_id}).one())
 
 
 def _lock_invoice(session: Session, invoice_id: int) -> _Bill:
@@ -421,7 +440,7 @@ def _invoice_ref(session: Session, number: str) -> tuple[int, str]:
     return row[0], row[1]
 
 
-def _bump(session: Session, wallet: _Wallet, bill: _Bill | None, issued: int = 0, applied: int = 0) -> None:
+def _bump(session: Session, wallet: Wallet, bill: _Bill | None, issued: int = 0, applied: int = 0) -> None:
     """Move the running totals by what this write adds, in the database and in the locked views alike."""
     session.execute(_BUMP_CLIENT, {"b_id": wallet.id, "issued": issued, "applied": applied})
     wallet.credits_issued_minor += issued
@@ -436,7 +455,7 @@ def _record_balance_change(
     actor: str,
     action: str,
     subject: str,
-    client: _Wallet,
+    client: Wallet,
     invoice: _Bill,
     available_before: int,
     due_before: int,

@@ -10,14 +10,13 @@ may enter it as a credit to the client's wallet. Invariants:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date
 
 from sqlmodel import Session, select
 
 from ledger import idempotency
 from ledger.db import Database
-from ledger.models import Client, Credit, HistoryEntry, utcnow
-from ledger.money import decimal_str
+from ledger.models import Credit
+from ledger.operations import Wallet, grant_credit, lock_wallet
 from ledger.qbo.errors import QBOverpaymentAlreadyEntered, UnknownQBOverpayment
 from ledger.qbo.models import QBOverpayment
 
@@ -51,20 +50,12 @@ def enter_qb_overpayment_as_credit(db: Database, qb_payment_id: str, actor: str,
         if entered is not None:
             raise QBOverpaymentAlreadyEntered(qb_payment_id, _id(entered.id), entered.created_by, entered.created_at)
         before = wallet.available_credit_minor
-        credit = Credit(
-            client_id=wallet.id,
-            amount_minor=overpayment.amount_minor,
-            issued_on=date.today(),
-            reason=f"Overpayment on QuickBooks payment {qb_payment_id} of {overpayment.qb_txn_date.isoformat()}",
-            qb_payment_id=qb_payment_id,
-            created_by=actor,
+        reason = f"Overpayment on QuickBooks payment {qb_payment_id} of {overpayment.qb_txn_date.isoformat()}"
+        credit_id = grant_credit(
+            session, wallet, overpayment.amount_minor, reason, actor, qb_payment_id=qb_payment_id, action=OPERATION
         )
-        session.add(credit)
-        wallet.credits_issued_minor += overpayment.amount_minor
-        session.add(wallet)
-        session.flush()
         result = OverpaymentCreditResult(
-            credit_id=_id(credit.id),
+            credit_id=credit_id,
             qb_payment_id=qb_payment_id,
             client_id=wallet.id,
             client_name=wallet.name,
@@ -73,20 +64,19 @@ def enter_qb_overpayment_as_credit(db: Database, qb_payment_id: str, actor: str,
             available_before_minor=before,
             available_after_minor=wallet.available_credit_minor,
         )
-        _record(session, actor, wallet, credit, before)
         stored = asdict(result)
         stored.pop("replayed")
         idempotency.remember(session, key, OPERATION, params, stored)
         return result
 
 
-def _lock_overpayment(session: Session, qb_payment_id: str) -> tuple[Client | None, QBOverpayment | None]:
+def _lock_overpayment(session: Session, qb_payment_id: str) -> tuple[Wallet | None, QBOverpayment | None]:
     """The overpayment, read again once its client is locked (the sync changes it only under that lock)."""
     for _ in range(3):
         overpayment = _overpayment(session, qb_payment_id)
         if overpayment is None:
             return None, None
-        wallet = _lock_client(session, overpayment.client_id)
+        wallet = lock_wallet(session, overpayment.client_id)
         overpayment = _overpayment(session, qb_payment_id)
         if overpayment is None or overpayment.client_id == wallet.id:
             return (wallet, overpayment) if overpayment else (None, None)
@@ -96,31 +86,6 @@ def _lock_overpayment(session: Session, qb_payment_id: str) -> tuple[Client | No
 def _overpayment(session: Session, qb_payment_id: str) -> QBOverpayment | None:
     statement = select(QBOverpayment).where(QBOverpayment.qb_payment_id == qb_payment_id)
     return session.exec(statement.execution_options(populate_existing=True)).first()
-
-
-def _lock_client(session: Session, client_id: str) -> Client:
-    statement = select(Client).where(Client.id == client_id).with_for_update(key_share=True)
-    return session.exec(statement.execution_options(populate_existing=True)).one()
-
-
-def _record(session: Session, actor: str, wallet: Client, credit: Credit, available_before: int) -> None:
-    money = wallet.currency
-    session.add(
-        HistoryEntry(
-            at=utcnow(),
-            actor=actor,
-            action=OPERATION,
-            client_id=wallet.id,
-            subject=f"credit:{credit.id}",
-            before={"available_credit": decimal_str(available_before, money)},
-            after={
-                "available_credit": decimal_str(wallet.available_credit_minor, money),
-                "credit_issued": decimal_str(credit.amount_minor, money),
-                "qb_payment_id": credit.qb_payment_id,
-            },
-            detail=credit.reason,
-        )
-    )
 
 
 def _id(value: int | None) -> int:
