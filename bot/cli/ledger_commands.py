@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.cli.common import JSON_OPTION, database, default_actor, out, print_json, refusals_exit
 from bot.cli.tables import balance_table, history_table, invoice_table
 from bot.render import sentences
+from bot.scan_reply import scan_options
 from bot.settings import get_settings
 from ledger import operations, reads
 from ledger.csv_import.loader import ImportSummary, import_directory
@@ -20,6 +21,7 @@ from ledger.demo import CLIENTS as DEMO_CLIENTS
 from ledger.demo import load_demo
 from ledger.errors import ImportRowError
 from ledger.money import decimal_str
+from ledger.scans import open_findings, run_scan
 
 ACTOR_OPTION = typer.Option(None, "--actor", help="Who is acting, for the history. Default: cli:$USER.")
 KEY_OPTION = typer.Option(None, "--key", help="Idempotency key: repeating a request with the same key changes nothing.")
@@ -195,14 +197,21 @@ def demo(as_json: bool = JSON_OPTION):
     db = database()
     with refusals_exit(as_json):
         load_demo(db)
+        # Scan once, so the demo's planted mistakes show as findings in the console's replies right away.
+        run_scan(db, scan_options(get_settings()))
         with db.read() as session:
+            findings = open_findings(session)
             balances = [reads.client_balance(session, client_id) for client_id, *_ in DEMO_CLIENTS]
     if as_json:
-        print_json({"database": get_settings().database_url, "clients": [b.as_json() for b in balances]})
+        print_json({"database": get_settings().database_url, "clients": [b.as_json() for b in balances],
+                    "findings": len(findings)})  # fmt: skip
         return
     out.print(f"Demo ledger loaded into [bold]{get_settings().database_url}[/].\n")
     for balance_of_client in balances:
         out.print(balance_table(balance_of_client))
+    out.print(f"\nThe scan finds {len(findings)} problem(s) to look at:")
+    for finding in findings:
+        out.print(f"  • {finding.kind.value} on {finding.invoice_number or finding.client_name}: {finding.detail}")
     out.print(
         "\nTry it: [bold]creditbot console[/] (the Slack bot, locally), [bold]creditbot balance acme[/], "
         "[bold]creditbot invoice INV-2001[/], [bold]creditbot apply INV-1002 500[/]."
