@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import Integer, bindparam, func, select, text
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
@@ -79,6 +79,8 @@ class ClientBalance:
     credits_applied_minor: int
     invoices: list[InvoiceSummary]
     credits_by_project_minor: dict[str, int]
+    # All open invoices, also when `invoices` holds only the oldest few (client_balance's invoice_limit).
+    open_invoice_count: int
 
     @property
     def available_credit_minor(self) -> int:
@@ -194,6 +196,14 @@ _OPEN_INVOICES = (
     .order_by(_INVOICE.c.issued_on, _INVOICE.c.number)
 )
 
+_FIRST_OPEN_INVOICES = _OPEN_INVOICES.limit(bindparam("limit", type_=Integer))
+_OPEN_INVOICE_COUNT = (
+    select(func.count())
+    .select_from(_INVOICE)
+    .where(_INVOICE.c.client_id == bindparam("client_id"))
+    .where(text(OPEN_INVOICE_SQL))
+)
+
 _CREDITS_BY_PROJECT = (
     select(_PAYMENT.c.project_id, func.sum(_PAYMENT.c.amount_minor))
     .where(_PAYMENT.c.client_id == bindparam("client_id"))
@@ -203,13 +213,20 @@ _CREDITS_BY_PROJECT = (
 )
 
 
-def client_balance(session: Session, client_query: str) -> ClientBalance:
+def client_balance(session: Session, client_query: str, invoice_limit: int | None = None) -> ClientBalance:
+    """The client's credit and open invoices; with `invoice_limit`, only the oldest that many invoices are read
+    (a Slack reply shows a dozen) and `open_invoice_count` still counts them all."""
     client = session.execute(_CLIENT_BY_ID, {"client_id": client_query.strip()}).first()
     if client is None:  # not an exact id: a name or part of one
         found = find_client(session, client_query)
         client = session.execute(_CLIENT_BY_ID, {"client_id": found.id}).one()
     client_id, name, currency, issued, applied = client
-    invoices = session.execute(_OPEN_INVOICES, {"client_id": client_id}).all()
+    if invoice_limit is None:
+        invoices = session.execute(_OPEN_INVOICES, {"client_id": client_id}).all()
+        open_count = len(invoices)
+    else:
+        invoices = session.execute(_FIRST_OPEN_INVOICES, {"client_id": client_id, "limit": invoice_limit}).all()
+        open_count = session.execute(_OPEN_INVOICE_COUNT, {"client_id": client_id}).scalar_one()
     by_project = session.execute(_CREDITS_BY_PROJECT, {"client_id": client_id}).all()
     return ClientBalance(
         client=ClientRef(id=client_id, name=name, currency=currency),
@@ -220,6 +237,7 @@ def client_balance(session: Session, client_query: str) -> ClientBalance:
         credits_by_project_minor={
             project_id or UNTAGGED: int(total) for project_id, total in sorted(by_project, key=lambda r: r[0] or "")
         },
+        open_invoice_count=open_count,
     )
 
 

@@ -226,3 +226,16 @@ def test_refusals_can_be_recorded_without_changing_balances(db):
         assert stored_totals(session) == totals_from_entries(session)
     assert lines[-1].outcome == "refused"
     assert _balance(db).available_credit_minor == 50000
+
+
+def test_a_limited_balance_reads_the_oldest_invoices_and_counts_them_all(db):
+    import_rows(
+        db,
+        clients=[client("C1")],
+        invoices=[invoice(f"INV-{n:02d}", issued_on=f"2026-10-{n:02d}") for n in range(1, 16)],
+    )
+    with db.read() as session:
+        limited = reads.client_balance(session, "C1", invoice_limit=12)
+        everything = reads.client_balance(session, "C1")
+    assert [i.number for i in limited.invoices] == [f"INV-{n:02d}" for n in range(1, 13)]
+    assert limited.open_invoice_count == everything.open_invoice_count == len(everything.invoices) == 15

@@ -38,13 +38,13 @@ def help_reply(ctx: Context, command: Help) -> Reply:
 def balance(ctx: Context, command: Balance) -> Reply:
     try:
         with ctx.db.read() as session:
-            result = reads.client_balance(session, command.client)
+            result = reads.client_balance(session, command.client, invoice_limit=blocks.MAX_INVOICES)
             found = findings_for(session, [invoice.number for invoice in result.invoices])
     except (UnknownClient, AmbiguousClient) as unclear:
         return did_you_mean(unclear, "balance")
     available = format_money(result.available_credit_minor, result.client.currency)
     return Reply(
-        text=f"{result.client.name}: {available} of credit available, {len(result.invoices)} open invoices",
+        text=f"{result.client.name}: {available} of credit available, {result.open_invoice_count} open invoices",
         blocks=blocks.balance_blocks(result, found),
     )
 

@@ -175,7 +175,7 @@ def balance_blocks(balance: ClientBalance, findings: Findings) -> Blocks:
     ]
     for invoice in balance.invoices[:MAX_INVOICES]:
         blocks.extend(_invoice_summary(invoice, currency, findings.get(invoice.number, ())))
-    hidden = len(balance.invoices) - MAX_INVOICES
+    hidden = balance.open_invoice_count - min(len(balance.invoices), MAX_INVOICES)
     if not balance.invoices:
         blocks.append(_section("No open invoices: nothing is owed."))
     elif hidden > 0:
