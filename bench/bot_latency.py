@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
+from bot.cli.bot_commands import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
 from tests.slack_standin import SIGNING_SECRET, SlackStandIn  # noqa: E402
 
 TOKEN = "xoxb-bench"
@@ -262,8 +263,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400, help="requests per server and concurrency")
     parser.add_argument("--concurrency", default="1,8", help="comma-separated concurrency levels")
     parser.add_argument("--rounds", type=int, default=4, help="alternating rounds per concurrency")
-    parser.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 1), help="server worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per worker")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="server worker processes")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="threads per worker")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--serve-bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -26,11 +26,17 @@ def register(app: typer.Typer) -> None:
     app.command("console")(console)
 
 
+DEFAULT_WORKERS = max(2, 2 * CPU_COUNT)
+DEFAULT_THREADS = 4
+
+
 def serve(
     host: str = typer.Option("0.0.0.0", "--host", help="Address to listen on."),
     port: int = typer.Option(3000, "--port", help="Port to listen on; Slack sends requests to /slack/events."),
-    workers: int = typer.Option(max(2, CPU_COUNT), "--workers", help="Worker processes.", min=1),
-    threads: int = typer.Option(8, "--threads", help="Threads per worker (concurrent requests each).", min=1),
+    # Two processes a core, four threads each: Python threads share one core per process (the GIL), so extra
+    # concurrency is cheaper in processes; measured with bench/bot_latency.py.
+    workers: int = typer.Option(DEFAULT_WORKERS, "--workers", help="Worker processes.", min=1),
+    threads: int = typer.Option(DEFAULT_THREADS, "--threads", help="Threads per worker (concurrent requests).", min=1),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ):
     """Serve the Slack app over HTTP (gunicorn) on /slack/events; requests are verified with SLACK_SIGNING_SECRET."""
