@@ -8,18 +8,23 @@ scalar defaults; a column whose default is computed (a time, say) must be given 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Column, Table
 from sqlmodel import Session
 
 _BATCH = 50_000
+_REBUILD_MIN = 50_000
 
 Converter = Callable[[Any], Any] | None
 # (position, converter) of the columns whose values need converting, the others passed as they are.
 Active = list[tuple[int, Callable[[Any], Any]]]
+# Takes a row's values out of its dict, in column order.
+Pick = Callable[[dict[str, Any]], Any]
 
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -36,14 +41,40 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
     statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(mark for _ in columns)})"
+    # itemgetter of one key returns the value itself, of several a tuple: always make it a tuple.
     keys = [column.name for column in given]
+    pick = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
     fixed = tuple(defaults[column.name] for column in defaulted)
     if dialect.name == "postgresql":
-        _copy_rows(connection, table, names, rows, keys, fixed, active)
+        _copy_rows(connection, table, names, rows, pick, fixed, active)
         return
-    for start in range(0, len(rows), _BATCH):
-        batch = [_as_tuple(row, keys, fixed, active) for row in rows[start : start + _BATCH]]
-        connection.exec_driver_sql(statement, batch)  # type: ignore[arg-type]
+    with _secondary_indexes_rebuilt(connection, table, len(rows)):
+        for start in range(0, len(rows), _BATCH):
+            batch = [_as_tuple(row, pick, fixed, active) for row in rows[start : start + _BATCH]]
+            connection.exec_driver_sql(statement, batch)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _secondary_indexes_rebuilt(connection: Any, table: Table, adding: int) -> Iterator[None]:
+    """SQLite, a load larger than the table: drop its plain indexes, insert, build them again (in the transaction).
+
+    Building an index once from sorted keys is several times cheaper than updating it row by row in random order;
+    on a small addition to a large table it is not, so only loads at least as large as the table do it. Unique
+    indexes stay, so a duplicate is still refused by the row that brings it.
+    """
+    plain = [index for index in table.indexes if not index.unique]
+    if adding < _REBUILD_MIN or not plain:
+        yield
+        return
+    existing = connection.exec_driver_sql(f"SELECT count(*) FROM {table.name}").scalar_one()
+    if adding < existing:
+        yield
+        return
+    for index in plain:
+        index.drop(connection)
+    yield
+    for index in plain:
+        index.create(connection)
 
 
 def _copy_rows(
@@ -51,7 +82,7 @@ def _copy_rows(
     table: Table,
     names: str,
     rows: Sequence[dict[str, Any]],
-    keys: list[str],
+    pick: Pick,
     fixed: tuple[Any, ...],
     active: Active,
 ) -> None:
@@ -59,11 +90,13 @@ def _copy_rows(
     cursor = connection.connection.dbapi_connection.cursor()
     with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(_as_tuple(row, keys, fixed, active))
+            copy.write_row(_as_tuple(row, pick, fixed, active))
 
 
-def _as_tuple(row: dict[str, Any], keys: list[str], fixed: tuple[Any, ...], active: Active) -> tuple:
-    values = [row[key] for key in keys]
+def _as_tuple(
+    row: dict[str, Any], pick: Callable[[dict[str, Any]], Any], fixed: tuple[Any, ...], active: Active
+) -> tuple:
+    values = list(pick(row))
     values.extend(fixed)
     for position, convert in active:
         value = values[position]

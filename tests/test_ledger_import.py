@@ -192,3 +192,20 @@ def test_random_payment_rows_are_imported_or_refused_cleanly(sqlite_db, tmp_path
         assert _counts(db) == before
     with db.read() as session:
         assert stored_totals(session) == totals_from_entries(session)
+
+
+def test_a_large_import_recomputes_every_total_from_the_entries(db, tmp_path: Path):
+    """Past a few thousand new rows the import refreshes every total in one grouped pass; it must agree too."""
+    from bench.synthetic import write_ledger
+    from ledger import operations
+
+    write_ledger(tmp_path / "small", 200)
+    import_directory(db, tmp_path / "small")
+    applied = operations.apply_credit(db, "INV-3", "1.00", None, "t", "k1")
+    operations.reverse_application(db, applied.application_id, "t", "k2")
+    write_ledger(tmp_path / "large", 6_000)  # the same ids and 5,800 more payments
+    summary = import_directory(db, tmp_path / "large")
+    assert summary.files["payments.csv"].created == 5_800
+    with db.read() as session:
+        assert stored_totals(session) == totals_from_entries(session)
+        assert reads.client_balance(session, "C3").available_credit_minor >= 0

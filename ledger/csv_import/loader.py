@@ -82,12 +82,12 @@ def import_directory(db: Database, directory: Path, progress: Progress | None = 
     if not (directory / reader.CLIENTS.file).exists():
         raise ImportRowError(reader.CLIENTS.file, None, None, f"{reader.CLIENTS.file} is required in {directory}")
     with db.write() as session:
-        run = _ImportRun(session, directory, progress or (lambda _file, _done, _total: None))
+        run = _ImportRun(session, directory, progress or (lambda _file, _done, _total: None), progress is not None)
         return run.execute()
 
 
 class _ImportRun:
-    def __init__(self, session: Session, directory: Path, progress: Progress) -> None:
+    def __init__(self, session: Session, directory: Path, progress: Progress, show_progress: bool) -> None:
         self.session, self.directory, self.progress = session, directory, progress
         self.summary = ImportSummary()
         self.now = utcnow()
@@ -95,6 +95,7 @@ class _ImportRun:
         self.touched_clients: set[str] = set()
         self.history: list[dict[str, Any]] = []
         self.rows_read: dict[str, int] = {}
+        self.show_progress = show_progress
 
     def execute(self) -> ImportSummary:
         self._import_clients()
@@ -356,7 +357,8 @@ class _ImportRun:
         if not (self.directory / spec.file).exists():
             return
         self.summary.for_file(spec)
-        total = reader.count_rows(self.directory, spec)
+        # Counting lines costs a read of the file: only for a progress bar that shows a total.
+        total = reader.count_rows(self.directory, spec) if self.show_progress else 0
         done = 0
         for done, row in enumerate(reader.read_table(self.directory, spec), start=1):
             if done % _PROGRESS_EVERY == 0:
