@@ -33,6 +33,9 @@ NGRAM_SIZES = (3, 4, 5)
 # keeps them. Chosen by cross-validation on the tuning pool (faq/README.md).
 UNSEEN_WEIGHT = 0.75
 DROP_UNSEEN = False
+# Numbers never count as topic words, but in coverage each one can count as a word no entry knows: "issue a
+# 1099" is then not "issue" alone. 0 ignores them. Chosen by cross-validation (faq/README.md).
+NUMBER_WEIGHT = 0.0
 
 # Words that carry no topic. Without this, "how do I reset my password" would look a little like
 # "how do I undo a credit" just through "how do i". Kept short on purpose: negations and question words that
@@ -152,6 +155,7 @@ class EntryRanker:
         with_coverage: bool = True,
         unseen_weight: float = UNSEEN_WEIGHT,
         drop_unseen: bool = DROP_UNSEEN,
+        number_weight: float = NUMBER_WEIGHT,
     ) -> None:
         # Share of the score that comes from the best phrasing; the rest from the whole-entry document.
         self.phrasing_weight = phrasing_weight
@@ -159,6 +163,7 @@ class EntryRanker:
         # How much a word the whole FAQ has never seen counts in coverage, and whether it stays in the vector.
         self.unseen_weight = unseen_weight
         self.drop_unseen = drop_unseen
+        self.number_weight = number_weight
         topics = [(entry.id, (entry.title, *entry.phrasings), entry.answer) for entry in entries]
         if not_covered:
             topics.append((NOT_COVERED_ID, tuple(not_covered), ""))
@@ -221,6 +226,8 @@ class EntryRanker:
             total += weight
             if vocabulary.knows(word):
                 known += weight
+        if self.number_weight:
+            total += self.number_weight * sum(1 for word in normalise(question).split() if _AMOUNT.fullmatch(word))
         return EntryScore(scored.entry_id, scored.score, known / total if total else 0.0)
 
 
@@ -233,16 +240,22 @@ class EntryVocabulary:
     """
 
     PREFIX = 5  # "applied", "applying" and "application" share "appli"
+    TYPO_MIN_LENGTH = 3
     TYPO_SIMILARITY = 80  # rapidfuzz ratio: "aply"/"apply" 89, "proejct"/"project" 86, "bank"/"back" 75
 
     def __init__(self, text: str) -> None:
-        self.words = sorted({ALIASES.get(word, word) for word in normalise(text).split()})
-        self.word_set = frozenset(self.words)
-        self.prefixes = frozenset(word[: self.PREFIX] for word in self.words if len(word) >= self.PREFIX)
+        words = {ALIASES.get(word, word) for word in normalise(text).split()}
+        self.word_set = frozenset(words)
+        self.prefixes = frozenset(word[: self.PREFIX] for word in words if len(word) >= self.PREFIX)
+        # Typos are only looked for among topic words: "pto" is within a ratio of 80 of the stopword "to".
+        self.typo_candidates = sorted(word for word in words if word not in STOPWORDS)
 
     def knows(self, word: str) -> bool:
         if word in self.word_set:
             return True
         if len(word) >= self.PREFIX and word[: self.PREFIX] in self.prefixes:
             return True
-        return process.extractOne(word, self.words, scorer=fuzz.ratio, score_cutoff=self.TYPO_SIMILARITY) is not None
+        if len(word) < self.TYPO_MIN_LENGTH:
+            return False  # a one- or two-letter word is one letter from too many others to call it a typo
+        match = process.extractOne(word, self.typo_candidates, scorer=fuzz.ratio, score_cutoff=self.TYPO_SIMILARITY)
+        return match is not None

@@ -1,9 +1,10 @@
 """Choosing the retrieval approach and the decision thresholds by measurement: `python -m faq.tuning`.
 
 Method (so the printed figures hold for questions the tuning never saw):
-1. The tuning pool is faq/eval/questions.jsonl, the used-up held-out sets v3 (heldout.jsonl) and v4
-   (heldout_v4.jsonl), plus the shared development set (../shared/faq/dev_questions.jsonl, when present).
-   The current held-out set, faq/eval/heldout_v5.jsonl, is never read here; it is the final check
+1. The tuning pool is faq/eval/questions.jsonl, the used-up held-out sets v3 (heldout.jsonl), v4
+   (heldout_v4.jsonl) and v5 (heldout_v5.jsonl), plus the shared development set
+   (../shared/faq/dev_questions.jsonl, when present).
+   The current held-out set, faq/eval/heldout_v6.jsonl, is never read here; it is the final check
    (`creditbot faq --eval`, tests).
 2. Thresholds are fitted by grid search: every (answer_min, margin_min, suggest_min) on a 0.01 grid is scored by
    a reward per question (`REWARD`) in which a confident wrong answer costs ten correct ones, and a wrong answer
@@ -37,7 +38,8 @@ from faq.retrieval import EntryRanker, EntryScore, Ranker, topic_words
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TUNING_FILES = tuple(
-    REPO_ROOT / "faq" / "eval" / name for name in ("questions.jsonl", "heldout.jsonl", "heldout_v4.jsonl")
+    REPO_ROOT / "faq" / "eval" / name
+    for name in ("questions.jsonl", "heldout.jsonl", "heldout_v4.jsonl", "heldout_v5.jsonl")
 )
 DEV_FILE = REPO_ROOT.parent / "shared" / "faq" / "dev_questions.jsonl"
 
@@ -225,6 +227,13 @@ SHIPPED = "tfidf char 3-5, blend 0.6, coverage, unseen words 0.75, not-covered l
 CANDIDATE_RANKERS: dict[str, Callable[[FaqContent], Ranker]] = {
     SHIPPED: lambda c: EntryRanker(c.entries, c.not_covered),
     "  same, unseen words count fully (1.0)": lambda c: EntryRanker(c.entries, c.not_covered, unseen_weight=1.0),
+    "  same, numbers count in coverage as unknown words (1.0)": lambda c: EntryRanker(
+        c.entries, c.not_covered, number_weight=1.0
+    ),
+    "  same, numbers count in coverage 0.5": lambda c: EntryRanker(c.entries, c.not_covered, number_weight=0.5),
+    "  same, unseen words 1.0 and numbers 0.5": lambda c: EntryRanker(
+        c.entries, c.not_covered, unseen_weight=1.0, number_weight=0.5
+    ),
     "  same, unseen words 0.5": lambda c: EntryRanker(c.entries, c.not_covered, unseen_weight=0.5),
     "  same, unseen words 0.25": lambda c: EntryRanker(c.entries, c.not_covered, unseen_weight=0.25),
     "  same, unseen words ignored in coverage (0)": lambda c: EntryRanker(c.entries, c.not_covered, unseen_weight=0.0),
