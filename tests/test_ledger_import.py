@@ -209,3 +209,16 @@ def test_a_large_import_recomputes_every_total_from_the_entries(db, tmp_path: Pa
     with db.read() as session:
         assert stored_totals(session) == totals_from_entries(session)
         assert reads.client_balance(session, "C3").available_credit_minor >= 0
+
+
+def test_foreign_keys_are_enforced_again_after_an_import(db):
+    import sqlalchemy
+
+    import_rows(db, **_full_export())
+    with pytest.raises(sqlalchemy.exc.IntegrityError), db.write() as session:
+        session.execute(
+            sqlalchemy.text(
+                "INSERT INTO payment (invoice_id, client_id, kind, amount_minor, received_on, created_at, created_by) "
+                "VALUES (999999, 'C404', 'cash', 1, '2026-10-01', '2026-10-01 00:00:00.000000', 'test')"
+            )
+        )
