@@ -17,6 +17,7 @@ from ledger.models import Invoice, Payment, Reversal
 from ledger.qbo import SyncSummary, read_feed, sync_feed
 from ledger.qbo.models import QBOverpayment
 from ledger.totals import stored_totals, totals_from_entries
+from tests.builders import client, credit, import_rows, invoice
 
 CREATED = "2026-10-05T09:30:00-07:00"
 
@@ -193,3 +194,21 @@ def ledger_state(db: Database) -> dict[str, Any]:
             for row in session.exec(select(QBOverpayment))
         }
     return {"invoices": invoices, "live_payments": live, "overpayments": overpayments}
+
+
+def load_overpaid_client(db: Database) -> None:
+    """Acme paid $620 in QuickBooks for a $500 invoice ($120 unapplied on QuickBooks payment 180), and has $50.00
+    of credit here."""
+    import_rows(
+        db,
+        clients=[client("C1", "Acme Legal", qb_customer_id="58")],
+        invoices=[invoice("INV-1002", "C1", "500.00")],
+        credits=[credit("CR-1", "C1", "50.00")],
+    )
+    sync(
+        db,
+        cdc(
+            Invoice=[qbo_invoice("131", "INV-1002", total=500.00)],
+            Payment=[qbo_payment("180", [link("Invoice", "131", 500.00)], unapplied=120.00)],
+        ),
+    )

@@ -439,6 +439,22 @@ class BotUnderTest:
         return f"1700000100.{next(self._numbers):06d}"
 
 
+def event_body(event: dict[str, Any], event_id: str = "Ev1") -> str:
+    """An Events API delivery of `event` to the app, as Slack sends it (JSON)."""
+    return json.dumps(
+        {
+            "token": "unused",
+            "team_id": TEAM,
+            "api_app_id": "A-CREDITBOT",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "event": event,
+            "authorizations": [{"team_id": TEAM, "user_id": "U-BOT", "is_bot": True}],
+        }
+    )
+
+
 def escaped(text: str) -> str:
     """Text as Slack sends it: &, < and > escaped."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

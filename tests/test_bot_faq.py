@@ -4,7 +4,6 @@ to the bot's WSGI app, on a real ledger (SQLite and PostgreSQL); answers grounde
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -13,7 +12,7 @@ from faq import load_faq
 from ledger import scans
 from ledger.demo import load_demo
 from tests.builders import client, import_rows, invoice
-from tests.slack_standin import CHANNEL, READER, TEAM, SlackStandIn, running_bot
+from tests.slack_standin import CHANNEL, READER, SlackStandIn, event_body, running_bot
 from tests.test_bot_console import run_console
 
 
@@ -35,21 +34,6 @@ def demo(db):
     load_demo(db)
     scans.run_scan(db, scans.ScanOptions(duplicate_window_days=7))
     return db
-
-
-def event_body(event: dict, event_id: str) -> str:
-    return json.dumps(
-        {
-            "token": "unused",
-            "team_id": TEAM,
-            "api_app_id": "A-CREDITBOT",
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "event": event,
-            "authorizations": [{"team_id": TEAM, "user_id": "U-BOT", "is_bot": True}],
-        }
-    )
 
 
 def posted_text(slack: SlackStandIn) -> tuple[dict, str]:

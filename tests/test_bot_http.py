@@ -24,9 +24,9 @@ from tests.slack_standin import (
     CHANNEL,
     READER,
     SIGNING_SECRET,
-    TEAM,
     BotUnderTest,
     SlackStandIn,
+    event_body,
     running_bot,
 )
 
@@ -95,21 +95,6 @@ def test_health_check_and_unknown_paths(bot):
 
 
 # --- events -----------------------------------------------------------------------------------------------
-
-
-def event_body(event: dict, event_id: str = "Ev1") -> str:
-    return json.dumps(
-        {
-            "token": "unused",
-            "team_id": TEAM,
-            "api_app_id": "A-CREDITBOT",
-            "type": "event_callback",
-            "event_id": event_id,
-            "event_time": int(time.time()),
-            "event": event,
-            "authorizations": [{"team_id": TEAM, "user_id": "U-BOT", "is_bot": True}],
-        }
-    )
 
 
 def post_json(bot: BotUnderTest, body: str):

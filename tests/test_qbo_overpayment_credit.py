@@ -14,26 +14,13 @@ from ledger.models import Credit, HistoryEntry
 from ledger.qbo.errors import QBOverpaymentAlreadyEntered, UnknownQBOverpayment
 from ledger.qbo.overpayments import enter_qb_overpayment_as_credit
 from ledger.totals import stored_totals, totals_from_entries
-from tests.builders import client, credit, import_rows, invoice
-from tests.qbo_payloads import cdc, link, qbo_invoice, qbo_payment, sync
+from tests.qbo_payloads import cdc, link, load_overpaid_client, qbo_payment, sync
 
 
 @pytest.fixture
 def overpaid(db):
     """Acme paid $620 in QuickBooks for a $500 invoice: $120 unapplied on QuickBooks payment 180."""
-    import_rows(
-        db,
-        clients=[client("C1", "Acme Legal", qb_customer_id="58")],
-        invoices=[invoice("INV-1002", "C1", "500.00")],
-        credits=[credit("CR-1", "C1", "50.00")],
-    )
-    sync(
-        db,
-        cdc(
-            Invoice=[qbo_invoice("131", "INV-1002", total=500.00)],
-            Payment=[qbo_payment("180", [link("Invoice", "131", 500.00)], unapplied=120.00)],
-        ),
-    )
+    load_overpaid_client(db)
     return db
 
 

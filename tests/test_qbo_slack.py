@@ -13,8 +13,7 @@ from sqlmodel import select
 from bot.render.findings import ENTER_OVERPAYMENT_ACTION, overpayment_button
 from ledger import reads
 from ledger.models import Credit, HistoryEntry
-from tests.builders import client, credit, import_rows, invoice
-from tests.qbo_payloads import cdc, link, qbo_invoice, qbo_payment, sync
+from tests.qbo_payloads import cdc, link, load_overpaid_client, qbo_payment, sync
 from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, Message, SlackStandIn, running_bot
 
 
@@ -27,19 +26,7 @@ def slack():
 @pytest.fixture
 def bot(db, slack):
     """Acme overpaid $120.00 in QuickBooks (payment 180) and has $50.00 of credit here."""
-    import_rows(
-        db,
-        clients=[client("C1", "Acme Legal", qb_customer_id="58")],
-        invoices=[invoice("INV-1002", "C1", "500.00")],
-        credits=[credit("CR-1", "C1", "50.00")],
-    )
-    sync(
-        db,
-        cdc(
-            Invoice=[qbo_invoice("131", "INV-1002", total=500.00)],
-            Payment=[qbo_payment("180", [link("Invoice", "131", 500.00)], unapplied=120.00)],
-        ),
-    )
+    load_overpaid_client(db)
     with running_bot(db, slack) as running:
         yield running
 
