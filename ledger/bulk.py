@@ -1,57 +1,135 @@
-"""Bulk inserts for the import and the sync: one executemany of plain tuples, no per-row ORM work.
+"""Bulk inserts for the import and the sync: executemany of plain tuples, no per-row ORM work.
 
 SQLAlchemy's Core insert builds parameters row by row through its compiler; for a million rows that costs more
 than the database's own work. Here each column's bind processor (the conversion SQLAlchemy itself applies, e.g.
-dates to text on SQLite) is looked up once and applied in a tight loop. Columns missing from the rows get their
+dates to text on SQLite) is looked up once and applied in a tight loop, and a caller that already holds values
+in their bound form (the import's fast paths) skips even that. Columns missing from `bulk_insert`'s rows get their
 scalar defaults; a column whose default is computed (a time, say) must be given by the caller.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Column, Table
+from sqlalchemy import Column, Table, literal, select
 from sqlmodel import Session
 
 _BATCH = 50_000
 _REBUILD_MIN = 50_000
 
-Converter = Callable[[Any], Any] | None
+Converter = Callable[[Any], Any]
 # (position, converter) of the columns whose values need converting, the others passed as they are.
-Active = list[tuple[int, Callable[[Any], Any]]]
-# Takes a row's values out of its dict, in column order.
-Pick = Callable[[dict[str, Any]], Any]
+Active = list[tuple[int, Converter]]
+
+
+@dataclass(frozen=True)
+class RowShape:
+    """One INSERT (or COPY) for tuples of `columns`, in that order; the writer adds its constant columns."""
+
+    columns: tuple[str, ...]
+    statement: str
+    active: Active
+
+    def bound(self, values: Sequence[Any]) -> tuple:
+        """Python values (dates, aware times) as the driver takes them, the way SQLAlchemy would bind them."""
+        row = list(values)
+        for position, convert in self.active:
+            value = row[position]
+            if value is not None:
+                row[position] = convert(value)
+        return tuple(row)
+
+
+class TableWriter:
+    """Writes tuples into one table in batches: SQLite executemany, PostgreSQL COPY.
+
+    Binding parameters is a large part of pysqlite's executemany for short rows, so constant columns (the same
+    value on every row, e.g. `created_by`) are written into the SQLite statement as literals instead, and callers
+    leave columns that are NULL on most rows out of their common shape: pysqlite looks every bound `None` up in
+    its adapter registry (two NULLs cost a quarter of a payment's insert). Use as a context manager, saying how
+    many rows will come (an upper bound is fine): a load at least as large as the table drops the table's plain
+    indexes and builds them again at the end (see `_secondary_indexes_rebuilt`).
+    """
+
+    def __init__(self, session: Session, table: Table, constants: Mapping[str, Any], expected_rows: int) -> None:
+        self.table = table
+        self._connection = session.connection()
+        self._dialect = self._connection.dialect
+        self._constants = dict(constants)
+        self._expected = expected_rows
+        self._fixed = tuple(_bound_constant(table.c[name], value, self._dialect) for name, value in constants.items())
+        self._is_postgres = self._dialect.name == "postgresql"
+        self._cursor: Any = None
+        self.written = 0
+        # What the driver raises when a row breaks a constraint (a repeated unique key, say).
+        self.integrity_error: type[Exception] = self._dialect.dbapi.IntegrityError
+
+    def __enter__(self) -> TableWriter:
+        self._rebuild = _secondary_indexes_rebuilt(self._connection, self.table, self._expected)
+        self._rebuild.__enter__()
+        self._cursor = self._connection.connection.dbapi_connection.cursor()
+        return self
+
+    def __exit__(self, *failure: Any) -> None:
+        self._cursor.close()
+        self._rebuild.__exit__(*failure)
+
+    def converter(self, column: str) -> Converter:
+        """The conversion SQLAlchemy applies to a value of `column` before the driver sees it (or none)."""
+        convert = self.table.c[column].type.dialect_impl(self._dialect).bind_processor(self._dialect)
+        return convert if convert is not None else _unchanged
+
+    def shape(self, columns: Sequence[str]) -> RowShape:
+        """The statement for rows of `columns` (then the writer's constants), and how to bind their values."""
+        quote = self._dialect.identifier_preparer.quote
+        names = [*columns, *self._constants]
+        listed = ", ".join(quote(name) for name in names)
+        if self._is_postgres:
+            statement = f"COPY {self.table.name} ({listed}) FROM STDIN"
+        else:
+            values = ["?"] * len(columns) + [_sql_literal(value) for value in self._fixed]
+            statement = f"INSERT INTO {self.table.name} ({listed}) VALUES ({', '.join(values)})"
+        converters = [self.table.c[name].type.dialect_impl(self._dialect).bind_processor(self._dialect)
+                      for name in columns]  # fmt: skip
+        active = [(position, _memoized(convert)) for position, convert in enumerate(converters) if convert]
+        return RowShape(tuple(columns), statement, active)
+
+    def holds(self, column: str, value: Any) -> bool:
+        """Whether a row of the table (one written in this transaction, say) has `value` in `column`."""
+        found = select(literal(1)).select_from(self.table).where(self.table.c[column] == value).limit(1)
+        return self._connection.execute(found).first() is not None
+
+    def write(self, shape: RowShape, rows: Sequence[tuple]) -> None:
+        """Insert `rows`, already in their bound form (`RowShape.bound`), in the order given."""
+        if not rows:
+            return
+        if self._is_postgres:
+            with self._cursor.copy(shape.statement) as copy:
+                for row in rows:
+                    copy.write_row(row + self._fixed)
+        else:
+            self._cursor.executemany(shape.statement, rows)
+        self.written += len(rows)
 
 
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows given as dicts of Python values, all with the same keys; missing columns get their defaults."""
     if not rows:
         return
-    connection = session.connection()
-    dialect = connection.dialect
-    given = [column for column in table.columns if column.name in rows[0]]
+    given = [column.name for column in table.columns if column.name in rows[0]]
     defaults = {column.name: _scalar_default(column) for column in table.columns if column.name not in rows[0]}
-    defaulted = [column for column in table.columns if defaults.get(column.name) is not None]
-    columns = given + defaulted
-    converters = [_memoized(column.type.dialect_impl(dialect).bind_processor(dialect)) for column in columns]
-    active = [(position, convert) for position, convert in enumerate(converters) if convert is not None]
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    names = ", ".join(dialect.identifier_preparer.quote(column.name) for column in columns)
-    statement = f"INSERT INTO {table.name} ({names}) VALUES ({', '.join(mark for _ in columns)})"
+    constants = {name: value for name, value in defaults.items() if value is not None}
     # itemgetter of one key returns the value itself, of several a tuple: always make it a tuple.
-    keys = [column.name for column in given]
-    pick = itemgetter(*keys) if len(keys) > 1 else (lambda row: (row[keys[0]],))
-    fixed = tuple(defaults[column.name] for column in defaulted)
-    if dialect.name == "postgresql":
-        _copy_rows(connection, table, names, rows, pick, fixed, active)
-        return
-    with _secondary_indexes_rebuilt(connection, table, len(rows)):
+    pick = itemgetter(*given) if len(given) > 1 else (lambda row: (row[given[0]],))
+    with TableWriter(session, table, constants, len(rows)) as writer:
+        shape = writer.shape(given)
         for start in range(0, len(rows), _BATCH):
-            batch = [_as_tuple(row, pick, fixed, active) for row in rows[start : start + _BATCH]]
-            connection.exec_driver_sql(statement, batch)  # type: ignore[arg-type]
+            writer.write(shape, [shape.bound(pick(row)) for row in rows[start : start + _BATCH]])
 
 
 @contextmanager
@@ -63,7 +141,7 @@ def _secondary_indexes_rebuilt(connection: Any, table: Table, adding: int) -> It
     indexes stay, so a duplicate is still refused by the row that brings it.
     """
     plain = [index for index in table.indexes if not index.unique]
-    if adding < _REBUILD_MIN or not plain:
+    if connection.dialect.name != "sqlite" or adding < _REBUILD_MIN or not plain:
         yield
         return
     existing = connection.exec_driver_sql(f"SELECT count(*) FROM {table.name}").scalar_one()
@@ -77,38 +155,12 @@ def _secondary_indexes_rebuilt(connection: Any, table: Table, adding: int) -> It
         index.create(connection)
 
 
-def _copy_rows(
-    connection: Any,
-    table: Table,
-    names: str,
-    rows: Sequence[dict[str, Any]],
-    pick: Pick,
-    fixed: tuple[Any, ...],
-    active: Active,
-) -> None:
-    """PostgreSQL: COPY FROM STDIN, which is many times faster than row-by-row INSERTs for a large import."""
-    cursor = connection.connection.dbapi_connection.cursor()
-    with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(_as_tuple(row, pick, fixed, active))
-
-
-def _as_tuple(
-    row: dict[str, Any], pick: Callable[[dict[str, Any]], Any], fixed: tuple[Any, ...], active: Active
-) -> tuple:
-    values = list(pick(row))
-    values.extend(fixed)
-    for position, convert in active:
-        value = values[position]
-        if value is not None:
-            values[position] = convert(value)
-    return tuple(values)
+def _unchanged(value: Any) -> Any:
+    return value
 
 
 def _memoized(convert: Converter) -> Converter:
     """Dates and times repeat a lot in a ledger (a day's payments share their date): convert each value once."""
-    if convert is None:
-        return None
     seen: dict[Any, Any] = {}
 
     def converted(value: Any) -> Any:
@@ -120,6 +172,24 @@ def _memoized(convert: Converter) -> Converter:
         return result
 
     return converted
+
+
+def _bound_constant(column: Column, value: Any, dialect: Any) -> Any:
+    convert = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return value if value is None or convert is None else convert(value)
+
+
+def _sql_literal(value: Any) -> str:
+    """A constant written into the SQLite statement: only the plain types whose literal form is unambiguous."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for a constant {type(value).__name__}")
 
 
 def _scalar_default(column: Column) -> Any:

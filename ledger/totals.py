@@ -1,12 +1,13 @@
 """Running totals recomputed from the entries (credits, payments, reversals).
 
-Bulk writers (the CSV import, the QuickBooks sync) insert entries and then call `refresh_totals` for what they
-touched; tests call `totals_from_entries` to check that the running totals always equal the entries.
+Bulk writers (the CSV import, the QuickBooks sync) insert entries and then either add what the new entries sum to
+(`add_to_totals`, as the operations' own increments do) or call `refresh_totals` for what they changed; tests call
+`totals_from_entries` to check that the running totals always equal the entries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -38,6 +39,31 @@ _REFRESH_CLIENTS = (
     "credits_applied_minor = (SELECT COALESCE(SUM(p.amount_minor), 0) FROM payment p "
     f"WHERE p.client_id = client.id AND p.kind = 'AccountCredit' AND {_LIVE})"
 )
+
+
+def add_to_totals(
+    session: Session, invoices: Sequence[tuple[int, int, int, int]], clients: Mapping[str, tuple[int, int]]
+) -> None:
+    """Add new entries' sums to the running totals, in the writer's transaction.
+
+    `invoices`: (cash paid, credits applied, credit memos, invoice id); `clients`: client id -> (credits issued,
+    credits applied). Only for new, unreversed entries: an edited entry's totals are recomputed by `refresh_totals`.
+    """
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    if invoices:
+        connection.exec_driver_sql(
+            f"UPDATE invoice SET cash_paid_minor = cash_paid_minor + {mark}, "
+            f"credits_applied_minor = credits_applied_minor + {mark}, "
+            f"qb_credit_memos_minor = qb_credit_memos_minor + {mark} WHERE id = {mark}",
+            list(invoices),  # type: ignore[arg-type]
+        )
+    if clients:
+        connection.exec_driver_sql(
+            f"UPDATE client SET credits_issued_minor = credits_issued_minor + {mark}, "
+            f"credits_applied_minor = credits_applied_minor + {mark} WHERE id = {mark}",
+            [(issued, applied, client_id) for client_id, (issued, applied) in sorted(clients.items())],  # type: ignore[arg-type]
+        )
 
 
 def refresh_totals(

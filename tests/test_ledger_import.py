@@ -134,6 +134,37 @@ def test_an_edit_that_changes_a_payments_kind_moves_its_amount_between_columns(d
         ("payments", [payment("PAY-9", "INV-404")], "payments.csv:2, column invoice_number"),
         ("payments", [payment("PAY-9", "INV-1", "check", project_id="P1")], "only for AccountCredit"),
         ("payments", [payment("PAY-9", "INV-1", amount="-5")], "payments.csv:2, column amount"),
+        (
+            "payments",
+            [payment("PAY-9", "INV-1"), payment("PAY-8", "INV-1"), payment(" PAY-9", "INV-1")],
+            "payments.csv:4, column payment_id: “PAY-9” appears twice (also on line 2)",
+        ),
+        ("payments", [payment("PAY-9", "INV-1", received_on="2026-13-01")], "payments.csv:2, column received_on"),
+        (
+            "payments",
+            [payment("PAY-9", "INV-1"), payment("PAY-9", "INV-1"), payment("PAY-7", "INV-1", amount="x")],
+            "payments.csv:3, column payment_id: “PAY-9” appears twice (also on line 2)",
+        ),
+        (
+            "payments",
+            [payment("PAY-9", "INV-1"), payment("PAY-8", "INV-1"), payment("PAY-9", "INV-404", amount="1.001")],
+            "payments.csv:4, column payment_id: “PAY-9” appears twice (also on line 2)",
+        ),
+        (
+            "invoices",
+            [invoice("INV-9"), invoice("INV-9", total="5.001"), invoice("INV-8")],
+            "invoices.csv:3, column invoice_number: “INV-9” appears twice (also on line 2)",
+        ),
+        (
+            "invoices",
+            [invoice("INV-9"), invoice("INV-9", total="5.00")],
+            "invoices.csv:3, column invoice_number: “INV-9” appears twice (also on line 2)",
+        ),
+        (
+            "invoices",
+            [invoice("INV-1"), invoice("INV-1")],
+            "invoices.csv:3, column invoice_number: “INV-1” appears twice (also on line 2)",
+        ),
     ],
 )
 def test_an_invalid_row_aborts_the_import_naming_file_line_and_column(db, tmp_path: Path, table, rows, where):
@@ -162,6 +193,19 @@ def test_files_must_be_utf8_and_rows_as_wide_as_the_header(db, tmp_path: Path):
     with pytest.raises(ImportRowError, match=r"clients\.csv:2: the row has 3 fields but the header has 2"):
         import_directory(db, tmp_path)
     assert _counts(db) == (0,) * len(TABLES)
+
+
+def test_payment_rows_may_be_quoted_or_blank_but_not_ragged(db, tmp_path: Path):
+    import_rows(db, clients=[client("C1")], invoices=[invoice("INV-1")])
+    write_csv(tmp_path, "clients.csv", [client("C1")])
+    header = "payment_id,invoice_number,type,amount,received_on\n"
+    (tmp_path / "payments.csv").write_text(
+        header + 'PAY-1,INV-1,cash,1.00,2026-10-01\n\n"PAY-2","INV-1","ach","2.50","2026-10-02"\n', encoding="utf-8"
+    )
+    assert import_directory(db, tmp_path).files["payments.csv"].created == 2
+    (tmp_path / "payments.csv").write_text(header + "PAY-3,INV-1,cash,1.00,2026-10-01,x\n", encoding="utf-8")
+    with pytest.raises(ImportRowError, match=r"payments\.csv:2: the row has 6 fields but the header has 5"):
+        import_directory(db, tmp_path)
 
 
 def test_clients_csv_is_required_and_a_bom_is_accepted(db, tmp_path: Path):
@@ -194,8 +238,8 @@ def test_random_payment_rows_are_imported_or_refused_cleanly(sqlite_db, tmp_path
         assert stored_totals(session) == totals_from_entries(session)
 
 
-def test_a_large_import_recomputes_every_total_from_the_entries(db, tmp_path: Path):
-    """Past a few thousand new rows the import refreshes every total in one grouped pass; it must agree too."""
+def test_a_large_import_adds_to_totals_that_still_equal_the_entries(db, tmp_path: Path):
+    """New payments add their sums to the running totals (a reversal in the ledger must not be counted again)."""
     from bench.synthetic import write_ledger
     from ledger import operations
 

@@ -12,28 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
-from functools import lru_cache
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, select, update
 from sqlmodel import Session
 
-from ledger.bulk import bulk_insert
-from ledger.csv_import import reader
-from ledger.csv_import.reader import Row, TableSpec
+from ledger.bulk import TableWriter, bulk_insert
+from ledger.csv_import import invoices, payments, reader
+from ledger.csv_import.batches import driver_rows, stored_rows
+from ledger.csv_import.reader import CsvTable, Row, TableSpec
 from ledger.db import Database
-from ledger.errors import ImportRowError, InvalidAmount, InvalidCurrency
+from ledger.errors import ImportRowError, InvalidCurrency
 from ledger.models import Client, Credit, HistoryEntry, Invoice, Payment, PaymentKind, Project, utcnow
-from ledger.money import decimal_str, normalize_currency, parse_amount
-from ledger.totals import refresh_totals
+from ledger.money import decimal_str, normalize_currency
+from ledger.totals import add_to_totals, refresh_totals
 
 ACTOR = "import"
-# Past this many touched rows, recomputing every total in one statement beats recomputing them by id.
-_REFRESH_ALL_ABOVE = 5_000
-_IMPORTABLE_KINDS = {kind.value.lower(): kind for kind in PaymentKind if kind is not PaymentKind.QB_PAYMENT}
-_KIND_VALUES = {text: kind.value for text, kind in _IMPORTABLE_KINDS.items()}
+_IMPORTABLE_KINDS = payments.IMPORTABLE_KINDS
+# A new invoice's running totals; the payments added in the same import are added to them at the end.
+_NOTHING_PAID = {"cash_paid_minor": 0, "credits_applied_minor": 0, "qb_credit_memos_minor": 0}
 
 _PROGRESS_EVERY = 10_000
 
@@ -91,8 +90,13 @@ class _ImportRun:
         self.session, self.directory, self.progress = session, directory, progress
         self.summary = ImportSummary()
         self.now = utcnow()
+        # Edited entries' invoices and clients: their totals are recomputed from the entries.
         self.touched_invoices: set[int] = set()
         self.touched_clients: set[str] = set()
+        # New entries' sums, added to the running totals: (cash, credits, memos, invoice id); client -> issued.
+        self.new_paid: list[tuple[int, int, int, int]] = []
+        self.new_applied: dict[str, int] = {}
+        self.new_issued: dict[str, int] = {}
         self.history: list[dict[str, Any]] = []
         self.rows_read: dict[str, int] = {}
         self.show_progress = show_progress
@@ -184,52 +188,78 @@ class _ImportRun:
     # --- invoices ---------------------------------------------------------------------------------------
 
     def _import_invoices(self) -> None:
+        """Ordinary rows take invoices.py's fast path; the rest come back here (`_careful_invoice`)."""
         spec = reader.INVOICES
-        table = _table(Invoice)
-        existing = {row.number: row for row in self.session.execute(select(table)).all()}
-        clients, projects = self._clients(), self._projects()
-        seen: dict[str, int] = {}
-        new_rows, edits = [], []
-        for row in self._rows(spec):
-            number = _unique(row, "invoice_number", seen)
-            client_id = _known(row, "client_id", clients)
-            project_id = _project_of(row, client_id, projects)
-            values = {
-                "client_id": client_id,
-                "project_id": project_id,
-                "issued_on": row.day("issued_on"),
-                "total_minor": row.amount("total", clients[client_id]),
-                "posted_to_qb_at": row.optional_time("posted_to_qb_at"),
-                "qb_invoice_id": row.optional("qb_invoice_id") or None,
-                "updated_at": row.optional_time("updated_at"),
-            }
-            old = existing.get(number)
-            if old is None:
-                new_rows.append({"number": number, **values, "created_at": self.now})
-                continue
-            if old.client_id != client_id:
-                raise row.error("client_id", "an invoice cannot move to another client")
-            currency = clients[client_id]
-            edit = self._edit(
-                row,
-                old.id,
-                _pick(old, values),
-                values,
-                values["updated_at"],
-                client_id,
-                old.id,
-                f"invoice:{number}",
-                currency,
-            )
-            if edit:
-                edits.append(edit)
-                self.touched_invoices.add(old.id)
-        self._write(spec, table, new_rows, edits, table.c.id)
+        with reader.open_table(self.directory, spec) as table:
+            if table is None:
+                return
+            summary = self.summary.for_file(spec)
+            lines = reader.count_rows(self.directory, spec)
+            existing = stored_rows(self.session, "invoice", "number", invoices.ALL[1:])
+            refs = _References(self._clients(), {}, self._projects())
+            edits: list[_Edit] = []
+            constants = {"created_at": self.now, **_NOTHING_PAID}
+            with TableWriter(self.session, _table(Invoice), constants, lines - len(existing)) as writer:
+                load = invoices.InvoiceLoad(writer, refs.clients, existing, table)
+                load.run(
+                    lambda values: self._careful_invoice(table, values, load, refs, edits),
+                    lambda done: self.progress(spec.file, done, lines),
+                )
+            self._write_edits(spec, _table(Invoice), edits, _table(Invoice).c.id)
+        summary.created, summary.edited, summary.unchanged = writer.written, len(edits), load.unchanged
+
+    def _careful_invoice(
+        self, table: CsvTable, values: list[str], load: invoices.InvoiceLoad, refs: _References, edits: list[_Edit]
+    ) -> dict[str, Any] | None:
+        """The general path for one invoices.csv row: a new invoice's values, or None (a blank line, an edit...)."""
+        if not table.checked(values):
+            return None
+        row = table.row(values)
+        number = self._unique_key(row, reader.INVOICES, "invoice_number", load.seen)
+        client_id = _known(row, "client_id", refs.clients)
+        values = {
+            "number": number,
+            "client_id": client_id,
+            "project_id": _project_of(row, client_id, refs.projects),
+            "issued_on": row.day("issued_on"),
+            "total_minor": row.amount("total", refs.clients[client_id]),
+            "posted_to_qb_at": row.optional_time("posted_to_qb_at"),
+            "qb_invoice_id": row.optional("qb_invoice_id") or None,
+            "updated_at": row.optional_time("updated_at"),
+        }
+        stored = load.existing.get(number)
+        if stored is None:
+            return values
+        if load.stored_form(values) == stored[1]:
+            load.unchanged += 1
+            return None
+        invoice = _table(Invoice)
+        old = self.session.execute(select(invoice).where(invoice.c.id == stored[0])).one()
+        if old.client_id != client_id:
+            raise row.error("client_id", "an invoice cannot move to another client")
+        del values["number"]
+        currency = refs.clients[client_id]
+        edit = self._edit(
+            row,
+            old.id,
+            _pick(old, values),
+            values,
+            values["updated_at"],
+            client_id,
+            old.id,
+            f"invoice:{number}",
+            currency,
+        )
+        if edit is None:  # the same values, stored in another form
+            load.unchanged += 1
+            return None
+        edits.append(edit)
+        self.touched_invoices.add(old.id)
+        return None
 
     def _invoices(self) -> dict[str, tuple[int, str]]:
         """Invoice number -> (id, client id)."""
-        table = _table(Invoice)
-        rows = self.session.execute(select(table.c.number, table.c.id, table.c.client_id)).all()
+        rows = driver_rows(self.session, "SELECT number, id, client_id FROM invoice")
         return {number: (invoice_id, client_id) for number, invoice_id, client_id in rows}
 
     # --- credits ----------------------------------------------------------------------------------------
@@ -256,7 +286,7 @@ class _ImportRun:
             old = existing.get(credit_id)
             if old is None:
                 new_rows.append({"external_id": credit_id, **values, "created_by": ACTOR, "created_at": self.now})
-                self.touched_clients.add(client_id)
+                self.new_issued[client_id] = self.new_issued.get(client_id, 0) + values["amount_minor"]
                 continue
             edit = self._edit(
                 row,
@@ -277,47 +307,57 @@ class _ImportRun:
     # --- payments ---------------------------------------------------------------------------------------
 
     def _import_payments(self) -> None:
+        """Ordinary rows take payments.py's fast path; the rest come back here (`_careful_payment`)."""
         spec = reader.PAYMENTS
-        table = _table(Payment)
-        existing = {
-            row.external_id: row
-            for row in self.session.execute(select(table).where(table.c.external_id.is_not(None))).all()
-        }
-        clients, invoices, projects = self._clients(), self._invoices(), self._projects()
-        seen: dict[str, int] = {}
-        new_rows, edits = [], []
-        columns = reader.PaymentColumns.of(self.directory)
-        for row in self._rows(spec):
-            values = _plain_payment(row, columns, seen, invoices, clients)
-            if values is None:  # anything unusual takes the careful path, which also words the errors
-                payment_id = _unique(row, "payment_id", seen)
-                invoice_id, client_id = invoices[_known(row, "invoice_number", invoices)]
-                values = self._payment_values(row, payment_id, invoice_id, client_id, clients[client_id], projects)
-            payment_id, invoice_id, client_id = values["external_id"], values["invoice_id"], values["client_id"]
-            old = existing.get(payment_id)
-            if old is None:
-                new_rows.append(values)
-                continue
-            del values["external_id"], values["created_by"]
-            edit = self._edit(
-                row,
-                old.id,
-                _pick(old, values),
-                values,
-                values["updated_at"],
-                client_id,
-                invoice_id,
-                f"payment:{payment_id}",
-                clients[client_id],
-            )
-            if edit:
-                edits.append(edit)
-                self._touch(invoice_id, client_id, values["kind"])
-                self._touch(old.invoice_id, old.client_id, old.kind)
-        self._write(spec, table, new_rows, edits, table.c.id)
-        if len(new_rows) <= _REFRESH_ALL_ABOVE:
-            for values in new_rows:
-                self._touch(values["invoice_id"], values["client_id"], values["kind"])
+        with reader.open_table(self.directory, spec) as table:
+            if table is None:
+                return
+            summary = self.summary.for_file(spec)
+            lines = reader.count_rows(self.directory, spec)
+            existing = stored_rows(self.session, "payment", "external_id", payments.ALL[1:])
+            refs = _References(self._clients(), self._invoices(), self._projects())
+            edits: list[_Edit] = []
+            with TableWriter(self.session, _table(Payment), {"created_by": ACTOR}, lines - len(existing)) as writer:
+                load = payments.PaymentLoad(writer, refs.clients, refs.invoices, existing, table)
+                load.run(
+                    lambda values: self._careful_payment(table, values, load, refs, edits),
+                    lambda done: self.progress(spec.file, done, lines),
+                )
+            self._write_edits(spec, _table(Payment), edits, _table(Payment).c.id)
+        summary.created, summary.edited, summary.unchanged = writer.written, len(edits), load.unchanged
+        self.new_paid = load.invoice_totals()
+        self.new_applied = load.credits_applied()
+
+    def _careful_payment(
+        self, table: CsvTable, values: list[str], load: payments.PaymentLoad, refs: _References, edits: list[_Edit]
+    ) -> dict[str, Any] | None:
+        """The general path for one payments.csv row: a new payment's values, or None (a blank line, an edit...)."""
+        if not table.checked(values):
+            return None
+        row = table.row(values)
+        payment_id = self._unique_key(row, reader.PAYMENTS, "payment_id", load.seen)
+        invoice_id, client_id = refs.invoices[_known(row, "invoice_number", refs.invoices)]
+        currency = refs.clients[client_id]
+        new = self._payment_values(row, payment_id, invoice_id, client_id, currency, refs.projects)
+        stored = load.existing.get(payment_id)
+        if stored is None:
+            return new
+        if load.stored_form(new) == stored[1]:
+            load.unchanged += 1
+            return None
+        payment = _table(Payment)
+        old = self.session.execute(select(payment).where(payment.c.id == stored[0])).one()
+        del new["external_id"], new["created_by"]
+        subject = f"payment:{payment_id}"
+        before = _pick(old, new)
+        edit = self._edit(row, old.id, before, new, new["updated_at"], client_id, invoice_id, subject, currency)
+        if edit is None:  # the same values, stored in another form
+            load.unchanged += 1
+            return None
+        edits.append(edit)
+        self._touch(invoice_id, client_id, new["kind"])
+        self._touch(old.invoice_id, old.client_id, old.kind)
+        return None
 
     def _payment_values(
         self, row: Row, payment_id: str, invoice_id: int, client_id: str, currency: str, projects: dict[str, str]
@@ -340,11 +380,19 @@ class _ImportRun:
             "kind": kind.value,
             "amount_minor": row.amount("amount", currency),
             "received_on": received_on,
-            "created_at": row.optional_time("created_at") or _start_of(received_on),
+            "created_at": row.optional_time("created_at") or payments.start_of(received_on),
             "updated_at": row.optional_time("updated_at"),
             "project_id": project_id,
             "created_by": ACTOR,
         }
+
+    def _unique_key(self, row: Row, spec: TableSpec, column: str, seen: set[str]) -> str:
+        """As `_unique`, for the fast paths' keys, kept without their lines: the first one's is found on error."""
+        value = row.required(column)
+        if value in seen:
+            raise reader.repeated(spec, row.line, column, value, reader.first_line(self.directory, spec, column, value))
+        seen.add(value)
+        return value
 
     def _touch(self, invoice_id: int, client_id: str, kind: str) -> None:
         self.touched_invoices.add(invoice_id)
@@ -400,6 +448,12 @@ class _ImportRun:
         if summary is None:
             return
         bulk_insert(self.session, table, new_rows)
+        self._write_edits(spec, table, edits, key_column)
+        summary.created += len(new_rows)
+        summary.edited += len(edits)
+        summary.unchanged += self.rows_read.get(spec.file, 0) - len(new_rows) - len(edits)
+
+    def _write_edits(self, spec: TableSpec, table: Table, edits: list[_Edit], key_column: Any) -> None:
         for edit in edits:
             self.session.execute(update(table).where(key_column == edit.key).values(**edit.values))
             self.history.append(
@@ -416,17 +470,13 @@ class _ImportRun:
                     "detail": f"{spec.file}",
                 }
             )
-        summary.created += len(new_rows)
-        summary.edited += len(edits)
-        summary.unchanged += self.rows_read.get(spec.file, 0) - len(new_rows) - len(edits)
 
     def _refresh_totals(self) -> None:
-        new_payments = self.summary.files.get(reader.PAYMENTS.file)
-        new_credits = self.summary.files.get(reader.CREDITS.file)
-        many = sum(s.created for s in (new_payments, new_credits) if s) > _REFRESH_ALL_ABOVE
-        if many:
-            refresh_totals(self.session)
-        elif self.touched_invoices or self.touched_clients:
+        """New entries add to the totals (as the operations' increments do); edited ones are recomputed after."""
+        wallets = {client_id: (self.new_issued.get(client_id, 0), self.new_applied.get(client_id, 0))
+                   for client_id in self.new_issued.keys() | self.new_applied.keys()}  # fmt: skip
+        add_to_totals(self.session, self.new_paid, wallets)
+        if self.touched_invoices or self.touched_clients:
             refresh_totals(self.session, self.touched_invoices, self.touched_clients)
 
     def _record_run(self) -> None:
@@ -452,6 +502,15 @@ class _ImportRun:
 
 def _table(model: Any) -> Table:
     return model.__table__
+
+
+@dataclass(frozen=True)
+class _References:
+    """What rows may refer to: client id -> currency, invoice number -> (id, client id), project id -> client id."""
+
+    clients: dict[str, str]
+    invoices: dict[str, tuple[int, str]]
+    projects: dict[str, str]
 
 
 def _unique(row: Row, column: str, seen: dict[str, int]) -> str:
@@ -495,55 +554,6 @@ def _project_of(row: Row, client_id: str, projects: dict[str, str]) -> str | Non
     if owner != client_id:
         raise row.error("project_id", f"project “{project_id}” belongs to client {owner}, not {client_id}")
     return project_id
-
-
-def _plain_payment(
-    row: Row,
-    columns: reader.PaymentColumns,
-    seen: dict[str, int],
-    invoices: dict[str, tuple[int, str]],
-    clients: dict[str, str],
-) -> dict[str, Any] | None:
-    """The values of an ordinary payment row (no optional fields), or None when the row needs a closer look.
-
-    Most rows of a large export are like this; reading them without the general path's checks-by-name makes the
-    import about a third faster. Every check the general path makes on such a row is made here too.
-    """
-    values = row.values
-    payment_id = values[columns.payment_id].strip()
-    if not payment_id or payment_id in seen or len(payment_id) > reader.MAX_LENGTH["payment_id"]:
-        return None
-    for position in columns.optional:
-        if values[position].strip():
-            return None
-    invoice = invoices.get(values[columns.invoice_number].strip())
-    kind = _KIND_VALUES.get(values[columns.type].strip().lower())
-    received_on = reader.known_day(values[columns.received_on].strip())
-    if invoice is None or kind is None or received_on is None:
-        return None
-    try:
-        amount_minor = parse_amount(values[columns.amount], clients[invoice[1]])
-    except InvalidAmount:
-        return None
-    seen[payment_id] = row.line
-    return {
-        "external_id": payment_id,
-        "invoice_id": invoice[0],
-        "client_id": invoice[1],
-        "kind": kind,
-        "amount_minor": amount_minor,
-        "received_on": received_on,
-        "created_at": _start_of(received_on),
-        "updated_at": None,
-        "project_id": None,
-        "created_by": ACTOR,
-    }
-
-
-@lru_cache(maxsize=4096)
-def _start_of(day: date) -> datetime:
-    """A payment without created_at was entered at the start of its day, UTC (the format's default)."""
-    return datetime.combine(day, time(), UTC)
 
 
 def _pick(old: Any, values: dict[str, Any]) -> dict[str, Any]:

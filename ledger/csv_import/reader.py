@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TextIO
 
 from ledger.errors import ImportRowError, InvalidAmount
 from ledger.money import parse_amount
@@ -50,34 +52,20 @@ MAX_LENGTH = {"client_id": 64, "project_id": 64, "invoice_number": 64, "credit_i
 _DAYS: dict[str, date] = {}
 
 
-def known_day(text: str) -> date | None:
-    """A date already parsed once in this process, or None (the caller then parses it with full checks)."""
-    return _DAYS.get(text)
-
-
-@dataclass(frozen=True)
-class PaymentColumns:
-    """Where payments.csv keeps each column, for the import's fast path over ordinary rows."""
-
-    payment_id: int
-    invoice_number: int
-    type: int
-    amount: int
-    received_on: int
-    optional: tuple[int, ...]
-
-    @classmethod
-    def of(cls, directory: Path) -> PaymentColumns | None:
-        path = directory / PAYMENTS.file
-        if not path.exists():
-            return None
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            try:
-                index = _header_index(PAYMENTS, next(csv.reader(handle), None))
-            except (ImportRowError, UnicodeDecodeError, csv.Error):
-                return None  # read_table reports it, with the file and line
-        return cls(*(index[name] for name in PAYMENTS.required),
-                   optional=tuple(index[name] for name in PAYMENTS.optional if name in index))  # fmt: skip
+def parse_day(text: str) -> date:
+    """A `YYYY-MM-DD` date; ValueError, saying what is wrong with it, otherwise."""
+    day = _DAYS.get(text)
+    if day is not None:
+        return day
+    if len(text) != 10 or text[4] != "-" or text[7] != "-":
+        raise ValueError(f"“{text}” is not a date in the form YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"“{text}” is not a real date") from None
+    if len(_DAYS) < 100_000:
+        _DAYS[text] = day
+    return day
 
 
 class Row:
@@ -122,18 +110,10 @@ class Row:
         return self._parse_time(column, text) if text else None
 
     def _parse_day(self, column: str, text: str) -> date:
-        day = _DAYS.get(text)
-        if day is not None:
-            return day
-        if len(text) != 10 or text[4] != "-" or text[7] != "-":
-            raise self.error(column, f"“{text}” is not a date in the form YYYY-MM-DD")
         try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            raise self.error(column, f"“{text}” is not a real date") from None
-        if len(_DAYS) < 100_000:
-            _DAYS[text] = day
-        return day
+            return parse_day(text)
+        except ValueError as refused:
+            raise self.error(column, str(refused)) from None
 
     def _parse_time(self, column: str, text: str) -> datetime:
         if len(text) < 16 or text[10] not in "T ":
@@ -146,37 +126,106 @@ class Row:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def read_table(directory: Path, spec: TableSpec) -> Iterator[Row]:
-    """The rows of `spec.file` in `directory`; nothing when the file is absent."""
+class CsvTable:
+    """One open CSV file: its header's column positions and its data rows as raw lists of text.
+
+    `rows` is the csv reader itself, for the import's fast paths; it also yields blank lines and rows of the wrong
+    width, which `checked` skips or refuses. `rows.line_num` is the line of the row last read.
+    """
+
+    def __init__(self, spec: TableSpec, handle: TextIO, directory: Path) -> None:
+        self.spec, self.directory = spec, directory
+        self.rows = csv.reader(handle, strict=True)
+        self.index = _header_index(spec, next(self.rows, None))
+        self.width = len(self.index)
+
+    def checked(self, values: list[str]) -> bool:
+        """False for a blank line (skipped); an error for a row whose width differs from the header's."""
+        if not values or (len(values) == 1 and not values[0].strip()):
+            return False
+        if len(values) != self.width:
+            raise ImportRowError(
+                self.spec.file, self.rows.line_num, None,
+                f"the row has {len(values)} fields but the header has {self.width}",
+            )  # fmt: skip
+        return True
+
+    def row(self, values: list[str]) -> Row:
+        """The row last read, for reading by column name."""
+        return Row(self.spec, self.index, self.rows.line_num, values)
+
+
+@contextmanager
+def open_table(directory: Path, spec: TableSpec) -> Iterator[CsvTable | None]:
+    """`spec.file` in `directory`, open for reading (None when absent); errors of encoding and quoting name the file."""
     path = directory / spec.file
     if not path.exists():
+        yield None
         return
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, strict=True)
-            index = _header_index(spec, next(reader, None))
-            width = len(index)
-            for values in reader:
-                if not values or (len(values) == 1 and not values[0].strip()):
-                    continue  # a blank line
-                if len(values) != width:
-                    raise ImportRowError(
-                        spec.file, reader.line_num, None, f"the row has {len(values)} fields but the header has {width}"
-                    )
-                yield Row(spec, index, reader.line_num, values)
+            yield CsvTable(spec, handle, directory)
     except UnicodeDecodeError:
         raise ImportRowError(spec.file, None, None, "the file is not UTF-8 text") from None
     except csv.Error as broken:
         raise ImportRowError(spec.file, None, None, f"the file is not valid CSV ({broken})") from None
 
 
+def read_table(directory: Path, spec: TableSpec) -> Iterator[Row]:
+    """The rows of `spec.file` in `directory`; nothing when the file is absent."""
+    with open_table(directory, spec) as table:
+        if table is None:
+            return
+        for values in table.rows:
+            if table.checked(values):
+                yield table.row(values)
+
+
+def repeated(spec: TableSpec, line: int | None, column: str, value: str, first: int | None) -> ImportRowError:
+    """The error for a row whose id (in `column`) an earlier row, on line `first`, already has."""
+    return ImportRowError(spec.file, line, column, f"“{value}” appears twice (also on line {first})")
+
+
+def first_repeat(directory: Path, spec: TableSpec, column: str) -> ImportRowError | None:
+    """The error for the first row whose `column` repeats an earlier row's, reading the file again; None if none."""
+    lines: dict[str, int] = {}
+    with open_table(directory, spec) as table:
+        if table is None:
+            return None
+        position = table.index[column]
+        for values in table.rows:
+            if not table.checked(values):
+                continue
+            value = values[position].strip()
+            if value in lines:
+                return repeated(spec, table.rows.line_num, column, value, lines[value])
+            lines[value] = table.rows.line_num
+    return None
+
+
+def first_line(directory: Path, spec: TableSpec, column: str, value: str) -> int | None:
+    """The line of the first row whose `column` holds `value`, for an error about a later row holding it too."""
+    with open_table(directory, spec) as table:
+        if table is None:
+            return None
+        position = table.index[column]
+        for values in table.rows:
+            if table.checked(values) and values[position].strip() == value:
+                return table.rows.line_num
+    return None
+
+
 def count_rows(directory: Path, spec: TableSpec) -> int:
-    """A quick line count for progress bars (an upper bound on the data rows)."""
+    """A quick line count (an upper bound on the data rows), for progress bars and for sizing a load."""
     path = directory / spec.file
     if not path.exists():
         return 0
+    lines, last = 0, b"\n"
     with path.open("rb") as handle:
-        return max(sum(1 for _ in handle) - 1, 0)
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    return max(lines + (last != b"\n") - 1, 0)
 
 
 def _header_index(spec: TableSpec, header: list[str] | None) -> dict[str, int]:

@@ -1,0 +1,156 @@
+"""payments.csv, the import's largest file: ordinary rows go from CSV text straight to insert tuples (batches.py).
+
+A ledger export of a million payments repeats a few thousand invoices, a handful of types, a few hundred days and
+amounts: each distinct text is checked once and remembered in its stored form, so an ordinary row costs a few
+dictionary lookups and no row object, dict of values or conversion. The loop is written out in one method because
+at a million rows every call per row shows in the import's time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from functools import lru_cache
+from operator import itemgetter
+from typing import Any
+
+from ledger.bulk import TableWriter
+from ledger.csv_import import reader
+from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress
+from ledger.errors import InvalidAmount
+from ledger.models import PaymentKind
+from ledger.money import parse_amount
+
+PLAIN = ("external_id", "invoice_id", "client_id", "kind", "amount_minor", "received_on", "created_at")
+ALL = (*PLAIN, "updated_at", "project_id")
+
+IMPORTABLE_KINDS = {kind.value.lower(): kind for kind in PaymentKind if kind is not PaymentKind.QB_PAYMENT}
+# Which of an invoice's running totals a kind adds to: cash paid, credits applied, QuickBooks credit memos.
+_TOTAL_OF_KIND = {kind.value: 0 if kind.is_cash else 1 if kind is PaymentKind.ACCOUNT_CREDIT else 2
+                  for kind in IMPORTABLE_KINDS.values()}  # fmt: skip
+_CREDITS_APPLIED = 1
+# A plain row's updated_at and project_id, for comparing it with a stored payment.
+_NO_OPTIONALS = (None, None)
+
+
+@lru_cache(maxsize=4096)
+def start_of(day: date) -> datetime:
+    """A payment without created_at was entered at the start of its day, UTC (the format's default)."""
+    return datetime.combine(day, time(), UTC)
+
+
+class PaymentLoad(BatchedLoad):
+    """One pass over payments.csv: new rows written in batches, the running totals they add kept per invoice."""
+
+    def __init__(
+        self,
+        writer: TableWriter,
+        clients: dict[str, str],
+        invoices: dict[str, tuple[int, str]],
+        existing: dict[str, tuple[int, tuple]],
+        table: reader.CsvTable,
+    ) -> None:
+        super().__init__(writer, PLAIN, ALL, existing, table, "payment_id")
+        # What the new payments add to each invoice's running totals: [cash paid, credits applied, credit memos].
+        self._paid = {invoice_id: [0, 0, 0] for invoice_id, _client_id in invoices.values()}
+        self._client_of = dict(invoices.values())
+        amounts: dict[str, dict[str, int]] = {currency: {} for currency in set(clients.values())}
+        # Invoice number -> (id, client id, client's currency, amounts memo of that currency, its running totals),
+        # for the numbers that the general path's checks (trimmed, not too long) would find as they are.
+        self._invoices = {
+            number: (invoice_id, client_id, clients[client_id], amounts[clients[client_id]], self._paid[invoice_id])
+            for number, (invoice_id, client_id) in invoices.items()
+            if number == number.strip() and len(number) <= reader.MAX_LENGTH["invoice_number"]
+        }
+        self._kinds: dict[str, tuple[str, int]] = {}
+        self._days: dict[str, tuple[Any, Any]] = {}
+        self._bind_day, self._bind_time = writer.converter("received_on"), writer.converter("created_at")
+
+    def run(self, careful: Careful, progress: Progress) -> None:
+        table = self.table
+        rows, width, seen, remember, existing = table.rows, table.width, self.seen, self.seen.add, self.existing
+        invoices, kinds, days = self._invoices, self._kinds, self._days
+        pick = itemgetter(*(table.index[name] for name in reader.PAYMENTS.required))
+        optional = [table.index[name] for name in reader.PAYMENTS.optional if name in table.index]
+        plain, batch, shape = self.plain, [], self.plain
+        longest, read = reader.MAX_LENGTH["payment_id"], 0
+        for values in rows:
+            read += 1
+            if read % PROGRESS_EVERY == 0:
+                progress(read)
+            # The fast path: every field of an ordinary row found among texts already checked.
+            if len(values) == width:
+                payment_id, number, kind_text, amount_text, day_text = pick(values)
+                payment_id = payment_id.strip()
+                invoice = invoices.get(number)
+                kind = kinds.get(kind_text) or self._kind(kind_text)
+                day = days.get(day_text) or self._day(day_text)
+                if (
+                    invoice is not None and kind is not None and day is not None
+                    and 0 < len(payment_id) <= longest and payment_id not in seen
+                    and not (optional and any(values[position].strip() for position in optional))
+                ):  # fmt: skip
+                    minor = invoice[3].get(amount_text) or self._amount(invoice, amount_text)
+                    if minor:
+                        row = (payment_id, invoice[0], invoice[1], kind[0], minor, day[0], day[1])
+                        old = existing.get(payment_id)
+                        if old is None:
+                            invoice[4][kind[1]] += minor
+                            if shape is not plain or len(batch) >= BATCH:
+                                shape, batch = plain, self.flush(shape, batch)
+                            batch.append(row)
+                            continue
+                        if old[1] == row[1:] + _NO_OPTIONALS:
+                            remember(payment_id)
+                            self.unchanged += 1
+                            continue
+            # The general path: anything unusual, including every error.
+            new = self.general(careful, values, shape, batch)
+            if new is not None:
+                self._paid[new["invoice_id"]][_TOTAL_OF_KIND[new["kind"]]] += new["amount_minor"]
+                if shape is not self.all or len(batch) >= BATCH:
+                    shape, batch = self.all, self.flush(shape, batch)
+                batch.append(self.all.bound(tuple(new[name] for name in ALL)))
+        self.flush(shape, batch)
+        progress(read)
+
+    def invoice_totals(self) -> list[tuple[int, int, int, int]]:
+        """(cash paid, credits applied, credit memos, invoice id) that the new payments add, per invoice."""
+        paid = self._paid
+        return [(*paid[invoice_id], invoice_id) for invoice_id in sorted(paid) if any(paid[invoice_id])]
+
+    def credits_applied(self) -> dict[str, int]:
+        """Credits applied by the new payments, per client."""
+        applied: dict[str, int] = {}
+        for invoice_id, paid in self._paid.items():
+            if paid[_CREDITS_APPLIED]:
+                client_id = self._client_of[invoice_id]
+                applied[client_id] = applied.get(client_id, 0) + paid[_CREDITS_APPLIED]
+        return applied
+
+    # --- texts seen for the first time: checked as the general path checks them, then remembered ------------
+
+    def _kind(self, text: str) -> tuple[str, int] | None:
+        kind = IMPORTABLE_KINDS.get(text.strip().lower())
+        if kind is None or len(self._kinds) >= MEMO_LIMIT:
+            return None
+        entry = self._kinds[text] = (kind.value, _TOTAL_OF_KIND[kind.value])
+        return entry
+
+    def _day(self, text: str) -> tuple[Any, Any] | None:
+        try:
+            day = reader.parse_day(text.strip())
+        except ValueError:
+            return None
+        entry = (self._bind_day(day), self._bind_time(start_of(day)))
+        if len(self._days) < MEMO_LIMIT:
+            self._days[text] = entry
+        return entry
+
+    def _amount(self, invoice: tuple, text: str) -> int:
+        try:
+            minor = parse_amount(text, invoice[2])
+        except InvalidAmount:
+            return 0
+        if len(invoice[3]) < MEMO_LIMIT:
+            invoice[3][text] = minor
+        return minor
