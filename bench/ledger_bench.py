@@ -5,8 +5,9 @@
 - import: `creditbot import` of a synthetic ledger into a new SQLite file, against stdlib csv + sqlite3
   executemany of the same rows with the same unique keys in one transaction (bench/floors.py).
 - apply: `apply_credit` with 1 and 8 concurrent writers, against the same SQL statements issued raw through the
-  driver in one short transaction each (lock the wallet and invoice, check the key, insert payment, history and
-  key, update both totals). On SQLite and, with --postgres, on PostgreSQL.
+  driver in one short transaction each (lock the wallet through the invoice's number, lock the invoice, check the
+  key, insert the payment, update both totals, insert history and key). On SQLite and, with --postgres, on
+  PostgreSQL.
 Figures are wall-clock on this machine; compare the ratios, not the absolute numbers.
 """
 
@@ -21,8 +22,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import text
 
 from bench.floors import sqlite_executemany_import
 from bench.synthetic import write_ledger
@@ -100,8 +99,6 @@ def bench_apply(url: str, label: str, folder: Path) -> list[dict[str, Any]]:
     db = Database(url)
     db.upgrade()  # a bench database: bring it to the current schema, whatever it had
     _apply_ledger(db, folder)
-    with db.read() as session:
-        invoice_ids = dict(session.execute(text("SELECT number, id FROM invoice WHERE number LIKE 'AI-%'")).all())
     results = []
     for writers in (1, 8):
         run = uuid.uuid4().hex[:8]
@@ -111,8 +108,8 @@ def bench_apply(url: str, label: str, folder: Path) -> list[dict[str, Any]]:
             operations.apply_credit(db, number, "0.01", None, "bench", f"bench:{run}:{writer}:{n}")
 
         def floor(writer: int, n: int, run: str = run) -> None:
-            client = (writer * 7 + n) % APPLY_CLIENTS
-            _raw_apply(db, f"A{client}", invoice_ids[f"AI-{client}-{n % 4}"], f"floor:{run}:{writer}:{n}")
+            number = f"AI-{(writer * 7 + n) % APPLY_CLIENTS}-{n % 4}"
+            _raw_apply(db, number, f"floor:{run}:{writer}:{n}")
 
         ours_ops = _run_writers(writers, ours)
         floor_ops = _run_writers(writers, floor)
@@ -128,45 +125,67 @@ def bench_apply(url: str, label: str, folder: Path) -> list[dict[str, Any]]:
     return results
 
 
-def _raw_apply(db: Database, client_id: str, invoice_id: int, key: str) -> None:
-    """The same statements apply_credit issues, written by hand, through the raw driver connection."""
+# What the floor writes where creditbot writes computed values (JSON, the request's hash): the same shape, built once.
+_FLOOR_BEFORE = '{"available_credit": "999999.99", "balance_due": "999999.99"}'
+_FLOOR_AFTER = '{"available_credit": "999999.98", "balance_due": "999999.98", "credit_applied": "0.01"}'
+_FLOOR_HASH = "0" * 64  # a sha256 in hex, as creditbot stores
+_FLOOR_RESULT = json.dumps(
+    {"application_id": 1, "invoice_number": "AI-0-0", "client_id": "A0", "client_name": "Apply client 0",
+     "currency": "USD", "amount_minor": 1, "project_id": None, "available_before_minor": 99999999,
+     "available_after_minor": 99999998, "balance_due_before_minor": 99999999, "balance_due_after_minor": 99999998}
+)  # fmt: skip
+
+
+def _raw_apply(db: Database, number: str, key: str) -> None:
+    """The same statements apply_credit issues, written by hand, through the raw driver connection.
+
+    Lock the client through the invoice's number, lock the invoice, look up the key, insert the payment (returning
+    its id), move both totals, insert the history entry and the key.
+    """
     raw = db.engine.raw_connection()
     try:
         cursor = raw.cursor()
         mark = "?" if db.is_sqlite else "%s"
-        lock = "" if db.is_sqlite else " FOR UPDATE"
+        lock_client = "" if db.is_sqlite else " FOR NO KEY UPDATE OF client"
+        lock_invoice = "" if db.is_sqlite else " FOR NO KEY UPDATE"
         if db.is_sqlite:
             cursor.execute("BEGIN IMMEDIATE")
-        cursor.execute(f"SELECT credits_issued_minor - credits_applied_minor FROM client WHERE id = {mark}{lock}",
-                       (client_id,))  # fmt: skip
-        available = cursor.fetchone()[0]
         cursor.execute(
-            f"SELECT total_minor - cash_paid_minor - credits_applied_minor - qb_credit_memos_minor FROM invoice "
-            f"WHERE id = {mark}{lock}",
+            "SELECT invoice.id, client.id, client.name, client.currency, client.credits_issued_minor, "
+            "client.credits_applied_minor FROM invoice JOIN client ON client.id = invoice.client_id "
+            f"WHERE invoice.number = {mark}{lock_client}",
+            (number,),
+        )
+        invoice_id, client_id, _, _, issued, applied = cursor.fetchone()
+        cursor.execute(
+            "SELECT number, total_minor, cash_paid_minor, credits_applied_minor, qb_credit_memos_minor, "
+            f"posted_to_qb_at FROM invoice WHERE id = {mark}{lock_invoice}",
             (invoice_id,),
         )
-        due = cursor.fetchone()[0]
-        cursor.execute(f"SELECT key FROM idempotency_key WHERE key = {mark}", (key,))
-        assert cursor.fetchone() is None and available >= 1 and due >= 1
+        _, total, cash, credits, memos, posted_at = cursor.fetchone()
+        cursor.execute(f"SELECT operation, request_hash, result FROM idempotency_key WHERE key = {mark}", (key,))
+        assert cursor.fetchone() is None and posted_at is None
+        assert issued - applied >= 1 and total - cash - credits - memos >= 1
         now = time.strftime("%Y-%m-%d %H:%M:%S")
         cursor.execute(
-            "INSERT INTO payment (invoice_id, client_id, kind, amount_minor, received_on, created_at, created_by) "
-            f"VALUES ({mark}, {mark}, 'AccountCredit', 1, {mark}, {mark}, 'floor')",
+            "INSERT INTO payment (invoice_id, client_id, kind, amount_minor, received_on, created_at, project_id, "
+            f"created_by) VALUES ({mark}, {mark}, 'AccountCredit', 1, {mark}, {mark}, NULL, 'floor') RETURNING id",
             (invoice_id, client_id, now[:10], now),
         )
+        payment_id = cursor.fetchone()[0]
         cursor.execute(f"UPDATE client SET credits_applied_minor = credits_applied_minor + 1 WHERE id = {mark}",
                        (client_id,))  # fmt: skip
         cursor.execute(f"UPDATE invoice SET credits_applied_minor = credits_applied_minor + 1 WHERE id = {mark}",
                        (invoice_id,))  # fmt: skip
         cursor.execute(
-            "INSERT INTO history (at, actor, action, outcome, client_id, invoice_id, subject, detail) "
-            f"VALUES ({mark}, 'floor', 'apply_credit', 'done', {mark}, {mark}, '', '')",
-            (now, client_id, invoice_id),
+            "INSERT INTO history (at, actor, action, outcome, client_id, invoice_id, subject, before, after, detail) "
+            f"VALUES ({mark}, 'floor', 'apply_credit', 'done', {mark}, {mark}, {mark}, {mark}, {mark}, '')",
+            (now, client_id, invoice_id, f"payment:{payment_id}", _FLOOR_BEFORE, _FLOOR_AFTER),
         )
         cursor.execute(
             "INSERT INTO idempotency_key (key, operation, request_hash, result, created_at) "
-            f"VALUES ({mark}, 'apply_credit', '', '{{}}', {mark})",
-            (key, now),
+            f"VALUES ({mark}, 'apply_credit', {mark}, {mark}, {mark})",
+            (key, _FLOOR_HASH, _FLOOR_RESULT, now),
         )
         raw.commit()
     finally:
