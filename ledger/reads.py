@@ -241,6 +241,11 @@ def client_balance(session: Session, client_query: str, invoice_limit: int | Non
     )
 
 
+def first_client_id(session: Session) -> str | None:
+    """The first client's id (None in an empty ledger): a read to run before any request, to warm things up."""
+    return session.execute(select(_CLIENT.c.id).order_by(_CLIENT.c.id).limit(1)).scalar()
+
+
 def invoice_detail(session: Session, number: str) -> InvoiceDetail:
     invoice = find_invoice(session, number)
     client = session.get(Client, invoice.client_id)

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
+from bot.commands.context import Services
+from bot.commands.reads import warm_up
 from ledger.models import Credit, HistoryEntry
 from tests.builders import simple_ledger
 from tests.slack_standin import (
@@ -26,6 +28,7 @@ from tests.slack_standin import (
     SIGNING_SECRET,
     BotUnderTest,
     SlackStandIn,
+    bot_settings,
     event_body,
     running_bot,
 )
@@ -201,6 +204,20 @@ def test_creditbot_serve_answers_signed_requests_and_refuses_bad_ones(db, slack,
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_server_worker_warms_up_a_connection_per_thread_and_writes_nothing(db, slack):
+    simple_ledger(db)
+    before = rows(db)
+    db.dispose()  # an empty connection pool, as in a worker that has just started
+    warm_up(Services(bot_settings(db, slack), db), connections=3)
+    assert db.engine.pool.checkedin() == 3
+    assert rows(db) == before
+
+
+def test_warming_up_an_empty_ledger_does_nothing(db, slack):
+    warm_up(Services(bot_settings(db, slack), db), connections=2)
+    assert rows(db) == (0, 0)
 
 
 @pytest.mark.parametrize(

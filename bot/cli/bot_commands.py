@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import typer
 from rich.markup import escape
@@ -49,7 +50,7 @@ def serve(
             check_startup(settings)
         except StartupError as problem:
             _stop(str(problem))
-    run_server(creditbot_wsgi_app, host, port, workers, threads, access_log)
+    run_server(partial(creditbot_wsgi_app, threads=threads), host, port, workers, threads, access_log)
 
 
 def socket():

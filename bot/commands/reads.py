@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from contextlib import ExitStack
 
 from bot import grammar
-from bot.commands.context import Context
+from bot.commands.context import Caller, Context, Services
 from bot.commands.registry import findings_for, run_line
 from bot.commands.reply import Reply
 from bot.grammar import Balance, Help, History, ShowInvoice, UsageError
@@ -22,6 +23,8 @@ HELP_FOOTER = (
 )
 # "Acme Legal LLP (C-ACME)": the id in the last parentheses of a suggestion.
 _SUGGESTED_ID = re.compile(r"\(([^()]+)\)$")
+# Who runs the start-up reads (they write nothing, so the request key is never used).
+WARM_UP_CALLER = Caller("creditbot", "-", None, "server:warm-up", "server:warm-up")
 
 
 def help_reply(ctx: Context, command: Help) -> Reply:
@@ -47,6 +50,24 @@ def balance(ctx: Context, command: Balance) -> Reply:
         text=f"{result.client.name}: {available} of credit available, {result.open_invoice_count} open invoices",
         blocks=blocks.balance_blocks(result, found),
     )
+
+
+def warm_up(services: Services, connections: int) -> None:
+    """Answer one balance read on each of `connections` pooled database connections, before any request.
+
+    A process's first balance read compiles its statements (about 15 ms) and a connection's first read loads the
+    schema and the pages it needs (2 to 7 ms more): a server worker pays that at start-up instead of the first
+    people who ask. Each read holds on to the connection it used, so the next one opens (and warms) another.
+    """
+    with services.db.read() as session:
+        client_id = reads.first_client_id(session)
+    if client_id is None:
+        return
+    ctx = Context(services, WARM_UP_CALLER)
+    with ExitStack() as held:
+        for _ in range(connections):
+            balance(ctx, Balance(client_id))
+            held.enter_context(services.db.engine.connect())
 
 
 def invoice(ctx: Context, command: ShowInvoice) -> Reply:
