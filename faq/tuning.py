@@ -2,17 +2,17 @@
 
 Method (so the printed figures hold for questions the tuning never saw):
 1. The tuning pool is faq/eval/questions.jsonl, the used-up held-out sets v3 (heldout.jsonl), v4
-   (heldout_v4.jsonl) and v5 (heldout_v5.jsonl), plus the shared development set
-   (../shared/faq/dev_questions.jsonl, when present).
-   The current held-out set, faq/eval/heldout_v6.jsonl, is never read here; it is the final check
-   (`creditbot faq --eval`, tests).
+   (heldout_v4.jsonl), v5 (heldout_v5.jsonl) and v6 (heldout_v6.jsonl), plus the shared development set
+   (../shared/faq/dev_questions.jsonl, when present). The next held-out set is kept outside the repository
+   until it has been run once, so nothing here can read it.
 2. Thresholds are fitted by grid search: every (answer_min, margin_min, suggest_min) on a 0.01 grid is scored by
    a reward per question (`REWARD`) in which a confident wrong answer costs ten correct ones, and a wrong answer
    that only just misses the thresholds (`SAFETY_BAND`) counts as given. Among equally good settings the one
    nearest the middle of that plateau is kept.
 3. Stratified k-fold cross-validation (k=5, fixed seed): fit on four folds, decide the fifth with those thresholds,
    and pool the held-out decisions. Each candidate ranker (`--compare`) goes through the same procedure, which is
-   how the approach was picked.
+   how the approach was picked. The embedding candidates (`faq.embedding`) are compared only when the model
+   package is installed; `--only TEXT` runs the candidates whose name contains TEXT.
 4. The shipped thresholds (`faq.decision.TUNED_THRESHOLDS`) are fitted on the whole pool; the tool says so when
    they differ from what it fits.
 
@@ -30,16 +30,16 @@ from pathlib import Path
 
 from rapidfuzz import fuzz, process
 
-from faq.answering import DEFAULT_CONTENT_DIR, Faq, faq_from_content
-from faq.decision import TUNED_THRESHOLDS, Decision, Thresholds, decide
+from faq.answering import DEFAULT_CONTENT_DIR, Backend, Faq, faq_from_content, semantic_index_factory
+from faq.decision import HYBRID_THRESHOLDS, TUNED_THRESHOLDS, Decision, Thresholds, decide
 from faq.entries import NOT_COVERED_ID, FaqContent, load_content
 from faq.evaluation import EvalQuestion, QuestionResult, Verdict, read_eval_file, totals_for, verdict_for
-from faq.retrieval import EntryRanker, EntryScore, Ranker, topic_words
+from faq.retrieval import EntryRanker, EntryScore, HybridRanker, Ranker, SemanticIndexFactory, topic_words
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TUNING_FILES = tuple(
     REPO_ROOT / "faq" / "eval" / name
-    for name in ("questions.jsonl", "heldout.jsonl", "heldout_v4.jsonl", "heldout_v5.jsonl")
+    for name in ("questions.jsonl", "heldout.jsonl", "heldout_v4.jsonl", "heldout_v5.jsonl", "heldout_v6.jsonl")
 )
 DEV_FILE = REPO_ROOT.parent / "shared" / "faq" / "dev_questions.jsonl"
 
@@ -223,6 +223,7 @@ class AverageRanker:
         return sorted((EntryScore(e, s) for e, s in totals.items()), key=lambda s: -s.score)
 
 
+HYBRID = "(the hybrid backend)"
 SHIPPED = "tfidf char 3-5, blend 0.6, coverage, unseen words 0.75, not-covered list (shipped)"
 CANDIDATE_RANKERS: dict[str, Callable[[FaqContent], Ranker]] = {
     SHIPPED: lambda c: EntryRanker(c.entries, c.not_covered),
@@ -251,6 +252,29 @@ CANDIDATE_RANKERS: dict[str, Callable[[FaqContent], Ranker]] = {
 }
 
 
+def embedding_candidates(semantic: SemanticIndexFactory) -> dict[str, Callable[[FaqContent], Ranker]]:
+    """The embedding-based candidates: embedding alone, and blended with the shipped TF-IDF score."""
+
+    def hybrid(weight: float, **options: float | bool) -> Callable[[FaqContent], Ranker]:
+        return lambda c: HybridRanker(c.entries, c.not_covered, semantic, embedding_weight=weight, **options)
+
+    return {
+        "embedding only (MiniLM, closest phrasing), coverage, not-covered list": hybrid(1.0, answer_weight=0.0),
+        "  embedding only, without coverage": hybrid(1.0, answer_weight=0.0, with_coverage=False),
+        "  embedding only, answer text 0.2": hybrid(1.0),
+        "hybrid: tfidf (shipped) + embedding 0.3": hybrid(0.3, answer_weight=0.0),
+        "hybrid: tfidf (shipped) + embedding 0.4": hybrid(0.4, answer_weight=0.0),
+        "hybrid: tfidf (shipped) + embedding 0.5": hybrid(0.5, answer_weight=0.0),
+        "hybrid: tfidf (shipped) + embedding 0.6": hybrid(0.6, answer_weight=0.0),
+        "hybrid: tfidf (shipped) + embedding 0.7": hybrid(0.7, answer_weight=0.0),
+        "  hybrid 0.5, without coverage": hybrid(0.5, answer_weight=0.0, with_coverage=False),
+        "  hybrid 0.4, answer text 0.2": hybrid(0.4),
+        f"  hybrid 0.5, answer text 0.2 {HYBRID}": hybrid(0.5),
+        "  hybrid 0.6, answer text 0.2": hybrid(0.6),
+        "  hybrid 0.5, answer text 0.4": hybrid(0.5, answer_weight=0.4),
+    }
+
+
 def tuning_questions() -> list[EvalQuestion]:
     files = [*TUNING_FILES, *([DEV_FILE] if DEV_FILE.exists() else [])]
     return [question for path in files for question in read_eval_file(path)]
@@ -267,22 +291,55 @@ def describe(results: Sequence[QuestionResult]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--compare", action="store_true", help="cross-validate every candidate ranker")
+    parser.add_argument("--only", metavar="TEXT", help="with --compare: only the candidates whose name has TEXT")
+    parser.add_argument("--by-file", action="store_true", help="also print each candidate's CV figures per file")
+    parser.add_argument(
+        "--backend", choices=["tfidf", "hybrid"], default="tfidf", help="the backend whose thresholds to fit"
+    )
     args = parser.parse_args(argv)
     content = load_content(DEFAULT_CONTENT_DIR)
     questions = tuning_questions()
     print(f"tuning pool: {len(questions)} questions ({'with' if DEV_FILE.exists() else 'without'} the dev set)")
-    rankers = CANDIDATE_RANKERS if args.compare else {SHIPPED: CANDIDATE_RANKERS[SHIPPED]}
+    rankers = _candidates(args.compare, args.only)
     for name, make_ranker in rankers.items():
         samples = rank_samples(Faq(content.entries, ranker=make_ranker(content)), questions)
-        print(f"{name:64s} {FOLDS}-fold CV: {describe(cross_validate(samples))}")
-    samples = rank_samples(faq_from_content(content), questions)
+        results = cross_validate(samples)
+        print(f"{name:72s} {FOLDS}-fold CV: {describe(results)}")
+        if args.by_file:
+            _print_by_file(results)
+    _fit_backend(content, questions, args.backend)
+
+
+def _candidates(compare: bool, only: str | None) -> dict[str, Callable[[FaqContent], Ranker]]:
+    if not compare:
+        return {SHIPPED: CANDIDATE_RANKERS[SHIPPED]}
+    semantic = semantic_index_factory()
+    if semantic is None:
+        print("embedding candidates skipped: the model or its packages are not installed (faq/README.md)")
+    candidates = {**CANDIDATE_RANKERS, **(embedding_candidates(semantic) if semantic else {})}
+    return {name: make for name, make in candidates.items() if only is None or only in name}
+
+
+def _fit_backend(content: FaqContent, questions: Sequence[EvalQuestion], backend: Backend) -> None:
+    faq = faq_from_content(content, backend)
+    if faq.backend != backend:
+        print(f"backend {backend!r} is not available here: nothing to fit")
+        return
+    shipped, constant = (
+        (TUNED_THRESHOLDS, "TUNED_THRESHOLDS") if backend == "tfidf" else (HYBRID_THRESHOLDS, "HYBRID_THRESHOLDS")
+    )
+    samples = rank_samples(faq, questions)
     fitted = fit_thresholds(samples)
-    print(f"fitted on the whole pool: {fitted}")
-    if fitted != TUNED_THRESHOLDS:
-        print(f"  differs from TUNED_THRESHOLDS ({TUNED_THRESHOLDS}): update faq/decision.py")
-    for path in sorted({q.source for q in questions}):
-        subset = [s for s in samples if s.question.source == path]
-        print(f"  {Path(path).name:24s} {describe(decide_samples(subset, fitted))}")
+    print(f"{backend}, fitted on the whole pool: {fitted}")
+    if fitted != shipped:
+        print(f"  differs from {constant} ({shipped}): update faq/decision.py")
+    _print_by_file(decide_samples(samples, fitted))
+
+
+def _print_by_file(results: Sequence[QuestionResult]) -> None:
+    for path in sorted({r.question.source for r in results}):
+        subset = [r for r in results if r.question.source == path]
+        print(f"  {Path(path).name:24s} {describe(subset)}")
 
 
 if __name__ == "__main__":

@@ -168,3 +168,37 @@ def test_an_unreachable_database_server_still_answers(run, database_url):
     result = run("how do I undo a credit I applied?", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["id"] == "undo"
+
+
+# --- the backend setting -----------------------------------------------------------------------------------
+
+
+def test_a_bad_backend_setting_is_one_line_naming_it_not_a_traceback(tmp_path: Path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CREDITBOT_FAQ_BACKEND": "bert", "DATABASE_URL": f"sqlite:///{tmp_path / 'none.db'}"}
+    done = subprocess.run(
+        [sys.executable, "-c", "from bot.cli import main; main()", "faq", "how do I undo"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert (
+        done.stderr.strip()
+        == "Invalid setting CREDITBOT_FAQ_BACKEND: Input should be 'tfidf' or 'hybrid' (got 'bert')."
+    )
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_the_backend_setting_chooses_the_faq_the_command_uses(run, monkeypatch: pytest.MonkeyPatch):
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("CREDITBOT_FAQ_BACKEND", " TFIDF ")
+    get_settings.cache_clear()
+    try:
+        assert get_settings().faq_backend == "tfidf"
+        result = run("How do I undo a credit I applied?", "--json")
+        assert result.exit_code == 0 and json.loads(result.stdout)["id"] == "undo"
+    finally:
+        get_settings.cache_clear()

@@ -22,7 +22,8 @@ TUNING_SET = REPO / "faq" / "eval" / "questions.jsonl"
 HELD_OUT_SET = REPO / "faq" / "eval" / "heldout.jsonl"  # v3: used up, now in the tuning pool
 HELD_OUT_V4_SET = REPO / "faq" / "eval" / "heldout_v4.jsonl"  # v4: used up, now in the tuning pool
 HELD_OUT_V5_SET = REPO / "faq" / "eval" / "heldout_v5.jsonl"  # v5: used up, now in the tuning pool
-NEW_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v6.jsonl"  # v6: written before its first run, never tuned on
+NEW_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v6.jsonl"  # v6: used up in the embedding round, now tuned on
+LATEST_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v7.jsonl"  # v7: written by another author, run once
 
 
 def measured(path: Path) -> EvalTotals:
@@ -61,10 +62,19 @@ def test_new_held_out_set_stays_at_its_measured_floor():
     # 3 confident wrong; after the bug fix that run exposed (typo matching against stopwords: "pto" ~ "to"),
     # top-1 83.1%, refused 95.0%, 1 confident wrong ("reverse duplicate button" -> alerts); after rewording one
     # new phrasing that had pulled "overpayment" into balance-looks-wrong, top-1 82.2%. The targets are NOT met on
-    # this set (faq/README.md); the floor stops it getting worse.
+    # this set (faq/README.md); the floor stops it getting worse. Since the embedding round v6 is in the tuning pool.
     totals = measured(NEW_HELD_OUT_SET)
     assert totals.answerable >= 110 and totals.out_of_scope >= 35
     assert_floors(totals, top1=0.82, refused=0.95, confident_wrong=1)
+
+
+def test_latest_held_out_set_stays_at_its_first_run_floor():
+    # v7 (175 questions, 45 out of scope) was written for the embedding round by an author who never saw the
+    # content or the other sets, and first run after that round, unchanged since: TF-IDF top-1 70.8%, refused
+    # 91.1%, 2 confident wrong. Far from the targets (faq/README.md); the floor stops it getting worse.
+    totals = measured(LATEST_HELD_OUT_SET)
+    assert totals.answerable >= 120 and totals.out_of_scope >= 40
+    assert_floors(totals, top1=0.70, refused=0.91, confident_wrong=2)
 
 
 def test_tuning_set_stays_at_its_floor():

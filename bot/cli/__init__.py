@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import typer
+from pydantic import ValidationError
 
 from bot.cli import bot_commands, faq_command, ledger_commands, qb_commands, scan_commands
+from bot.settings import Settings
 
 app = typer.Typer(
     name="creditbot",
@@ -19,4 +21,15 @@ for module in (ledger_commands, bot_commands, faq_command, qb_commands, scan_com
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as invalid:
+        if invalid.title != Settings.__name__:
+            raise
+        # Settings come from the environment or .env: name each bad one in a line, never a traceback.
+        raise SystemExit("\n".join(_setting_problem(error) for error in invalid.errors())) from None
+
+
+def _setting_problem(error: dict) -> str:
+    name = ".".join(str(part) for part in error.get("loc", ())) or "a setting"
+    return f"Invalid setting {name}: {error.get('msg', 'invalid value')} (got {error.get('input')!r})."

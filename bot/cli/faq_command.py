@@ -53,7 +53,7 @@ def faq_command(
 
 def _load(content: Path | None) -> Faq:
     try:
-        return load_faq(content)
+        return load_faq(content, backend=get_settings().faq_backend)
     except FaqContentError as problem:
         _fail(f"FAQ content is invalid: {problem}")
 

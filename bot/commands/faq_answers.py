@@ -25,7 +25,8 @@ try:
 except ImportError:  # the FAQ package is not installed
     _load_faq = None
 
-load_faq: Callable[[], Any] | None = _load_faq
+load_faq: Callable[..., Any] | None = _load_faq
+_backend: str | None = None  # CREDITBOT_FAQ_BACKEND as the settings read it (env or .env); None: the FAQ's default
 NOTE = "Answers come from creditbot's FAQ. `/credit tips` has the essentials; `/credit help` lists the commands."
 
 
@@ -52,8 +53,10 @@ def suggestion(ctx: Context, value: str) -> Reply:
     return _answer_reply(faq, faq.ask(value))
 
 
-def warm_up() -> None:
-    """Load the FAQ (and build its index) before the first question, not during it."""
+def warm_up(backend: str | None = None) -> None:
+    """Load the FAQ (and build its index) with the configured backend before the first question, not during it."""
+    global _backend
+    _backend = backend
     _faq()
 
 
@@ -84,7 +87,7 @@ def _title(faq: Any, entry_id: str) -> str:
 
 
 def _faq() -> Any | None:
-    return None if load_faq is None else load_faq()
+    return None if load_faq is None else load_faq(backend=_backend)
 
 
 def _not_available(name: str) -> Reply:

