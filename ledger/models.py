@@ -144,7 +144,9 @@ class Credit(SQLModel, table=True):
 class Payment(SQLModel, table=True):
     """Anything that reduces an invoice's balance: cash kinds, credit applications (R2), credit memos (R5)."""
 
-    __table_args__ = (Index("ix_payment_client_kind", "client_id", "kind"),)
+    # A client's payments by kind; with the tag and amount in the index, a balance read sums a client's credits per
+    # project from the index alone, however many applications the client has (migration 0007).
+    __table_args__ = (Index("ix_payment_client_kind_project", "client_id", "kind", "project_id", "amount_minor"),)
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     external_id: str | None = Field(default=None, max_length=64, unique=True)
