@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ledger import reads
 from ledger.csv_import.loader import import_directory
@@ -266,3 +266,36 @@ def test_foreign_keys_are_enforced_again_after_an_import(db):
                 "VALUES (999999, 'C404', 'cash', 1, '2026-10-01', '2026-10-01 00:00:00.000000', 'test')"
             )
         )
+
+
+def _sqlite_indexes(db) -> set[tuple[str, str]]:
+    with db.read() as session:
+        rows = session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
+        return {(name, sql) for name, sql in rows}
+
+
+def test_a_load_larger_than_the_ledger_keeps_every_index_as_the_schema_has_it(sqlite_db, tmp_path: Path):
+    """A load at least as large as its table drops the plain indexes and builds them again: the same ones."""
+    from bench.synthetic import write_ledger
+
+    before = _sqlite_indexes(sqlite_db)
+    write_ledger(tmp_path / "large", 6_000)
+    import_directory(sqlite_db, tmp_path / "large")
+    assert _sqlite_indexes(sqlite_db) == before
+
+
+def test_the_import_leaves_the_garbage_collector_as_it_found_it(db, tmp_path: Path):
+    """The import pauses Python's cyclic collector while it runs, whether it succeeds or is refused."""
+    import gc
+
+    import_rows(db, **_full_export())
+    assert gc.isenabled()
+    with pytest.raises(ImportRowError):
+        import_rows(db, clients=[client("C1", "Acme Legal")], payments=[payment("PAY-9", "INV-404", "check", "1.00")])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        import_rows(db, **_full_export())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
