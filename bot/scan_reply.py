@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
-
-from sqlalchemy import bindparam, select
-from sqlmodel import Session
 
 from bot.render.findings import scan_reply_blocks
 from bot.settings import Settings
 from ledger import scans
 from ledger.db import Database
-from ledger.scans.models import ScanFinding
+from ledger.driver import DriverRead, Statement, statement
 
 
 def scan_options(settings: Settings) -> scans.ScanOptions:
@@ -27,20 +25,24 @@ def scan_blocks(db: Database, settings: Settings) -> list[dict[str, Any]]:
     return scan_reply_blocks(findings, opened=len(report.opened))
 
 
-# Asked on every balance and invoice reply: one prepared statement (compiled once), served by the partial index
-# ix_scan_finding_live_invoice.
-_FINDINGS = ScanFinding.__table__  # type: ignore[attr-defined]
-_OPEN_ON_INVOICES = select(_FINDINGS.c.invoice_number, _FINDINGS.c.kind, _FINDINGS.c.detail).where(
-    _FINDINGS.c.invoice_number.in_(bindparam("numbers", expanding=True)), _FINDINGS.c.closed_at.is_(None)
-)
+# Asked on every balance and invoice reply, as plain SQL on the driver connection (no SQLAlchemy work per statement),
+# served by the partial index ix_scan_finding_live_invoice. One statement per count of invoice numbers (a reply
+# shows at most a dozen invoices), spelled once.
+@cache
+def _open_on_invoices(count: int) -> Statement:
+    numbers = ", ".join("?" * count)
+    return statement(
+        "SELECT invoice_number, kind, detail FROM scan_finding"
+        f" WHERE invoice_number IN ({numbers}) AND closed_at IS NULL"
+    )
 
 
-def invoice_findings(session: Session, invoice_numbers: Sequence[str]) -> dict[str, list[str]]:
+def invoice_findings(read: DriverRead, invoice_numbers: Sequence[str]) -> dict[str, list[str]]:
     """Open findings on these invoices, one readable line each (for balance and invoice replies)."""
     if not invoice_numbers:
         return {}
     found: dict[str, list[str]] = {}
-    for number, kind, detail in session.execute(_OPEN_ON_INVOICES, {"numbers": list(invoice_numbers)}):
+    for number, kind, detail in read.rows(_open_on_invoices(len(invoice_numbers)), invoice_numbers):
         if number is not None:
             found.setdefault(number, []).append(f"{scans.FindingKind(kind).title}: {detail}")
     return found

@@ -3,7 +3,8 @@
 Writes take the database's write lock when they begin: on SQLite a `BEGIN IMMEDIATE` (pysqlite's default
 `BEGIN` is deferred, so two writers could both read a balance before either writes), on PostgreSQL row
 locks (`SELECT ... FOR UPDATE`) taken by the operations themselves. Reads use plain transactions. The hottest
-write (applying credit) runs on the driver connection itself (`driver_write`, see ledger/driver.py).
+write (applying credit) and read (a client's balance) run on the driver connection itself (`driver_write`,
+`driver_read`, see ledger/driver.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -23,13 +25,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
-from ledger.driver import DriverWrite
+from ledger.driver import DriverRead, DriverWrite
 from ledger.errors import SchemaOutOfDate
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE = "creditbot_write"
 # How long a SQLite writer waits for the database's write lock before giving up ("database is locked").
 SQLITE_BUSY_TIMEOUT_S = 30
+_Driver = TypeVar("_Driver", bound=DriverRead)
 
 
 class Database:
@@ -68,21 +71,34 @@ class Database:
         OperationalError, ...), as they do from `write`.
         """
         with self._sqlite_writer_turn() if self._driver[1] else nullcontext():
-            yield from self._driver_transaction()
+            yield from self._driver_transaction(DriverWrite)
 
-    def _driver_transaction(self) -> Iterator[DriverWrite]:
+    @contextmanager
+    def driver_read(self) -> Iterator[DriverRead]:
+        """A read transaction on the pooled driver connection, without SQLAlchemy's per-statement work.
+
+        Its statements see one snapshot, as in `read` (on SQLite a deferred BEGIN, on PostgreSQL the driver's own
+        transaction); it is rolled back at the end, since it wrote nothing. Driver errors come out as SQLAlchemy's.
+        """
+        yield from self._driver_transaction(DriverRead)
+
+    def _driver_transaction(self, kind: type[_Driver]) -> Iterator[_Driver]:
         dbapi_error, is_sqlite = self._driver
+        write = issubclass(kind, DriverWrite)
         raw = self.engine.raw_connection()
         try:
             cursor = raw.cursor()
             if is_sqlite:
-                cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
-                yield DriverWrite(cursor, is_sqlite)
+                yield kind(cursor, is_sqlite)
             except BaseException:
                 raw.rollback()
                 raise
-            raw.commit()
+            if write:
+                raw.commit()
+            else:
+                raw.rollback()
         except dbapi_error as failed:
             raise DBAPIError.instance(None, None, failed, dbapi_error, dialect=self.engine.dialect) from failed
         finally:
@@ -135,6 +151,16 @@ class Database:
             self.upgrade()
             return
         raise SchemaOutOfDate(", ".join(sorted(current)) or None, ", ".join(sorted(self.head_revisions)))
+
+
+def driver_read_in(session: Session) -> DriverRead:
+    """A `DriverRead` inside a Session's own transaction (begun if it was not), seeing what the Session flushed.
+
+    For callers that hold a Session: the balance read then runs the same plain SQL as through `driver_read`.
+    """
+    session.flush()  # the Session's pending changes, as its own queries would have flushed them first
+    connection = session.connection()
+    return DriverRead(connection.connection.dbapi_connection.cursor(), connection.dialect.name == "sqlite")
 
 
 def _create_engine(url: str, *, echo: bool) -> Engine:

@@ -5,6 +5,9 @@ result metadata), and the Session its own setup and teardown: for a write of eig
 several times SQLite's own work. A `DriverWrite` runs plain SQL on the pooled driver connection in one short
 transaction (`Database.driver_write`), and converts the few values that are not plain (aware times, dates, JSON)
 the way SQLAlchemy stores them, so what it writes reads back the same through the ORM.
+
+The hottest read (a client's balance, for `/credit balance`) runs the same way (`Database.driver_read`): a
+`DriverRead` converts what it reads back into the values the ORM would have returned (aware times, dates).
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ def statement(sql: str, row_lock: str = "") -> Statement:
     return Statement(sql, sql.replace("?", "%s") + (f" {row_lock}" if row_lock else ""))
 
 
-class DriverWrite:
-    """A driver cursor inside one write transaction, with the value conversions SQLAlchemy would have made."""
+class DriverRead:
+    """A driver cursor inside one transaction, with the conversions of read values SQLAlchemy would have made."""
 
     def __init__(self, cursor: Any, is_sqlite: bool) -> None:
         self._cursor = cursor
@@ -59,6 +62,32 @@ class DriverWrite:
         self.execute(sql, params)
         return [row[0] for row in self._cursor.fetchall()]
 
+    def rows(self, sql: Statement, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Every row of a query."""
+        self.execute(sql, params)
+        return self._cursor.fetchall()
+
+    # --- values out -----------------------------------------------------------------------------------
+
+    def read_json(self, value: Any) -> Any:
+        """SQLite returns JSON columns as text; psycopg has already parsed them."""
+        return json.loads(value) if isinstance(value, str) else value
+
+    def read_time(self, value: Any) -> datetime | None:
+        """An aware UTC time, from SQLite's text (stored without an offset, as UTC) or PostgreSQL's timestamptz."""
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
+
+    def read_day(self, value: Any) -> date:
+        """A date, from SQLite's ISO text or PostgreSQL's date."""
+        return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+class DriverWrite(DriverRead):
+    """A driver cursor inside one write transaction, with the value conversions SQLAlchemy would have made."""
+
     # --- values in ------------------------------------------------------------------------------------
 
     def time(self, value: datetime) -> Any:
@@ -73,16 +102,3 @@ class DriverWrite:
     def json(self, value: Any) -> str | None:
         """JSON text; PostgreSQL casts the untyped parameter to the column's json type."""
         return None if value is None else json.dumps(value)
-
-    # --- values out -----------------------------------------------------------------------------------
-
-    def read_json(self, value: Any) -> Any:
-        """SQLite returns JSON columns as text; psycopg has already parsed them."""
-        return json.loads(value) if isinstance(value, str) else value
-
-    def read_time(self, value: Any) -> datetime | None:
-        """An aware UTC time, from SQLite's text (stored without an offset, as UTC) or PostgreSQL's timestamptz."""
-        if value is None:
-            return None
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)

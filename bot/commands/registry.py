@@ -17,21 +17,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlmodel import Session
-
 from bot import grammar
 from bot.commands.context import Context
 from bot.commands.reply import Reply
 from bot.grammar import Command, UsageError
 from bot.render import blocks
+from ledger.driver import DriverRead
 from ledger.errors import LedgerError
 
 log = logging.getLogger("creditbot.bot")
 
 Handler = Callable[[Context, Any], Reply]
 ActionHandler = Callable[[Context, str], Reply]
-# Open findings on invoices, by number (one readable line each), for balance and invoice replies.
-FindingsSource = Callable[[Session, Sequence[str]], Mapping[str, Sequence[str]]]
+# Open findings on invoices, by number (one readable line each), for balance and invoice replies; read with plain
+# SQL in the reply's own read transaction.
+FindingsSource = Callable[[DriverRead, Sequence[str]], Mapping[str, Sequence[str]]]
 
 NOT_AVAILABLE = "`/credit {name}` is not available yet: it arrives with a later creditbot release."
 
@@ -95,12 +95,12 @@ def run_action(ctx: Context, action_id: str, value: str) -> Reply:
     return answer(lambda: handler(ctx, value), ctx, f"button {action_id}={value}")
 
 
-def findings_for(session: Session, invoice_numbers: Sequence[str]) -> dict[str, list[str]]:
+def findings_for(read: DriverRead, invoice_numbers: Sequence[str]) -> dict[str, list[str]]:
     """Every registered source's findings; a failing source is logged and left out, never fails the reply."""
     found: dict[str, list[str]] = {}
     for source in FINDINGS_SOURCES:
         try:
-            for number, lines in source(session, invoice_numbers).items():
+            for number, lines in source(read, invoice_numbers).items():
                 found.setdefault(number, []).extend(lines)
         except Exception:
             log.exception("findings source %s failed; answering without its findings", source)

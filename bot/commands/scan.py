@@ -1,9 +1,10 @@
 """`scan`: run the scans now and reply with their findings, through the scans' own reply module.
 
 The seam: a module `bot.scan_reply` with `scan_blocks(db, settings) -> list of Block Kit blocks` and, optionally,
-`invoice_findings(session, invoice_numbers) -> {number: [line, ...]}` (open findings shown in balance and invoice
-replies). Where the module is not there yet, `/credit scan` says so. A scan can take seconds on a large ledger,
-so it is answered later (Slack gets its acknowledgement at once, the findings come through `respond()`).
+`invoice_findings(read, invoice_numbers) -> {number: [line, ...]}` (open findings shown in balance and invoice
+replies; `read` is a `ledger.driver.DriverRead` in the reply's read transaction). Where the module is not there
+yet, `/credit scan` says so. A scan can take seconds on a large ledger, so it is answered later (Slack gets its
+acknowledgement at once, the findings come through `respond()`).
 """
 
 from __future__ import annotations
