@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -19,6 +20,8 @@ from faq.retrieval import EntryRanker, EntryScore, HybridRanker, Ranker, Semanti
 
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent / "content"
 TIPS_ENTRY_ID = "quick-tips"
+# A finding kind's entry is "finding-" + the kind with hyphens; alerts print the kind itself ("duplicate_credit").
+FINDING_ENTRY_PREFIX = "finding-"
 
 # "tfidf": character n-grams only (no dependency beyond rapidfuzz). "hybrid": the same blended with a sentence
 # embedding (faq/embedding.py), which needs numpy, safetensors, tokenizers, threadpoolctl and the model package
@@ -66,6 +69,7 @@ class Faq:
         backend: Backend = "tfidf",
     ) -> None:
         self._by_id = {entry.id: entry for entry in entries}
+        self._finding_names = _finding_name_pattern(self._by_id)
         if TIPS_ENTRY_ID not in self._by_id:
             source = entries[0].source if entries else "FAQ content"
             raise FaqContentError(source, None, f"no '{TIPS_ENTRY_ID}' entry: `/credit tips` shows it")
@@ -126,7 +130,7 @@ class Faq:
         return decide(self._rank(question, references), self.thresholds)
 
     def _rank(self, question: str, references: References) -> list[EntryScore]:
-        exact = self._entry_named_by(question)
+        exact = self._entry_named_by(question) or self._finding_named_in(question)
         if exact is not None:
             return [EntryScore(exact.id, 1.0)]
         return self._ranker.rank(mask_references(question, references))
@@ -135,7 +139,16 @@ class Faq:
         # Suggestion buttons and finding alerts ask by entry id ("finding-duplicate-credit") or by finding kind
         # ("duplicate_credit", the scans' fixed vocabulary): those name their entry outright.
         slug = normalise(question).replace(" ", "-")
-        return self._by_id.get(slug) or self._by_id.get(f"finding-{slug}")
+        return self._by_id.get(slug) or self._by_id.get(f"{FINDING_ENTRY_PREFIX}{slug}")
+
+    def _finding_named_in(self, question: str) -> FaqEntry | None:
+        # A finding kind as alerts print it ("overapplied_credit for Lindqvist, meaning?") or a finding entry id
+        # is an exact token no other entry uses, so a longer question containing one is about that finding. Two
+        # different findings named in one question ("duplicate_credit vs negative_balance") go to retrieval.
+        if self._finding_names is None:
+            return None
+        named = {_finding_entry_id(match) for match in self._finding_names.findall(question)}
+        return self._by_id[named.pop()] if len(named) == 1 else None
 
     def _answer_for(self, decision: Decision) -> FaqAnswer:
         if decision.outcome == "answer" and decision.entry_id is not None:
@@ -162,6 +175,22 @@ class Faq:
     def _did_you_mean(self, suggestions: Sequence[str]) -> str:
         lines = [f"• *{self._by_id[s].title}*: `/credit ask {s}`" for s in suggestions]
         return "I'm not sure I understood. Did you mean one of these?\n" + "\n".join(lines)
+
+
+def _finding_name_pattern(entry_ids: Iterable[str]) -> re.Pattern[str] | None:
+    """Every finding kind ("duplicate_credit") and finding entry id ("finding-duplicate-credit") as whole tokens."""
+    finding_ids = [entry_id for entry_id in entry_ids if entry_id.startswith(FINDING_ENTRY_PREFIX)]
+    if not finding_ids:
+        return None
+    kinds = [entry_id.removeprefix(FINDING_ENTRY_PREFIX).replace("-", "_") for entry_id in finding_ids]
+    names = "|".join(re.escape(name) for name in sorted([*finding_ids, *kinds], key=len, reverse=True))
+    # Underscores and hyphens belong to these tokens: "duplicate_credit_x" or "my-duplicate-credit" is not one.
+    return re.compile(rf"(?<![\w-])(?:{names})(?![\w-])", re.IGNORECASE)
+
+
+def _finding_entry_id(name: str) -> str:
+    kind = name.casefold().removeprefix(FINDING_ENTRY_PREFIX).replace("-", "_")
+    return FINDING_ENTRY_PREFIX + kind.replace("_", "-")
 
 
 def load_faq(path: Path | str | None = None, backend: Backend | None = None) -> Faq:

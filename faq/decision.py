@@ -6,7 +6,7 @@ high *and* it clearly beats the runner-up; entries with a middling confidence ar
 to three); anything lower, or anything closest to a question listed as not covered, is refused.
 
 The numbers in `TUNED_THRESHOLDS` come from `python -m faq.tuning` (grid search with k-fold cross-validation over
-faq/eval/questions.jsonl, the used-up held-out sets v3 to v6 and the shared development set; see faq/README.md).
+faq/eval/questions.jsonl, the used-up held-out sets v3 to v7 and the shared development set; see faq/README.md).
 Re-run it after changing content: `--backend hybrid` fits `HYBRID_THRESHOLDS`.
 """
 

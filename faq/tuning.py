@@ -2,9 +2,9 @@
 
 Method (so the printed figures hold for questions the tuning never saw):
 1. The tuning pool is faq/eval/questions.jsonl, the used-up held-out sets v3 (heldout.jsonl), v4
-   (heldout_v4.jsonl), v5 (heldout_v5.jsonl) and v6 (heldout_v6.jsonl), plus the shared development set
-   (../shared/faq/dev_questions.jsonl, when present). The next held-out set is kept outside the repository
-   until it has been run once, so nothing here can read it.
+   (heldout_v4.jsonl), v5 (heldout_v5.jsonl), v6 (heldout_v6.jsonl) and v7 (heldout_v7.jsonl), plus the shared
+   development set (../shared/faq/dev_questions.jsonl, when present). The next held-out set is kept outside the
+   repository until it has been run once, so nothing here can read it.
 2. Thresholds are fitted by grid search: every (answer_min, margin_min, suggest_min) on a 0.01 grid is scored by
    a reward per question (`REWARD`) in which a confident wrong answer costs ten correct ones, and a wrong answer
    that only just misses the thresholds (`SAFETY_BAND`) counts as given. Among equally good settings the one
@@ -39,7 +39,14 @@ from faq.retrieval import EntryRanker, EntryScore, HybridRanker, Ranker, Semanti
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TUNING_FILES = tuple(
     REPO_ROOT / "faq" / "eval" / name
-    for name in ("questions.jsonl", "heldout.jsonl", "heldout_v4.jsonl", "heldout_v5.jsonl", "heldout_v6.jsonl")
+    for name in (
+        "questions.jsonl",
+        "heldout.jsonl",
+        "heldout_v4.jsonl",
+        "heldout_v5.jsonl",
+        "heldout_v6.jsonl",
+        "heldout_v7.jsonl",
+    )
 )
 DEV_FILE = REPO_ROOT.parent / "shared" / "faq" / "dev_questions.jsonl"
 

@@ -62,6 +62,15 @@ def test_an_entry_id_or_finding_kind_answers_that_entry():
     assert faq.ask("quick-tips").answer == faq.tips()
 
 
+def test_a_finding_kind_inside_a_longer_question_answers_that_finding():
+    faq = load_faq()
+    assert faq.ask("overapplied_credit for Lindqvist Architects, meaning?").id == "finding-overapplied-credit"
+    assert faq.ask("what is finding-post-sync-edit about?").id == "finding-post-sync-edit"
+    # Two findings in one question, or a longer token that only contains a kind, go to retrieval as usual.
+    assert faq.ask("duplicate_credit vs negative_balance").outcome != "answer"
+    assert faq.ask("my_duplicate_credit_report").id is None
+
+
 def test_an_invoice_number_reads_as_the_word_invoice():
     faq = load_faq()
     numbered = faq.ask("why does INV-2001 look wrong?")

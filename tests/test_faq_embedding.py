@@ -211,15 +211,18 @@ def measured(faq, path: Path) -> EvalTotals:
 def test_hybrid_holds_its_measured_floors(hybrid):
     # Every set here is in the tuning pool, so these are regression floors, not estimates; the fresh-question
     # estimate is the cross-validation in faq/README.md. Measured with HYBRID_THRESHOLDS: v3 top-1 100%, refused
-    # 100%; v4 97.6%, 97.2%; v5 94.9%, 95.0%; v6 91.5%, 100%, 1 confident wrong; questions.jsonl 99.0%, 100%.
+    # 100%; v4 97.6%, 97.2%; v5 95.8%, 95.0%; v6 94.9%, 97.5%; questions.jsonl 99.3%, 100% (after the v7 round).
     for name, top1, refused, confident_wrong in (
         ("heldout.jsonl", 0.99, 0.99, 0),
         ("heldout_v4.jsonl", 0.97, 0.97, 0),
-        ("heldout_v5.jsonl", 0.94, 0.95, 0),
-        ("heldout_v6.jsonl", 0.91, 0.97, 1),
-        ("questions.jsonl", 0.985, 0.99, 0),
-        # v7: fresh, never tuned on; first run top-1 81.5% (TF-IDF 70.8%), refused 88.9%, 2 confident wrong.
-        ("heldout_v7.jsonl", 0.81, 0.88, 2),
+        ("heldout_v5.jsonl", 0.95, 0.95, 0),
+        ("heldout_v6.jsonl", 0.94, 0.97, 0),
+        ("questions.jsonl", 0.99, 0.99, 0),
+        # v7: first run top-1 81.5% (TF-IDF 70.8%), refused 88.9%, 2 confident wrong; in the tuning pool since the
+        # v7 round, after which it measures 93.1%, 100%, 0 (in-sample).
+        ("heldout_v7.jsonl", 0.93, 0.99, 0),
+        # v8: never tuned on; before the v7 round 80.0% / 92.9% / 0, after it 83.5% / 100% / 0.
+        ("heldout_v8.jsonl", 0.83, 0.99, 0),
     ):
         totals = measured(hybrid, EVAL / name)
         assert totals.confident_wrong <= confident_wrong, name

@@ -23,7 +23,8 @@ HELD_OUT_SET = REPO / "faq" / "eval" / "heldout.jsonl"  # v3: used up, now in th
 HELD_OUT_V4_SET = REPO / "faq" / "eval" / "heldout_v4.jsonl"  # v4: used up, now in the tuning pool
 HELD_OUT_V5_SET = REPO / "faq" / "eval" / "heldout_v5.jsonl"  # v5: used up, now in the tuning pool
 NEW_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v6.jsonl"  # v6: used up in the embedding round, now tuned on
-LATEST_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v7.jsonl"  # v7: written by another author, run once
+LATEST_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v7.jsonl"  # v7: another author; tuned on in the v7 round
+FRESH_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v8.jsonl"  # v8: a third author, never tuned on
 
 
 def measured(path: Path) -> EvalTotals:
@@ -50,7 +51,9 @@ def test_old_held_out_sets_stay_at_their_measured_floors():
     for path, top1, refused in (
         (HELD_OUT_SET, 0.98, 0.99),
         (HELD_OUT_V4_SET, 0.95, 0.99),
-        (HELD_OUT_V5_SET, 0.92, 0.97),
+        # v5 0.92 -> 0.91 in the v7 round: "does a credit lower what the customer owes" (one question) is now
+        # closest to a not-covered line after the v7 content pass, which gained 8-11 points on v6 and v7.
+        (HELD_OUT_V5_SET, 0.91, 0.97),
     ):
         totals = measured(path)
         assert totals.answerable >= 60 and totals.out_of_scope >= 30
@@ -65,16 +68,27 @@ def test_new_held_out_set_stays_at_its_measured_floor():
     # this set (faq/README.md); the floor stops it getting worse. Since the embedding round v6 is in the tuning pool.
     totals = measured(NEW_HELD_OUT_SET)
     assert totals.answerable >= 110 and totals.out_of_scope >= 35
-    assert_floors(totals, top1=0.82, refused=0.95, confident_wrong=1)
+    # After the v7 round (finding kinds inside a question, "Reverse duplicate" moved): 86.4%, 95.0%, 0.
+    assert_floors(totals, top1=0.86, refused=0.95, confident_wrong=0)
 
 
 def test_latest_held_out_set_stays_at_its_first_run_floor():
     # v7 (175 questions, 45 out of scope) was written for the embedding round by an author who never saw the
     # content or the other sets, and first run after that round, unchanged since: TF-IDF top-1 70.8%, refused
-    # 91.1%, 2 confident wrong. Far from the targets (faq/README.md); the floor stops it getting worse.
+    # 91.1%, 2 confident wrong. Since the v7 round it is in the tuning pool (content edited on its misses):
+    # 82.3%, 100%, 0 confident wrong, in-sample. The floor stops it getting worse.
     totals = measured(LATEST_HELD_OUT_SET)
     assert totals.answerable >= 120 and totals.out_of_scope >= 40
-    assert_floors(totals, top1=0.70, refused=0.91, confident_wrong=2)
+    assert_floors(totals, top1=0.82, refused=0.99, confident_wrong=0)
+
+
+def test_fresh_held_out_set_stays_at_its_measured_floor():
+    # v8 (157 questions, 42 out of scope) was written during the v7 round by an author who saw neither the content
+    # nor any other set. Run on the code before that round: TF-IDF top-1 74.8%, refused 90.5%, 1 confident wrong;
+    # after it (the content was not edited on v8): 78.3%, 97.6%, 0. Not in the tuning pool. Targets not met on top-1.
+    totals = measured(FRESH_HELD_OUT_SET)
+    assert totals.answerable >= 110 and totals.out_of_scope >= 40
+    assert_floors(totals, top1=0.78, refused=0.97, confident_wrong=0)
 
 
 def test_tuning_set_stays_at_its_floor():
