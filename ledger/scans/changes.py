@@ -19,12 +19,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from ledger.db import Database
-from ledger.models import HistoryEntry, PaymentKind
+from ledger.models import HistoryEntry
 
 log = logging.getLogger(__name__)
 
@@ -76,29 +76,45 @@ class Changes:
         return {client for source, row, client in self.clients if row > positions.get(source, 0)}
 
 
-# Per source: the rows above a watermark, as (row id, invoice id or NULL, client id or NULL, kind or NULL).
-_CHANGED_ROWS = {
-    "payment": "SELECT id, invoice_id, client_id, kind FROM payment WHERE id > :since",
-    "reversal": "SELECT r.id, p.invoice_id, p.client_id, p.kind FROM reversal r JOIN payment p ON p.id = r.payment_id "
-    "WHERE r.id > :since",
-    "credit": "SELECT id, NULL, client_id, NULL FROM credit WHERE id > :since",
-    "invoice": "SELECT id, id, client_id, NULL FROM invoice WHERE id > :since",
-}
+# Every source's rows above its watermark, in one statement, reduced to what `Changes` asks of them: for each
+# invoice (or client) a source touched, the highest id that touched it ("touched above a watermark" is "the
+# highest id is above it"). So a thousand new payments on 250 invoices come back as 250 rows, not a thousand.
+# The keys are grouped as expressions (`+ 0`, `|| ''`) on purpose: grouped by the bare column, SQLite would
+# walk that column's whole index in order instead of reading only the new rows by id and sorting them.
 # A new or reversed payment changes its client's credit only when it is a credit application; any other change
 # to a client's credit (an edited kind or amount, a moved payment) is an edit, and every edit is in `history`.
-_WALLET_KINDS = (PaymentKind.ACCOUNT_CREDIT.value, None)
+_WALLET = " AND (p.kind = 'AccountCredit' OR p.kind IS NULL)"
+_REVERSED = "reversal r JOIN payment p ON p.id = r.payment_id"
+_NO_INVOICE, _NO_CLIENT = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)"
+# (source, its id, its rows, the invoice or the client it touches, condition)
+_TOUCHES = (
+    ("payment", "p.id", "payment p", "p.invoice_id + 0", None, ""),
+    ("payment", "p.id", "payment p", None, "p.client_id || ''", _WALLET),
+    ("reversal", "r.id", _REVERSED, "p.invoice_id + 0", None, ""),
+    ("reversal", "r.id", _REVERSED, None, "p.client_id || ''", _WALLET),
+    ("credit", "c.id", "credit c", None, "c.client_id || ''", ""),
+    ("invoice", "i.id", "invoice i", "i.id + 0", None, ""),
+    ("invoice", "i.id", "invoice i", None, "i.client_id || ''", ""),
+)
+_CHANGED_KEYS = text(
+    " UNION ALL ".join(
+        f"SELECT '{source}', MAX({row_id}), {invoice or _NO_INVOICE}, {client or _NO_CLIENT} FROM {rows} "
+        f"WHERE {row_id} > :{source}{only} GROUP BY {invoice or client}"
+        for source, row_id, rows, invoice, client, only in _TOUCHES
+    )
+)
+_HISTORY = select(HistoryEntry.id, HistoryEntry.invoice_id, HistoryEntry.client_id, HistoryEntry.before).where(
+    HistoryEntry.id > bindparam("since")  # type: ignore[operator]
+)
 
 
 def load_changes(session: Session, since: Positions) -> Changes:
     """Everything above `since` (the lowest watermark of any detector, per source)."""
     changes = Changes()
-    for source, query in _CHANGED_ROWS.items():
-        for row_id, invoice_id, client_id, kind in session.execute(text(query), {"since": since[source]}):
-            _add(changes, source, row_id, invoice_id, client_id if kind in _WALLET_KINDS else None)
-    history = select(HistoryEntry.id, HistoryEntry.invoice_id, HistoryEntry.client_id, HistoryEntry.before).where(
-        HistoryEntry.id > since["history"]  # type: ignore[operator]
-    )
-    for row_id, invoice_id, client_id, before in session.execute(history):
+    connection = session.connection()
+    for source, row_id, invoice_id, client_id in connection.execute(_CHANGED_KEYS, dict(since)):
+        _add(changes, source, row_id, invoice_id, client_id)
+    for row_id, invoice_id, client_id, before in connection.execute(_HISTORY, {"since": since["history"]}):
         # A re-import can move a payment to another invoice (or a credit to another client): the old one
         # changed too, and its id is only in the edit's "before".
         moved_from = before if isinstance(before, dict) else {}

@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, String, text
+from sqlalchemy import JSON, BigInteger, Date, Executable, String, text
 from sqlmodel import Session
 from sqlmodel.sql.sqltypes import UTCDateTime
 
@@ -110,10 +111,16 @@ def _run(
 ) -> list[Any]:
     """Run `sql` over everything (keys None) or over the scope keys only (see `_Scope`)."""
     scope = _Scope(session, keys)
-    statement = text(sql.format(scope=scope))
-    if types:
-        statement = statement.columns(**types)  # type: ignore[assignment]
-    return list(session.execute(statement, {**(params or {}), **scope.parameter()}))
+    statement = _statement(sql.format(scope=scope), tuple((types or {}).items()))
+    # On the Session's connection: a Core statement needs none of the ORM's per-statement work.
+    return list(session.connection().execute(statement, {**(params or {}), **scope.parameter()}))
+
+
+@lru_cache(maxsize=64)
+def _statement(sql: str, types: tuple[tuple[str, Any], ...]) -> Executable:
+    """One statement object per SQL text (a handful: each detector's, scoped or not), built once and reused."""
+    statement = text(sql)
+    return statement.columns(**dict(types)) if types else statement
 
 
 def _when(moment: datetime) -> str:

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, update
+from sqlalchemy import bindparam, insert, inspect, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from ledger.db import Database
 from ledger.errors import LedgerError
@@ -33,13 +33,20 @@ from ledger.scans.changes import SOURCES, Changes, load_changes, max_ids, settle
 from ledger.scans.detectors import DETECTORS, Detector, ScanOptions
 from ledger.scans.findings import Finding
 from ledger.scans.models import ScanWatermark
-from ledger.scans.store import reconcile
+from ledger.scans.store import Reconciliation, reconcile
 
 log = logging.getLogger(__name__)
 
 # Past this many changed invoices or clients, one pass over everything is cheaper than looking them up.
 SCOPED_LIMIT = 20_000
 _ATTEMPTS = 8
+
+_WATERMARK = ScanWatermark.__table__  # type: ignore[attr-defined]
+# Without .values(): the SET columns are the parameters' keys; `kind` and `seen` pick the row to move.
+_MOVE = update(_WATERMARK).where(
+    _WATERMARK.c.detector == bindparam("kind"), _WATERMARK.c.generation == bindparam("seen")
+)
+_FIRST = insert(_WATERMARK)
 
 
 class ScanBusy(LedgerError):
@@ -136,20 +143,26 @@ def _snapshot(db: Database) -> Iterator[Session]:
 def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = True) -> list[_Evaluation]:
     settled = settled_positions(db) if settle else None
     with _snapshot(db) as session:
-        marks = {row.detector: row for row in session.exec(select(ScanWatermark))}
+        marks = {row.detector: row for row in session.connection().execute(select(_WATERMARK))}
         reached = max_ids(session) if db.is_sqlite else settled
         inspector = inspect(session.connection())
         tables = {detector.table for detector in DETECTORS if inspector.has_table(detector.table)}
         plans = [_plan(detector, marks.get(detector.kind.value), options, full, reached) for detector in DETECTORS]
         changes = _changes_for(session, plans)
+        # Detectors of one scope that read the same changes from the same watermarks (the usual case) share the
+        # keys: computed once rather than once per detector.
+        scoped: dict[tuple[Any, ...], list[Any] | None] = {}
         for plan in plans:
             if plan.detector.table not in tables:
                 plan.available = False
                 continue
             if plan.incremental:
                 assert changes is not None and plan.detector.affected is not None
-                keys = plan.detector.affected(changes, plan.old)
-                plan.scopes = sorted(keys) if len(keys) <= SCOPED_LIMIT else None
+                shared = (plan.detector.affected, *sorted(plan.old.items()))
+                if shared not in scoped:
+                    keys = plan.detector.affected(changes, plan.old)
+                    scoped[shared] = sorted(keys) if len(keys) <= SCOPED_LIMIT else None
+                plan.scopes = scoped[shared]
                 if plan.scopes == []:
                     continue
             plan.found = plan.detector.detect(session, plan.scopes, options)
@@ -157,7 +170,7 @@ def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = Tru
 
 
 def _plan(
-    detector: Detector, mark: ScanWatermark | None, options: ScanOptions, full: bool, reached: dict[str, int] | None
+    detector: Detector, mark: Any, options: ScanOptions, full: bool, reached: dict[str, int] | None
 ) -> _Evaluation:
     config = detector.config(options)
     old = {source: int(mark.positions[source]) for source in SOURCES if source in mark.positions} if mark else {}
@@ -189,51 +202,64 @@ class _LostRace(Exception):
 
 
 def _store(db: Database, evaluations: list[_Evaluation], now: datetime) -> ScanReport:
-    report = ScanReport()
+    stored = [evaluation for evaluation in evaluations if evaluation.available]
+    work = [Reconciliation(e.detector.kind, _scope_names(e), e.found) for e in stored]
     try:
         with db.write() as session:
-            for evaluation in evaluations:
-                report.detectors.append(_store_one(session, evaluation, report, now))
+            _advance(session, stored, now)
+            counts = reconcile(session, work, now)
     except IntegrityError as race:  # two first scans inserting the same watermark row
         raise _LostRace() from race
-    return report
-
-
-def _store_one(session: Session, evaluation: _Evaluation, report: ScanReport, now: datetime) -> DetectorRun:
-    kind = evaluation.detector.kind
-    if not evaluation.available:
-        return DetectorRun(kind.value, "unavailable", None, 0)
-    _advance(session, evaluation, now)
-    scopes = evaluation.scopes
-    scope_names = None if scopes is None else [f"{evaluation.detector.scope}:{key}" for key in scopes]
-    counts = reconcile(session, kind, scope_names, evaluation.found, now)
-    report.opened.extend(counts.opened)
-    report.updated += counts.updated
-    report.closed += counts.closed
-    mode = "incremental" if scopes is not None else "full"
-    return DetectorRun(kind.value, mode, None if scopes is None else len(scopes), len(evaluation.found))
-
-
-def _advance(session: Session, evaluation: _Evaluation, now: datetime) -> None:
-    """Move the detector's watermark, if no other scan moved it since this evaluation read it."""
-    kind = evaluation.detector.kind.value
-    if evaluation.generation is None:
-        session.add(
-            ScanWatermark(
-                detector=kind, positions=evaluation.positions, config=evaluation.config, generation=1, scanned_at=now
-            )
-        )
-        session.flush()
-        return
-    moved = session.execute(
-        update(ScanWatermark)
-        .where(col(ScanWatermark.detector) == kind, col(ScanWatermark.generation) == evaluation.generation)
-        .values(
-            positions=evaluation.positions,
-            config=evaluation.config,
-            generation=evaluation.generation + 1,
-            scanned_at=now,
-        )
+    return ScanReport(
+        opened=counts.opened,
+        updated=counts.updated,
+        closed=counts.closed,
+        detectors=[_detector_run(evaluation) for evaluation in evaluations],
     )
-    if moved.rowcount != 1:  # type: ignore[attr-defined]
+
+
+def _scope_names(evaluation: _Evaluation) -> list[str] | None:
+    scopes = evaluation.scopes
+    return None if scopes is None else [f"{evaluation.detector.scope}:{key}" for key in scopes]
+
+
+def _detector_run(evaluation: _Evaluation) -> DetectorRun:
+    kind = evaluation.detector.kind.value
+    if not evaluation.available:
+        return DetectorRun(kind, "unavailable", None, 0)
+    scopes = evaluation.scopes
+    mode = "incremental" if scopes is not None else "full"
+    return DetectorRun(kind, mode, None if scopes is None else len(scopes), len(evaluation.found))
+
+
+def _advance(session: Session, evaluations: list[_Evaluation], now: datetime) -> None:
+    """Move the detectors' watermarks (one statement for all), if no other scan moved one since they were read."""
+    moves = [
+        {
+            "kind": evaluation.detector.kind.value,
+            "seen": evaluation.generation,
+            "positions": evaluation.positions,
+            "config": evaluation.config,
+            "generation": evaluation.generation + 1,
+            "scanned_at": now,
+        }
+        for evaluation in evaluations
+        if evaluation.generation is not None
+    ]
+    firsts = [
+        {
+            "detector": evaluation.detector.kind.value,
+            "positions": evaluation.positions,
+            "config": evaluation.config,
+            "generation": 1,
+            "scanned_at": now,
+        }
+        for evaluation in evaluations
+        if evaluation.generation is None
+    ]
+    connection = session.connection()
+    # Both drivers report the rows an executemany changed in total: fewer than asked means one row moved on.
+    if moves and connection.execute(_MOVE, moves).rowcount != len(moves):
         raise _LostRace()
+    if firsts:
+        connection.execute(_FIRST, firsts)  # a row another scan inserted first raises IntegrityError

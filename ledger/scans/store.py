@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
 from ledger.db import Database
@@ -38,42 +38,102 @@ class ReconcileCounts:
     closed: int
 
 
-def reconcile(
-    session: Session, kind: FindingKind, scopes: Sequence[str] | None, found: Iterable[Finding], now: datetime
-) -> ReconcileCounts:
-    """Make the live findings of `kind` in `scopes` (all of them when None) equal to `found`."""
-    live = {row.fingerprint: row for row in _live_rows(session, kind, scopes)}
+@dataclass(frozen=True)
+class Reconciliation:
+    """What one detector found, and where it looked: the scopes it evaluated (None: everything)."""
+
+    kind: FindingKind
+    scopes: Sequence[str] | None
+    found: Sequence[Finding]
+
+
+def reconcile(session: Session, work: Sequence[Reconciliation], now: datetime) -> ReconcileCounts:
+    """Make the live findings of each kind in its scopes (all of them when None) equal to what it found.
+
+    All kinds are reconciled together, so a scan pays for one read of the live findings and one insert of the
+    new ones, not one per detector: most incremental scans find little, and then these fixed costs dominate.
+    """
+    live = _live_rows(session, work)
     fresh: list[Finding] = []
-    updated = 0
-    for finding in found:
-        row = live.pop(finding.fingerprint, None)
-        if row is None:
-            fresh.append(finding)
-        elif _differs(row, finding):
-            values = {**_values(finding), "changed_at": now}
-            session.execute(update(_TABLE).where(_TABLE.c.id == row.id).values(**values))
-            updated += 1
-    closed = [row.id for row in live.values()]
+    changed: list[dict[str, Any]] = []
+    closed: list[int] = []
+    for item in work:
+        rows = {row.fingerprint: row for row in live.get(item.kind.value, ())}
+        for finding in item.found:
+            row = rows.pop(finding.fingerprint, None)
+            if row is None:
+                fresh.append(finding)
+            elif _differs(row, finding):
+                changed.append({**_values(finding), "changed_at": now, "row_id": row.id})
+        closed.extend(row.id for row in rows.values())
+    if changed:
+        _connection(session).execute(_UPDATE, changed)
     _close(session, closed, now)
-    return ReconcileCounts(opened=_open(session, fresh, now), updated=updated, closed=len(closed))
+    return ReconcileCounts(opened=_open(session, fresh, now), updated=len(changed), closed=len(closed))
 
 
 _TABLE = ScanFinding.__table__  # type: ignore[attr-defined]
 _COMPARED = ("scope", "invoice_id", "invoice_number", "client_id", "amount_minor", "currency", "detail", "payment_ids")
 
+# The statements are built once: SQLAlchemy then finds their compiled form in its cache instead of building and
+# hashing a new statement per call, and the lists travel as expanding parameters.
+_LIVE_OF_KINDS = select(_TABLE.c.id, _TABLE.c.kind, _TABLE.c.fingerprint, *(_TABLE.c[n] for n in _COMPARED)).where(
+    _TABLE.c.closed_at.is_(None), _TABLE.c.kind.in_(bindparam("kinds", expanding=True))
+)
+_LIVE_IN_SCOPES = _LIVE_OF_KINDS.where(_TABLE.c.scope.in_(bindparam("scopes", expanding=True)))
+# Without .values(): the SET columns are the parameters' keys (the compared values and changed_at).
+_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
+_NOW = bindparam("now", type_=_TABLE.c.closed_at.type)
+_CLOSE = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)))
+    .values(state=FindingState.CLOSED.value, closed_at=_NOW, changed_at=_NOW)
+)
+_SKIP_ALERT = (
+    update(_TABLE)
+    .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.alert_state == AlertState.PENDING.value)
+    .values(alert_state=AlertState.SKIPPED.value)
+)
+_LAST_OCCURRENCES = (
+    select(_TABLE.c.fingerprint, func.max(_TABLE.c.occurrence))
+    .where(_TABLE.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
+    .group_by(_TABLE.c.fingerprint)
+)
+_LIVE_IDS = select(_TABLE.c.id).where(
+    _TABLE.c.fingerprint.in_(bindparam("fingerprints", expanding=True)), _TABLE.c.closed_at.is_(None)
+)
+_INSERT = insert(_TABLE)
 
-def _live_rows(session: Session, kind: FindingKind, scopes: Sequence[str] | None) -> list[Any]:
-    """The live findings' ids, fingerprints and compared values (plain rows: a full scan may hold thousands)."""
-    query = select(_TABLE.c.id, _TABLE.c.fingerprint, *(_TABLE.c[name] for name in _COMPARED)).where(
-        _TABLE.c.kind == kind.value, _TABLE.c.closed_at.is_(None)
-    )
-    if scopes is None:
-        return list(session.execute(query))
-    rows: list[Any] = []
-    ordered = sorted(scopes)
-    for start in range(0, len(ordered), _CHUNK):
-        rows.extend(session.execute(query.where(_TABLE.c.scope.in_(ordered[start : start + _CHUNK]))))
-    return rows
+
+def _connection(session: Session) -> Connection:
+    """The Session's connection: Core statements run there skip the ORM's per-statement work."""
+    return session.connection()
+
+
+def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _live_rows(session: Session, work: Sequence[Reconciliation]) -> dict[str, list[Any]]:
+    """The live findings' ids, kinds, fingerprints and compared values in the scopes of `work`, by kind.
+
+    Plain rows (a full scan may hold thousands). Kinds evaluated in full are read whole in one query; the scoped
+    kinds in one query over all their scopes at once, keeping only each kind's own scopes.
+    """
+    connection = _connection(session)
+    by_kind: dict[str, list[Any]] = {}
+    everything = [item.kind.value for item in work if item.scopes is None]
+    if everything:
+        for row in connection.execute(_LIVE_OF_KINDS, {"kinds": everything}):
+            by_kind.setdefault(row.kind, []).append(row)
+    wanted = {item.kind.value: set(item.scopes) for item in work if item.scopes}
+    names = sorted(set().union(*wanted.values()))
+    for chunk in _chunks(names):
+        for row in connection.execute(_LIVE_IN_SCOPES, {"kinds": sorted(wanted), "scopes": list(chunk)}):
+            if row.scope in wanted[row.kind]:
+                by_kind.setdefault(row.kind, []).append(row)
+    return by_kind
 
 
 def _values(finding: Finding) -> dict[str, Any]:
@@ -96,7 +156,8 @@ def _differs(row: Any, finding: Finding) -> bool:
 def _open(session: Session, fresh: list[Finding], now: datetime) -> list[int]:
     if not fresh:
         return []
-    previous = _last_occurrences(session, [finding.fingerprint for finding in fresh])
+    connection = _connection(session)
+    previous = _last_occurrences(connection, [finding.fingerprint for finding in fresh])
     rows = [
         {
             "fingerprint": finding.fingerprint,
@@ -110,44 +171,26 @@ def _open(session: Session, fresh: list[Finding], now: datetime) -> list[int]:
         }
         for finding in fresh
     ]
-    session.execute(insert(_TABLE), rows)
+    connection.execute(_INSERT, rows)
     opened: list[int] = []
-    fingerprints = sorted(finding.fingerprint for finding in fresh)
-    for start in range(0, len(fingerprints), _CHUNK):
-        live = select(_TABLE.c.id).where(
-            _TABLE.c.fingerprint.in_(fingerprints[start : start + _CHUNK]), _TABLE.c.closed_at.is_(None)
-        )
-        opened.extend(session.execute(live).scalars())
+    for chunk in _chunks(sorted(finding.fingerprint for finding in fresh)):
+        opened.extend(connection.execute(_LIVE_IDS, {"fingerprints": list(chunk)}).scalars())
     return sorted(opened)
 
 
-def _last_occurrences(session: Session, fingerprints: list[str]) -> dict[str, int]:
+def _last_occurrences(connection: Connection, fingerprints: list[str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for start in range(0, len(fingerprints), _CHUNK):
-        chunk = fingerprints[start : start + _CHUNK]
-        query = (
-            select(_TABLE.c.fingerprint, func.max(_TABLE.c.occurrence))
-            .where(_TABLE.c.fingerprint.in_(chunk))
-            .group_by(_TABLE.c.fingerprint)
-        )
-        found.update({fingerprint: int(last) for fingerprint, last in session.execute(query)})
+    for chunk in _chunks(fingerprints):
+        rows = connection.execute(_LAST_OCCURRENCES, {"fingerprints": list(chunk)})
+        found.update({fingerprint: int(last) for fingerprint, last in rows})
     return found
 
 
 def _close(session: Session, ids: list[int], now: datetime) -> None:
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        session.execute(
-            update(_TABLE)
-            .where(_TABLE.c.id.in_(chunk))
-            .values(state=FindingState.CLOSED.value, closed_at=now, changed_at=now)
-        )
+    for chunk in _chunks(ids):
+        _connection(session).execute(_CLOSE, {"ids": list(chunk), "now": now})
         # An alert not yet out is not worth posting any more: the problem is gone.
-        session.execute(
-            update(_TABLE)
-            .where(_TABLE.c.id.in_(chunk), _TABLE.c.alert_state == AlertState.PENDING.value)
-            .values(alert_state=AlertState.SKIPPED.value)
-        )
+        _connection(session).execute(_SKIP_ALERT, {"ids": list(chunk)})
 
 
 # --- reads ----------------------------------------------------------------------------------------------
