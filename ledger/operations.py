@@ -123,7 +123,7 @@ def issue_credit(db: Database, client: str, amount: str | Decimal, reason: str, 
             available_before_minor=before,
             available_after_minor=wallet.available_credit_minor,
         )
-        idempotency.remember(session, key, "issue_credit", params, _stored(result))
+        idempotency.remember(session, key, "issue_credit", params, result_to_store(result))
         return result
 
 
@@ -170,7 +170,7 @@ def apply_credit(
             (write.time(now), actor, "apply_credit", wallet.id, bill.id, f"payment:{payment_id}",
              write.json(before), write.json(after)),
         )  # fmt: skip
-        idempotency.remember_on_driver(write, key, "apply_credit", params, _stored(result), now)
+        idempotency.remember_on_driver(write, key, "apply_credit", params, result_to_store(result), now)
         return result
 
 
@@ -242,7 +242,7 @@ def reverse_application(db: Database, application_id: int, actor: str, key: str,
         )
         _record_balance_change(session, actor, "reverse_application", f"payment:{payment_id}", wallet, bill,
                                available_before, due_before, -amount_minor, reason)  # fmt: skip
-        idempotency.remember(session, key, "reverse_application", params, _stored(result))
+        idempotency.remember(session, key, "reverse_application", params, result_to_store(result))
         return result
 
 
@@ -295,7 +295,7 @@ def revoke_credit(db: Database, credit_id: int, actor: str, key: str, reason: st
                 {"available_credit": decimal_str(wallet.available_credit_minor, money),
                  "credit_revoked": decimal_str(credit.amount_minor, money)},
                 reason)  # fmt: skip
-        idempotency.remember(session, key, "revoke_credit", params, _stored(result))
+        idempotency.remember(session, key, "revoke_credit", params, result_to_store(result))
         return result
 
 
@@ -559,8 +559,10 @@ def _apply_on_driver(
     return payment_id
 
 
-def _stored(result: IssueResult | ApplyResult | ReverseResult | RevokeResult) -> dict[str, Any]:
-    # The results hold plain values only, so a shallow copy does (asdict's deep copy cost more than the JSON dump).
+def result_to_store(result: Any) -> dict[str, Any]:
+    """A write's result as its idempotency key keeps it: every field but `replayed`.
+
+    The results hold plain values only, so a shallow copy does (asdict's deep copy cost more than the JSON dump)."""
     return {name: value for name, value in vars(result).items() if name != "replayed"}
 
 

@@ -9,14 +9,14 @@ may enter it as a credit to the client's wallet. Invariants:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
 from ledger import idempotency
 from ledger.db import Database
 from ledger.models import Credit
-from ledger.operations import Wallet, grant_credit, lock_wallet
+from ledger.operations import Wallet, grant_credit, lock_wallet, result_to_store
 from ledger.qbo.errors import QBOverpaymentAlreadyEntered, UnknownQBOverpayment
 from ledger.qbo.models import QBOverpayment
 
@@ -64,9 +64,7 @@ def enter_qb_overpayment_as_credit(db: Database, qb_payment_id: str, actor: str,
             available_before_minor=before,
             available_after_minor=wallet.available_credit_minor,
         )
-        stored = asdict(result)
-        stored.pop("replayed")
-        idempotency.remember(session, key, OPERATION, params, stored)
+        idempotency.remember(session, key, OPERATION, params, result_to_store(result))
         return result
 
 
