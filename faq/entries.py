@@ -17,6 +17,13 @@ One more kind of file lists questions the bot must refuse although they sound cl
     not_covered:
       - create a new invoice
 
+Questions people really asked live in `asked/*.jsonl`, one per line with the entry that answers it, in the
+format of faq/questions.py: `{"q": "did the credit go on twice?", "ids": ["duplicate-protection"]}`, or
+`"ids": null` for a question the bot must refuse. Retrieval reads each one as a phrasing of its entry (the first
+id when several are acceptable) or as a not-covered question (`FaqContent.taught`), so teaching the bot a
+question it got wrong is one line. An id that does not exist, or a question the content already files under
+another entry, is an error naming the file and line.
+
 Every problem is a `FaqContentError` that names the file and the entry, so the person who edited the content
 can fix it without reading code.
 """
@@ -24,12 +31,14 @@ can fix it without reading code.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from faq.questions import EvalFileError, EvalQuestion, read_eval_file
 
 # libyaml's loader is several times faster; fall back to the pure-Python one where it is not compiled in.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -40,6 +49,8 @@ OPTIONAL_KEYS = ("related",)
 NOT_COVERED_KEY = "not_covered"
 NOT_COVERED_ID = "not-covered"  # reserved: retrieval ranks the not-covered list as if it were an entry
 CONTENT_SUFFIXES = (".yaml", ".yml")
+ASKED_DIR = "asked"  # questions people asked, labelled: retrieval learns from them
+ASKED_SUFFIX = ".jsonl"
 
 
 class FaqContentError(ValueError):
@@ -75,6 +86,27 @@ class NotCovered:
 class FaqContent:
     entries: tuple[FaqEntry, ...]
     not_covered: tuple[str, ...]
+    asked: tuple[EvalQuestion, ...] = ()
+
+    def taught(self, leave_out: Callable[[EvalQuestion], bool] | None = None) -> FaqContent:
+        """The content as retrieval reads it: every asked question appended to its entry's phrasings (its first
+        acceptable id) or to the not-covered list, skipping texts the content already has.
+
+        `leave_out` drops asked questions, so the tuning tool can score a file's questions with a FAQ that
+        never learnt them (faq/tuning.py).
+        """
+        seen = {phrasing_key(text) for entry in self.entries for text in (entry.title, *entry.phrasings)}
+        seen.update(phrasing_key(text) for text in self.not_covered)
+        learnt: dict[str | None, list[str]] = {}
+        for question in self.asked:
+            key = phrasing_key(question.question)
+            if key in seen or (leave_out is not None and leave_out(question)):
+                continue
+            seen.add(key)
+            owner = question.acceptable[0] if question.acceptable else None
+            learnt.setdefault(owner, []).append(question.question)
+        entries = tuple(replace(e, phrasings=(*e.phrasings, *learnt.get(e.id, ()))) for e in self.entries)
+        return FaqContent(entries, (*self.not_covered, *learnt.get(None, ())))
 
 
 def load_content(content_dir: Path) -> FaqContent:
@@ -88,7 +120,54 @@ def load_content(content_dir: Path) -> FaqContent:
         raise FaqContentError(content_dir, None, "no FAQ entries (*.yaml files) in this directory")
     not_covered = [item for item in parsed if isinstance(item, NotCovered)]
     check_entry_set(entries, not_covered)
-    return FaqContent(entries, tuple(q for item in not_covered for q in item.questions))
+    asked = load_asked(content_dir / ASKED_DIR)
+    check_asked(asked, entries, not_covered)
+    return FaqContent(entries, tuple(q for item in not_covered for q in item.questions), asked)
+
+
+def load_asked(directory: Path) -> tuple[EvalQuestion, ...]:
+    """Every `*.jsonl` file in `directory` (none if it does not exist), in file-name order."""
+    if not directory.is_dir():
+        return ()
+    files = sorted(p for p in directory.iterdir() if p.suffix == ASKED_SUFFIX and p.is_file())
+    try:
+        return tuple(question for path in files for question in read_eval_file(path))
+    except EvalFileError as exc:
+        raise FaqContentError(_where(exc.source, exc.line), None, exc.problem) from exc
+
+
+def check_asked(
+    asked: Iterable[EvalQuestion], entries: Iterable[FaqEntry], not_covered: Iterable[NotCovered] = ()
+) -> None:
+    """Asked questions name entries that exist, and never contradict the content or each other: the same
+    question filed under an entry that does not accept it (or as not covered) would teach retrieval both."""
+    entries = tuple(entries)
+    known = {entry.id for entry in entries}
+    filed: dict[str, tuple[tuple[str, ...] | None, str]] = {}
+    for entry in entries:
+        for text in (entry.title, *entry.phrasings):
+            filed[phrasing_key(text)] = ((entry.id,), f"a phrasing of entry '{entry.id}' ({entry.source})")
+    for item in not_covered:
+        for text in item.questions:
+            filed[phrasing_key(text)] = (None, f"in the not-covered list ({item.source})")
+    for question in asked:
+        where = _where(question.source, question.line)
+        unknown = sorted(set(question.acceptable or ()) - known)
+        if unknown:
+            raise FaqContentError(where, None, f"unknown entry id(s): {', '.join(unknown)}")
+        ids, place = filed.setdefault(phrasing_key(question.question), (question.acceptable, where))
+        if _contradicts(ids, question.acceptable):
+            raise FaqContentError(where, None, f"'{question.question}' is filed differently, {place}")
+
+
+def _contradicts(first: tuple[str, ...] | None, second: tuple[str, ...] | None) -> bool:
+    if first is None or second is None:
+        return (first is None) != (second is None)
+    return not set(first) & set(second)
+
+
+def _where(source: str, line: int | None) -> str:
+    return f"{source}:{line}" if line is not None else source
 
 
 def parse_content_file(path: Path) -> FaqEntry | NotCovered:
@@ -183,12 +262,13 @@ def _check_phrasings_are_unambiguous(entries: Iterable[FaqEntry], not_covered: I
     for source, entry_id, phrasings in claims:
         claimant = f"entry '{entry_id}'" if entry_id else "the not-covered list"
         for phrasing in phrasings:
-            previous = owner.setdefault(_phrasing_key(phrasing), claimant)
+            previous = owner.setdefault(phrasing_key(phrasing), claimant)
             if previous != claimant:
                 raise FaqContentError(source, entry_id, f"phrasing '{phrasing}' is also used by {previous}")
 
 
-def _phrasing_key(phrasing: str) -> str:
+def phrasing_key(phrasing: str) -> str:
+    """Two texts with the same key are the same question (case and punctuation aside)."""
     return " ".join(re.findall(r"\w+", phrasing.casefold()))
 
 

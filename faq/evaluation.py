@@ -1,7 +1,7 @@
 """Scoring the FAQ against a question file, as `creditbot faq --eval FILE.jsonl` and the tests do.
 
-A question file has one JSON object per line: `{"q": "...", "ids": ["acceptable-id", ...]}` for a question the
-FAQ should answer, or `"ids": null` (also written `[null]`) for one it should refuse as out of scope.
+A question file (format and parser in faq/questions.py) has one JSON object per line: `{"q": "...", "ids":
+["acceptable-id", ...]}` for a question the FAQ should answer, or `"ids": null` for one it should refuse.
 
 Figures, each over the questions it concerns:
 - top-1 accuracy (answerable questions): the bot's first choice (the answer, or the first "did you mean") is
@@ -12,35 +12,30 @@ Figures, each over the questions it concerns:
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 from faq.answering import Faq
 from faq.decision import Decision
+from faq.questions import EvalFileError, EvalQuestion, parse_eval_lines, read_eval_file
+
+__all__ = [
+    "EvalFileError",
+    "EvalQuestion",
+    "EvalTotals",
+    "QuestionResult",
+    "Verdict",
+    "check_ids_exist",
+    "evaluate",
+    "parse_eval_lines",
+    "read_eval_file",
+    "totals_for",
+    "verdict_for",
+]
 
 Verdict = Literal["answered", "suggested-first", "suggested", "missed", "refused", "not-refused", "wrong"]
-
-
-class EvalFileError(ValueError):
-    """The question file is malformed; the message names the file and line."""
-
-    def __init__(self, source: Path | str, line: int | None, problem: str) -> None:
-        self.source = str(source)
-        self.line = line
-        where = f"{self.source}:{line}" if line is not None else self.source
-        super().__init__(f"{where}: {problem}")
-
-
-@dataclass(frozen=True)
-class EvalQuestion:
-    question: str
-    acceptable: tuple[str, ...] | None  # None: out of scope, the bot should refuse
-    source: str
-    line: int
 
 
 @dataclass(frozen=True)
@@ -88,43 +83,6 @@ class EvalTotals:
             "confident_wrong": self.confident_wrong,
             "ms_per_question": round(self.ms_per_question, 3),
         }
-
-
-def read_eval_file(path: Path | str) -> list[EvalQuestion]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalFileError(path, None, f"cannot read the file: {exc}") from exc
-    return parse_eval_lines(text.splitlines(), source=str(path))
-
-
-def parse_eval_lines(lines: Iterable[str], source: str) -> list[EvalQuestion]:
-    questions = [_parse_eval_line(line, source, number) for number, line in enumerate(lines, start=1) if line.strip()]
-    if not questions:
-        raise EvalFileError(source, None, "no questions in the file")
-    return questions
-
-
-def _parse_eval_line(line: str, source: str, number: int) -> EvalQuestion:
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise EvalFileError(source, number, f"not valid JSON ({exc.msg})") from exc
-    if not isinstance(record, dict) or "q" not in record or "ids" not in record:
-        raise EvalFileError(source, number, 'expected an object with "q" and "ids"')
-    question = record["q"]
-    if not isinstance(question, str) or not question.strip():
-        raise EvalFileError(source, number, '"q" must be a non-empty string')
-    return EvalQuestion(question, _acceptable_ids(record["ids"], source, number), source, number)
-
-
-def _acceptable_ids(ids: object, source: str, number: int) -> tuple[str, ...] | None:
-    if ids is None or ids == [None]:
-        return None
-    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and i for i in ids):
-        raise EvalFileError(source, number, '"ids" must be a list of entry ids, or null for an out-of-scope question')
-    return tuple(ids)
 
 
 def check_ids_exist(faq: Faq, questions: Sequence[EvalQuestion]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,7 +10,7 @@ from faq import Faq, FaqAnswer, load_faq
 from faq.decision import MAX_SUGGESTIONS, Thresholds, decide
 from faq.entries import NOT_COVERED_ID
 from faq.grounding import References
-from faq.retrieval import EntryScore
+from faq.retrieval import EntryScore, NgramIndex, char_ngrams, topic_words
 
 
 def test_load_faq_builds_the_default_faq_once():
@@ -123,6 +124,15 @@ def test_decide_needs_a_lead_over_the_runner_up_to_answer():
     assert (sure.outcome, sure.entry_id) == ("answer", "undo")
 
 
+def test_decide_measures_the_lead_against_the_runner_ups_confidence():
+    # The runner-up is as similar, but knows only half the question's words: a weak rival, so the bot answers.
+    ranked = [EntryScore("undo", 0.80), EntryScore("history", 0.78, coverage=0.5)]
+    decision = decide(ranked, Thresholds(answer_min=0.5, margin_min=0.3, suggest_min=0.3))
+    assert (decision.outcome, decision.entry_id) == ("answer", "undo")
+    ranked = [EntryScore("undo", 0.80), EntryScore("history", 0.78, coverage=0.8)]
+    assert decide(ranked, Thresholds(answer_min=0.5, margin_min=0.3, suggest_min=0.3)).outcome == "suggest"
+
+
 def test_decide_discounts_an_entry_that_does_not_know_the_question_words():
     known = [EntryScore("issuing-credits", 0.6, coverage=1.0)]
     half_known = [EntryScore("issuing-credits", 0.6, coverage=0.5)]
@@ -163,3 +173,20 @@ WORDS = st.sampled_from(SALAD.split())
 def test_domain_word_salad_gets_a_well_formed_answer(question: str):
     faq = load_faq()
     check_answer_shape(faq, faq.ask(question))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(WORDS, max_size=8).map(" ".join), min_size=1, max_size=12), st.lists(WORDS, max_size=6))
+def test_ngram_index_postings_hold_each_documents_unit_vector(documents: list[str], question_words: list[str]):
+    # The index is built in numpy from (gram, document, count) triples; each document's weights must be exactly
+    # its TF-IDF unit vector, and a question's similarities the dot products with those vectors.
+    index = NgramIndex(documents)
+    weights: dict[tuple[int, str], float] = {}
+    for gram, (docs, values) in index.postings.items():
+        weights.update(((doc, gram), value) for doc, value in zip(docs.tolist(), values.tolist(), strict=True))
+    vectors = [index._unit_vector(char_ngrams(topic_words(text))) for text in documents]
+    assert weights == {(doc, gram): w for doc, vector in enumerate(vectors) for gram, w in vector.items()}
+    question = " ".join(question_words)
+    query = index._unit_vector(char_ngrams(topic_words(question)))
+    expected = [sum(w * vector.get(gram, 0.0) for gram, w in query.items()) for vector in vectors]
+    assert index.similarities(question).tolist() == pytest.approx(expected, abs=1e-12)

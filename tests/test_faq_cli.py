@@ -10,6 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from bot.cli import faq_command
+from faq.answering import DEFAULT_CONTENT_DIR
+from faq.evaluation import read_eval_file
 
 runner = CliRunner()
 
@@ -55,7 +57,7 @@ def test_json_for_an_unknown_question_points_to_tips(run):
 
 
 def test_readable_answer_shows_title_and_keeps_brackets(run):
-    result = run("how do I apply a credit to an invoice")
+    result = run("how does applying a credit work")
     assert result.exit_code == 0
     assert "How applying a credit works" in result.stdout
     assert "/credit apply INVOICE [AMOUNT] [project:ID]" in result.stdout
@@ -80,6 +82,16 @@ def test_eval_prints_each_question_and_the_totals(run, tmp_path: Path):
     assert "top-1 accuracy 100.0%" in result.stdout
     assert "refused 100.0%" in result.stdout
     assert "confident wrong: 0" in result.stdout
+
+
+def test_eval_says_when_questions_are_ones_the_faq_learnt_from(run, tmp_path: Path):
+    learnt = read_eval_file(DEFAULT_CONTENT_DIR / "asked" / "v8.jsonl")[0].question
+    path = write_eval(tmp_path, json.dumps({"q": learnt.upper(), "ids": None}), '{"q": "zzz qqq", "ids": null}')
+    result = run("--eval", str(path))
+    assert result.exit_code == 0, result.output
+    assert "1 of these 2 questions are ones the FAQ learnt from" in result.stdout
+    fresh = run("--eval", str(write_eval(tmp_path, '{"q": "zzz qqq", "ids": null}')))
+    assert "learnt from" not in fresh.stdout
 
 
 def test_eval_json_prints_the_totals(run, tmp_path: Path):

@@ -168,6 +168,82 @@ def test_not_covered_list_loads_and_may_not_repeat_an_entry_phrasing(valid_pair:
         load_faq(valid_pair)
 
 
+def write_asked(content: Path, name: str, *lines: str) -> None:
+    (content / "asked").mkdir(exist_ok=True)
+    (content / "asked" / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_asked_questions_teach_retrieval_without_changing_the_entries(valid_pair: Path):
+    assert load_faq(valid_pair).ask("take back what I clicked").id is None
+    write_asked(
+        valid_pair,
+        "mine.jsonl",
+        '{"q": "take back what I clicked", "ids": ["undo"]}',
+        '{"q": "run payroll for march", "ids": null}',
+    )
+    faq = load_faq(valid_pair)
+    assert faq.ask("take back what I clicked").id == "undo"
+    assert faq.ask("run payroll for march").outcome == "unknown"
+    assert faq.entry("undo").phrasings == ("question about undo",)
+    assert faq.not_covered == ()
+
+
+def test_taught_content_files_each_question_once_under_its_first_id(valid_pair: Path):
+    write_asked(
+        valid_pair,
+        "a.jsonl",
+        '{"q": "revert it", "ids": ["undo", "quick-tips"]}',
+        '{"q": "Question about undo?", "ids": ["undo"]}',
+        '{"q": "payroll", "ids": null}',
+    )
+    write_asked(
+        valid_pair, "b.jsonl", '{"q": "REVERT it!", "ids": ["quick-tips"]}', '{"q": "tips pls", "ids": ["quick-tips"]}'
+    )
+    content = load_content(valid_pair)
+    assert [q.question for q in content.asked] == [
+        "revert it",
+        "Question about undo?",
+        "payroll",
+        "REVERT it!",
+        "tips pls",
+    ]
+    taught = content.taught()
+    assert {e.id: e.phrasings for e in taught.entries} == {
+        "quick-tips": ("question about quick-tips", "tips pls"),
+        "undo": ("question about undo", "revert it"),
+    }
+    assert taught.not_covered == ("payroll",)
+    without_b = content.taught(leave_out=lambda q: q.source.endswith("b.jsonl"))
+    assert without_b.entries[0].phrasings == ("question about quick-tips",)
+
+
+def test_asked_question_with_an_unknown_id_names_the_file_and_line(valid_pair: Path):
+    write_asked(valid_pair, "mine.jsonl", '{"q": "fine", "ids": ["undo"]}', '{"q": "x", "ids": ["und"]}')
+    with pytest.raises(FaqContentError, match=r"mine\.jsonl:2: unknown entry id\(s\): und"):
+        load_faq(valid_pair)
+
+
+@pytest.mark.parametrize(
+    ("lines", "problem"),
+    [
+        (['{"q": "question about undo", "ids": ["quick-tips"]}'], r"mine\.jsonl:1: .*a phrasing of entry 'undo'"),
+        (['{"q": "payroll", "ids": null}', '{"q": "Payroll?", "ids": ["undo"]}'], r"mine\.jsonl:2: .*mine\.jsonl:1"),
+        (['{"q": "fine", "ids": ["undo"]}', "not json"], r"mine\.jsonl:2: not valid JSON"),
+        (['{"q": "fine", "ids": "undo"}'], r"mine\.jsonl:1: \"ids\" must be a list"),
+    ],
+)
+def test_contradictory_or_malformed_asked_lines_are_refused(valid_pair: Path, lines: list[str], problem: str):
+    write_asked(valid_pair, "mine.jsonl", *lines)
+    with pytest.raises(FaqContentError, match=problem):
+        load_faq(valid_pair)
+
+
+def test_shipped_asked_questions_are_loaded():
+    content = load_content(DEFAULT_CONTENT_DIR)
+    assert len(content.asked) >= 1200
+    assert {Path(q.source).parent.name for q in content.asked} == {"asked"}
+
+
 def test_not_covered_id_is_reserved(valid_pair: Path):
     write_content(valid_pair, ("nc.yaml", entry_yaml("not-covered")))
     with pytest.raises(FaqContentError, match="reserved"):

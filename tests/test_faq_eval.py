@@ -13,18 +13,26 @@ from pathlib import Path
 import pytest
 
 from faq import load_faq, tuning
+from faq.answering import DEFAULT_CONTENT_DIR, retrieval_for
 from faq.decision import TUNED_THRESHOLDS, Thresholds
+from faq.entries import load_content
 from faq.evaluation import EvalFileError, EvalTotals, evaluate, parse_eval_lines, read_eval_file
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_SET = Path(__file__).resolve().parents[1].parent / "shared" / "faq" / "dev_questions.jsonl"
-TUNING_SET = REPO / "faq" / "eval" / "questions.jsonl"
-HELD_OUT_SET = REPO / "faq" / "eval" / "heldout.jsonl"  # v3: used up, now in the tuning pool
-HELD_OUT_V4_SET = REPO / "faq" / "eval" / "heldout_v4.jsonl"  # v4: used up, now in the tuning pool
-HELD_OUT_V5_SET = REPO / "faq" / "eval" / "heldout_v5.jsonl"  # v5: used up, now in the tuning pool
-NEW_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v6.jsonl"  # v6: used up in the embedding round, now tuned on
-LATEST_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v7.jsonl"  # v7: another author; tuned on in the v7 round
-FRESH_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v8.jsonl"  # v8: a third author, never tuned on
+ASKED = REPO / "faq" / "content" / "asked"  # the tuning set and the used-up held-out sets v3 to v8: learnt from
+FRESH_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v10.jsonl"  # v10: another author, never learnt or tuned on
+
+# In-sample (the FAQ learnt these very questions), measured after the v9 round: top-1 99.0% / 95.9% / 100% /
+# 99.2% / 100% / 100% / 100% / 100%, every out-of-scope question refused, no confident wrong answer.
+LEARNT_FLOORS = [
+    ("questions.jsonl", 0.98, 0.99),
+    ("v3.jsonl", 0.95, 0.99),
+    *((f"v{number}.jsonl", 0.99, 0.99) for number in range(4, 10)),
+]
+# Leave one file out with the shipped thresholds, measured after the v9 round: v7 92.3% top-1 / 97.8% refused,
+# v8 88.7% / 97.6%, v9 84.0% / 95.0%, no confident wrong answer.
+NEW_AUTHOR_FLOORS = [("v7.jsonl", 0.92, 0.97), ("v8.jsonl", 0.88, 0.97), ("v9.jsonl", 0.84, 0.95)]
 
 
 def measured(path: Path) -> EvalTotals:
@@ -44,57 +52,34 @@ def test_dev_set_meets_the_targets():
     assert_floors(measured(DEV_SET), top1=0.95, refused=0.90)
 
 
-def test_old_held_out_sets_stay_at_their_measured_floors():
-    # v3, v4 and v5 were looked at and are now part of the tuning pool (faq/tuning.py), so they are regression
-    # sets, not estimates. After the v6-round changes: v3 top-1 98.6%, refused 100%; v4 top-1 96.4%, refused
-    # 100%; v5 top-1 92.4%, refused 97.5%; none with a confident wrong answer.
-    for path, top1, refused in (
-        (HELD_OUT_SET, 0.98, 0.99),
-        (HELD_OUT_V4_SET, 0.95, 0.99),
-        # v5 0.92 -> 0.91 in the v7 round: "does a credit lower what the customer owes" (one question) is now
-        # closest to a not-covered line after the v7 content pass, which gained 8-11 points on v6 and v7.
-        (HELD_OUT_V5_SET, 0.91, 0.97),
-    ):
-        totals = measured(path)
-        assert totals.answerable >= 60 and totals.out_of_scope >= 30
-        assert_floors(totals, top1=top1, refused=refused)
-
-
-def test_new_held_out_set_stays_at_its_measured_floor():
-    # v6, written before the v6-round changes and run after them: first run top-1 83.9%, refused 95.0%,
-    # 3 confident wrong; after the bug fix that run exposed (typo matching against stopwords: "pto" ~ "to"),
-    # top-1 83.1%, refused 95.0%, 1 confident wrong ("reverse duplicate button" -> alerts); after rewording one
-    # new phrasing that had pulled "overpayment" into balance-looks-wrong, top-1 82.2%. The targets are NOT met on
-    # this set (faq/README.md); the floor stops it getting worse. Since the embedding round v6 is in the tuning pool.
-    totals = measured(NEW_HELD_OUT_SET)
-    assert totals.answerable >= 110 and totals.out_of_scope >= 35
-    # After the v7 round (finding kinds inside a question, "Reverse duplicate" moved): 86.4%, 95.0%, 0.
-    assert_floors(totals, top1=0.86, refused=0.95, confident_wrong=0)
-
-
-def test_latest_held_out_set_stays_at_its_first_run_floor():
-    # v7 (175 questions, 45 out of scope) was written for the embedding round by an author who never saw the
-    # content or the other sets, and first run after that round, unchanged since: TF-IDF top-1 70.8%, refused
-    # 91.1%, 2 confident wrong. Since the v7 round it is in the tuning pool (content edited on its misses):
-    # 82.3%, 100%, 0 confident wrong, in-sample. The floor stops it getting worse.
-    totals = measured(LATEST_HELD_OUT_SET)
-    assert totals.answerable >= 120 and totals.out_of_scope >= 40
-    assert_floors(totals, top1=0.82, refused=0.99, confident_wrong=0)
-
-
 def test_fresh_held_out_set_stays_at_its_measured_floor():
-    # v8 (157 questions, 42 out of scope) was written during the v7 round by an author who saw neither the content
-    # nor any other set. Run on the code before that round: TF-IDF top-1 74.8%, refused 90.5%, 1 confident wrong;
-    # after it (the content was not edited on v8): 78.3%, 97.6%, 0. Not in the tuning pool. Targets not met on top-1.
+    # v10 (169 questions, 40 out of scope) was written during the asked-questions round by an author who saw
+    # neither the content nor any other set, and run on the code at the start of the round (TF-IDF top-1 74.4%,
+    # refused 95.0%, 1 confident wrong), before v9 was learnt (86.0%, 97.5%, 0) and at the end (89.9%, 95.0%,
+    # 0). Not learnt, not tuned on. The top-1 target (95%) is not met by TF-IDF here; see faq/README.md.
     totals = measured(FRESH_HELD_OUT_SET)
-    assert totals.answerable >= 110 and totals.out_of_scope >= 40
-    assert_floors(totals, top1=0.78, refused=0.97, confident_wrong=0)
+    assert totals.answerable >= 120 and totals.out_of_scope >= 40
+    assert_floors(totals, top1=0.89, refused=0.95)
 
 
-def test_tuning_set_stays_at_its_floor():
-    totals = measured(TUNING_SET)
-    assert totals.questions >= 150 and totals.out_of_scope >= 40
-    assert_floors(totals, top1=0.975, refused=0.99)
+@pytest.mark.parametrize(("name", "top1", "refused"), LEARNT_FLOORS)
+def test_asked_questions_are_learnt(name: str, top1: float, refused: float):
+    # In-sample: the FAQ has learnt these very questions, so this only guards against a change that unlearns them.
+    totals = measured(ASKED / name)
+    assert totals.questions >= 100
+    assert_floors(totals, top1=top1, refused=refused)
+
+
+@pytest.mark.parametrize(("name", "top1", "refused"), NEW_AUTHOR_FLOORS)
+def test_a_new_authors_questions_are_answered_by_a_faq_that_never_learnt_them(name: str, top1: float, refused: float):
+    # The method's own estimate: one author's file, ranked by the FAQ taught every other asked file (what
+    # `python -m faq.tuning` does for the whole pool), decided with the shipped thresholds.
+    content = load_content(DEFAULT_CONTENT_DIR)
+    questions = read_eval_file(ASKED / name)
+    make_ranker, thresholds, _ = retrieval_for("tfidf")
+    samples = tuning.held_out_samples(content, questions, make_ranker)
+    assert {sample.question.source for sample in samples} == {str(ASKED / name)}
+    assert_floors(tuning.totals_for(tuning.decide_samples(samples, thresholds)), top1=top1, refused=refused)
 
 
 def test_eval_lines_accept_null_and_list_of_null_as_out_of_scope():
@@ -129,14 +114,14 @@ def test_eval_file_with_an_unknown_entry_id_is_refused():
 
 def test_fast_threshold_search_agrees_with_deciding_question_by_question(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(tuning, "SAFETY_BAND", 0.0)  # with the band, the search is deliberately stricter
-    samples = tuning.rank_samples(load_faq(), read_eval_file(TUNING_SET))
+    samples = tuning.rank_samples(load_faq(), read_eval_file(ASKED / "questions.jsonl"))
     rewards = tuning._grid_rewards(samples)
     for thresholds in [TUNED_THRESHOLDS, *random.Random(5).sample(sorted(rewards, key=repr), 25)]:
         assert rewards[thresholds] == pytest.approx(tuning.total_reward(samples, thresholds))
 
 
 def test_fitted_thresholds_are_on_the_grid_and_never_suggest_above_answering():
-    samples = tuning.rank_samples(load_faq(), read_eval_file(TUNING_SET)[:80])
+    samples = tuning.rank_samples(load_faq(), read_eval_file(ASKED / "v8.jsonl")[:80])
     fitted = tuning.fit_thresholds(samples)
     assert isinstance(fitted, Thresholds)
     assert fitted.suggest_min <= fitted.answer_min

@@ -141,6 +141,15 @@ def _run_eval(faq: Faq, eval_file: Path, as_json: bool) -> None:
     for result in results:
         out.print(result_line(result))
     out.print(totals_text(totals))
+    learnt = sum(1 for result in results if faq.has_learnt(result.question.question))
+    if learnt:
+        out.print(
+            Text(
+                f"{learnt} of these {totals.questions} questions are ones the FAQ learnt from (faq/content/asked): "
+                "figures on them are in-sample.",
+                style="yellow",
+            )
+        )
 
 
 def result_line(result: QuestionResult) -> Text:
