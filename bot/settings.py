@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from faq.answering import DEFAULT_BACKEND, Backend, backend_name
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbot.db"
 
@@ -26,7 +28,7 @@ class Settings(BaseSettings):
     duplicate_window_days: int = Field(7, alias="CREDITBOT_DUPLICATE_WINDOW_DAYS", ge=0)
     scan_cron: str = Field("0 * * * *", alias="CREDITBOT_SCAN_CRON")
     # "hybrid" needs the optional embedding extra (faq/README.md); without it the FAQ keeps "tfidf".
-    faq_backend: Literal["tfidf", "hybrid"] = Field("tfidf", alias="CREDITBOT_FAQ_BACKEND")
+    faq_backend: Backend = Field(DEFAULT_BACKEND, alias="CREDITBOT_FAQ_BACKEND")
 
     @field_validator("billing_admins", mode="before")
     @classmethod
@@ -39,7 +41,7 @@ class Settings(BaseSettings):
     @field_validator("faq_backend", mode="before")
     @classmethod
     def _backend_in_lowercase(cls, value: object) -> object:
-        return value.strip().lower() or "tfidf" if isinstance(value, str) else value
+        return backend_name(value) if isinstance(value, str) else value
 
     @field_validator("approval_threshold", mode="before")
     @classmethod

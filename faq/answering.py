@@ -210,8 +210,14 @@ def load_faq(path: Path | str | None = None, backend: Backend | None = None) -> 
     return faq_from_content(load_content(Path(path)), chosen)
 
 
+def backend_name(value: str) -> str:
+    """A backend name as people write it ("Hybrid ", or blank for the default), in the form `Backend` uses; the bot's
+    settings read CREDITBOT_FAQ_BACKEND through this too, so both accept the same spellings."""
+    return value.strip().lower() or DEFAULT_BACKEND
+
+
 def configured_backend() -> Backend:
-    value = os.environ.get(BACKEND_ENV, "").strip().lower() or DEFAULT_BACKEND
+    value = backend_name(os.environ.get(BACKEND_ENV, ""))
     if value not in get_args(Backend):
         raise ValueError(f"{BACKEND_ENV}={value!r}: expected one of {', '.join(get_args(Backend))}")
     return value  # type: ignore[return-value]  # checked against the Literal's values just above
@@ -231,25 +237,26 @@ def faq_from_content(content: FaqContent, backend: Backend = "tfidf") -> Faq:
 RankerFactory = Callable[[FaqContent], Ranker]
 
 
-def retrieval_for(backend: Backend) -> tuple[RankerFactory, Thresholds, Backend]:
+def retrieval_for(backend: Backend, cache: Path | None = None) -> tuple[RankerFactory, Thresholds, Backend]:
     """How `backend` ranks (built from taught content), its thresholds, and the backend that will really answer:
-    "hybrid" asked for without the embedding model gives "tfidf"."""
+    "hybrid" asked for without the embedding model gives "tfidf". `cache`: where the hybrid keeps content vectors
+    (default: faq.embedding.cache_directory())."""
     if backend == "hybrid":
-        semantic = semantic_index_factory()
+        semantic = semantic_index_factory(cache)
         if semantic is not None:
             return (lambda c: HybridRanker(c.entries, c.not_covered, semantic)), HYBRID_THRESHOLDS, "hybrid"
         log.info("FAQ backend 'hybrid' needs the embedding model (faq/README.md); answering with 'tfidf'")
     return (lambda c: EntryRanker(c.entries, c.not_covered)), TUNED_THRESHOLDS, "tfidf"
 
 
-def semantic_index_factory() -> SemanticIndexFactory | None:
+def semantic_index_factory(cache: Path | None = None) -> SemanticIndexFactory | None:
     """What the hybrid backend embeds with, or None when the model or its packages are not installed."""
     try:
         from faq import embedding  # numpy, safetensors, tokenizers, threadpoolctl: optional, imported only here
     except ImportError:
         return None
     try:
-        return embedding.embedding_index_factory()
+        return embedding.embedding_index_factory(cache)
     except Exception:  # an optional backend must never stop the bot: a damaged model file falls back too
         log.warning("FAQ embedding model failed to load; answering with 'tfidf'", exc_info=True)
         return None

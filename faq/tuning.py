@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -326,27 +327,30 @@ def main(argv: Sequence[str] | None = None) -> None:
     content = load_content(DEFAULT_CONTENT_DIR)
     questions = tuning_questions(content)
     print(f"tuning pool: {len(questions)} questions ({'with' if DEV_FILE.exists() else 'without'} the dev set)")
-    rankers = _candidates(args.compare, args.only)
-    for name, make_ranker in rankers.items():
-        results = cross_validate(held_out_samples(content, questions, make_ranker))
-        print(f"{name:72s} {FOLDS}-fold CV: {describe(results)}")
-        if args.by_file:
-            _print_by_file(results)
-    _fit_backend(content, questions, args.backend)
+    # Each left-out file gives the embedding index another set of texts: their vectors are kept for this run
+    # only (the encoder remembers each text's vector), not written to the user's cache once per file.
+    with tempfile.TemporaryDirectory(prefix="creditbot-faq-tuning-") as scratch:
+        rankers = _candidates(args.compare, args.only, Path(scratch))
+        for name, make_ranker in rankers.items():
+            results = cross_validate(held_out_samples(content, questions, make_ranker))
+            print(f"{name:72s} {FOLDS}-fold CV: {describe(results)}")
+            if args.by_file:
+                _print_by_file(results)
+        _fit_backend(content, questions, args.backend, Path(scratch))
 
 
-def _candidates(compare: bool, only: str | None) -> dict[str, RankerFactory]:
+def _candidates(compare: bool, only: str | None, cache: Path) -> dict[str, RankerFactory]:
     if not compare:
         return {SHIPPED: CANDIDATE_RANKERS[SHIPPED]}
-    semantic = semantic_index_factory()
+    semantic = semantic_index_factory(cache)
     if semantic is None:
         print("embedding candidates skipped: the model or its packages are not installed (faq/README.md)")
     candidates = {**CANDIDATE_RANKERS, **(embedding_candidates(semantic) if semantic else {})}
     return {name: make for name, make in candidates.items() if only is None or only in name}
 
 
-def _fit_backend(content: FaqContent, questions: Sequence[EvalQuestion], backend: Backend) -> None:
-    make_ranker, _, available = retrieval_for(backend)
+def _fit_backend(content: FaqContent, questions: Sequence[EvalQuestion], backend: Backend, cache: Path) -> None:
+    make_ranker, _, available = retrieval_for(backend, cache)
     if available != backend:
         print(f"backend {backend!r} is not available here: nothing to fit")
         return

@@ -214,3 +214,12 @@ def test_the_backend_setting_chooses_the_faq_the_command_uses(run, monkeypatch: 
         assert result.exit_code == 0 and json.loads(result.stdout)["id"] == "undo"
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("written", "read"), [(" Hybrid ", "hybrid"), ("TFIDF", "tfidf"), ("", "tfidf")])
+def test_the_bot_and_the_faq_read_the_backend_setting_alike(monkeypatch: pytest.MonkeyPatch, written: str, read: str):
+    from bot.settings import Settings
+    from faq.answering import BACKEND_ENV, configured_backend
+
+    monkeypatch.setenv(BACKEND_ENV, written)
+    assert Settings(_env_file=None).faq_backend == configured_backend() == read
