@@ -22,7 +22,6 @@ Importing this module raises ImportError when numpy, safetensors, tokenizers or 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -46,9 +45,6 @@ BATCH_SIZE = 32
 QUESTION_CACHE = 2048  # vectors of recent questions kept per encoder (1.5 kB each)
 Runtime = Literal["onnxruntime", "numpy"]  # the forward pass's implementation
 _NEGATIVE = np.float32(-1e9)  # attention logit for padding: softmax gives it zero weight
-# Earlier versions saved the whole onnxruntime model (90 MB) in the cache directory as
-# all-minilm-l6-v2.<model fingerprint>.<builder digest>.onnx, written through <same stem>.<pid>.tmp.
-_SAVED_GRAPHS = ("all-minilm-l6-v2.*.onnx", "all-minilm-l6-v2.*.tmp")
 
 log = logging.getLogger(__name__)
 
@@ -194,11 +190,10 @@ class SentenceEncoder:
     """all-MiniLM-L6-v2: `encode(texts)` gives one L2-normalised 384-float vector per text.
 
     `runtime` picks the forward pass: None (the default) takes onnxruntime when `onnx` and `onnxruntime` import and
-    numpy otherwise; "onnxruntime" or "numpy" insists on one. Nothing is written to disk; graphs that earlier
-    versions saved in `graph_cache` (default `cache_directory()`), 90 MB each, are removed when found.
+    numpy otherwise; "onnxruntime" or "numpy" insists on one. Neither writes anything to disk.
     """
 
-    def __init__(self, directory: Path, runtime: Runtime | None = None, graph_cache: Path | None = None) -> None:
+    def __init__(self, directory: Path, runtime: Runtime | None = None) -> None:
         config = json.loads((directory / "config.json").read_text())
         self.hidden = int(config["hidden_size"])
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
@@ -207,7 +202,6 @@ class SentenceEncoder:
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.fingerprint = model_fingerprint(directory)
         self.forward_pass = _forward_pass(directory, config, runtime)
-        _remove_saved_graphs(graph_cache or cache_directory())
         # Recent questions' vectors: a repeated question, and the tuning tool's many rankers over one question
         # pool, cost the forward pass once.
         self.question_vector = lru_cache(maxsize=QUESTION_CACHE)(self._read_only_vector)
@@ -294,15 +288,6 @@ def _onnx_forward_pass(
         # An installed but unusable onnxruntime (too old for the graph, say) costs speed, not answers.
         log.warning("FAQ embedding: onnxruntime could not run the model; using numpy", exc_info=True)
         return None
-
-
-def _remove_saved_graphs(directory: Path) -> None:
-    """The graphs earlier versions saved in the cache (`_SAVED_GRAPHS`): nothing reads them now. A process of an
-    older checkout sharing the cache and still wanting one only builds it again."""
-    for pattern in _SAVED_GRAPHS:
-        for saved in directory.glob(pattern):  # nothing when the directory is missing or cannot be read
-            with contextlib.suppress(OSError):  # gone already, or not ours to remove: harmless either way
-                saved.unlink()
 
 
 @lru_cache(maxsize=1)

@@ -12,8 +12,8 @@ The model proto carries no weights: each weight is an initializer marked as exte
 no bytes), and onnxruntime is handed the numpy arrays read from safetensors instead
 (`SessionOptions.add_external_initializers`), before it optimises the graph. So nothing is serialised but a few
 kilobytes of nodes, and nothing is written to disk: building the graph takes ~15 ms and the session ~0.15 s
-(optimising included), where saving the whole model to the cache, as this module once did, wrote 90 MB per model
-version to every user's cache directory to save about a second.
+(optimising included), where saving the whole model to the cache would write 90 MB per model version to every
+user's cache directory to save about a second.
 
 Importing this module raises ImportError when onnx or onnxruntime is missing; faq/embedding.py then uses numpy.
 """

@@ -187,27 +187,17 @@ def test_onnxruntime_keeps_its_own_copy_of_the_weights_it_was_handed(weights, co
 
 
 @pytest.mark.parametrize("runtime", ["onnxruntime", "numpy"])
-def test_nothing_is_written_to_the_cache_directory(tmp_path: Path, runtime):
-    encoder = embedding.SentenceEncoder(embedding.find_model(), runtime=runtime, graph_cache=tmp_path)
+def test_nothing_is_written_to_the_cache_directory(tmp_path: Path, runtime, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CREDITBOT_FAQ_CACHE", str(tmp_path))
+    encoder = embedding.SentenceEncoder(embedding.find_model(), runtime=runtime)
     encoder.encode(["apply a credit", "undo"])
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "numpy"])
-def test_graphs_saved_by_earlier_versions_are_removed_and_content_vectors_kept(tmp_path: Path, runtime):
-    saved = tmp_path / "all-minilm-l6-v2.0123456789abcdef.0123456789ab.onnx"  # as earlier versions named them
-    interrupted = tmp_path / "all-minilm-l6-v2.0123456789abcdef.0123456789ab.4242.tmp"  # a write cut short
-    content_vectors = tmp_path / "0123456789abcdef0123456789abcdef.npy"
-    someone_elses = tmp_path / "notes.onnx"
-    for path in (saved, interrupted, content_vectors, someone_elses):
-        path.write_bytes(b"")
-    embedding.SentenceEncoder(embedding.find_model(), runtime=runtime, graph_cache=tmp_path)
-    assert sorted(tmp_path.iterdir()) == [content_vectors, someone_elses]
-
-
-def test_a_cache_directory_that_cannot_exist_costs_nothing(tmp_path: Path, fast):
+def test_a_cache_directory_that_cannot_exist_costs_nothing(tmp_path: Path, fast, monkeypatch: pytest.MonkeyPatch):
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")
-    encoder = embedding.SentenceEncoder(embedding.find_model(), runtime="onnxruntime", graph_cache=blocked / "cache")
+    monkeypatch.setenv("CREDITBOT_FAQ_CACHE", str(blocked / "cache"))
+    encoder = embedding.SentenceEncoder(embedding.find_model(), runtime="onnxruntime")
     assert encoder.runtime == "onnxruntime"
     assert np.abs(encoder.encode_one("undo") - fast.encode_one("undo")).max() < TOLERANCE
