@@ -15,7 +15,6 @@ for each runtime, with an empty cache directory (a first start: the content embe
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import statistics
 import subprocess
@@ -29,14 +28,12 @@ from typing import Any
 from faq.answering import DEFAULT_CONTENT_DIR, configured_backend, faq_from_content, semantic_index_factory
 from faq.entries import load_content
 
-ASKED = DEFAULT_CONTENT_DIR / "asked"  # the questions people asked, one JSON object a line
 TARGET_MS = 5.0
 CACHE_ENV = "CREDITBOT_FAQ_CACHE"  # faq.embedding.cache_directory(): a fresh one measures a first start
 
 
 def eval_questions() -> list[str]:
-    paths = sorted(ASKED.glob("*.jsonl"))
-    return [json.loads(line)["q"] for path in paths for line in path.read_text().splitlines() if line.strip()]
+    return [question.question for question in load_content(DEFAULT_CONTENT_DIR).asked]
 
 
 def bench_faq() -> dict[str, Any]:

@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from faq.questions import EvalFileError, EvalQuestion, read_eval_file
+from faq.questions import EvalFileError, EvalQuestion, location, read_eval_file
 
 # libyaml's loader is several times faster; fall back to the pure-Python one where it is not compiled in.
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -133,7 +133,7 @@ def load_asked(directory: Path) -> tuple[EvalQuestion, ...]:
     try:
         return tuple(question for path in files for question in read_eval_file(path))
     except EvalFileError as exc:
-        raise FaqContentError(_where(exc.source, exc.line), None, exc.problem) from exc
+        raise FaqContentError(location(exc.source, exc.line), None, exc.problem) from exc
 
 
 def check_asked(
@@ -151,8 +151,8 @@ def check_asked(
         for text in item.questions:
             filed[phrasing_key(text)] = (None, f"in the not-covered list ({item.source})")
     for question in asked:
-        where = _where(question.source, question.line)
-        unknown = sorted(set(question.acceptable or ()) - known)
+        where = location(question.source, question.line)
+        unknown = question.unknown_ids(known)
         if unknown:
             raise FaqContentError(where, None, f"unknown entry id(s): {', '.join(unknown)}")
         ids, place = filed.setdefault(phrasing_key(question.question), (question.acceptable, where))
@@ -164,10 +164,6 @@ def _contradicts(first: tuple[str, ...] | None, second: tuple[str, ...] | None) 
     if first is None or second is None:
         return (first is None) != (second is None)
     return not set(first) & set(second)
-
-
-def _where(source: str, line: int | None) -> str:
-    return f"{source}:{line}" if line is not None else source
 
 
 def parse_content_file(path: Path) -> FaqEntry | NotCovered:

@@ -89,7 +89,7 @@ def check_ids_exist(faq: Faq, questions: Sequence[EvalQuestion]) -> None:
     """An id the content lacks would count as a miss forever, silently: refuse the file instead."""
     known = {entry.id for entry in faq.entries}
     for question in questions:
-        unknown = sorted(set(question.acceptable or ()) - known)
+        unknown = question.unknown_ids(known)
         if unknown:
             raise EvalFileError(question.source, question.line, f"unknown entry id(s): {', '.join(unknown)}")
 

@@ -8,7 +8,7 @@ Two kinds of file use this format: the asked questions in `faq/content/asked/`, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +20,12 @@ class EvalFileError(ValueError):
         self.source = str(source)
         self.line = line
         self.problem = problem
-        where = f"{self.source}:{line}" if line is not None else self.source
-        super().__init__(f"{where}: {problem}")
+        super().__init__(f"{location(self.source, line)}: {problem}")
+
+
+def location(source: Path | str, line: int | None) -> str:
+    """Where a problem is, as error messages name it: `file:line`, or the file alone."""
+    return f"{source}:{line}" if line is not None else str(source)
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,10 @@ class EvalQuestion:
     acceptable: tuple[str, ...] | None  # None: out of scope, the bot should refuse
     source: str
     line: int
+
+    def unknown_ids(self, known: Collection[str]) -> list[str]:
+        """The acceptable ids that are not entry ids, sorted: a line naming one is refused, wherever it is read."""
+        return sorted(set(self.acceptable or ()) - set(known))
 
 
 def read_eval_file(path: Path | str) -> list[EvalQuestion]:

@@ -130,8 +130,10 @@ class NgramIndex:
         weight_array /= norms[doc_array]
         order = np.argsort(row_array, kind="stable")
         doc_array, weight_array = doc_array[order], weight_array[order]
-        ends = np.cumsum([document_frequency[gram] for gram in gram_ids])
-        starts = ends - np.array([document_frequency[gram] for gram in gram_ids])
+        # In gram_ids order, a gram's postings are as long as its document frequency.
+        frequencies = np.array(list(document_frequency.values()), dtype=np.intp)
+        ends = np.cumsum(frequencies)
+        starts = ends - frequencies
         self.postings = {
             gram: (doc_array[start:end], weight_array[start:end])
             for gram, start, end in zip(gram_ids, starts.tolist(), ends.tolist(), strict=True)
