@@ -105,10 +105,11 @@ def client_ids(database_url: str, limit: int = 50) -> list[str]:
     from sqlmodel import select
 
     from ledger.db import Database
-    from ledger.models import Client
+    from ledger.tables import Client
 
     db = Database(database_url)
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         ids = list(session.exec(select(Client.id).order_by(Client.id).limit(limit)).all())
     db.dispose()
     if not ids:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import itertools
 import sys
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
 from bot.commands import builtin, registry
-from bot.commands.context import Caller, Context, Services
+from bot.commands.context import Caller, ClickedMessage, Context, Services
 from bot.commands.reply import Reply
 from bot.render.console_text import Choice, render
 
@@ -43,8 +44,11 @@ class Console:
         self.services = services
         self.user_id = user_id
         self.out = out
+        # A request key names one request of one person: this session's own id, who typed, and the line's number.
+        self._session = uuid.uuid4().hex[:12]
         self._requests = itertools.count(1)
         self._messages = itertools.count(1)
+        self._shown: dict[int, tuple[str, list[dict[str, object]]]] = {}
         self._next_button = 1
         # Buttons still on screen, by number; a message replaced by a click loses its buttons.
         self._clickable: dict[int, _Clickable] = {}
@@ -72,7 +76,7 @@ class Console:
         elif line.isdigit():
             self._click(int(line))
         else:
-            ctx = self._context(f"console:cmd:{next(self._requests)}")
+            ctx = self._context(f"console:{self._session}:{self.user_id}:cmd:{next(self._requests)}")
             self._show(registry.run_line(ctx, line))
 
     def _switch_user(self, user_id: str) -> None:
@@ -90,12 +94,16 @@ class Console:
             return
         choice = clickable.choice
         self._print(f"(clicked [{number}] {choice.label} as {self.user_id})")
-        key = f"console:act:{clickable.message_id}:{choice.action_id}:{choice.value}"
-        reply = registry.run_action(self._context(key), choice.action_id, choice.value)
+        key = f"console:{self._session}:{self.user_id}:act:{clickable.message_id}:{choice.action_id}:{choice.value}"
+        text, blocks = self._shown.get(clickable.message_id, ("", []))
+        clicked = ClickedMessage(CONSOLE_CHANNEL, str(clickable.message_id), True, text, tuple(blocks))
+        reply = registry.run_action(self._context(key, clicked), choice.action_id, choice.value)
         self._show(reply, replacing=clickable.message_id if reply.replace_original else None)
+        if reply.follow_up is not None:
+            self._show(reply.follow_up)
 
-    def _context(self, key: str) -> Context:
-        caller = Caller(self.user_id, CONSOLE_TEAM, CONSOLE_CHANNEL, f"console:{self.user_id}", key)
+    def _context(self, key: str, clicked: ClickedMessage | None = None) -> Context:
+        caller = Caller(self.user_id, CONSOLE_TEAM, CONSOLE_CHANNEL, f"console:{self.user_id}", key, clicked)
         return Context(self.services, caller)
 
     def _show(self, reply: Reply, replacing: int | None = None) -> None:
@@ -110,6 +118,7 @@ class Console:
             self._print_message(announcement.text, announcement.blocks, next(self._messages))
 
     def _print_message(self, text: str, blocks: list[dict[str, object]], message_id: int) -> None:
+        self._shown[message_id] = (text, blocks)
         shown = render(blocks, text, first_number=self._next_button)
         # Button numbers are never reused within a session: an old number cannot click a new button.
         self._next_button += len(shown.choices)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, or_, select
+from sqlmodel import col, or_, select
 
 from bot.render.blocks import esc
 from faq import Faq
@@ -28,8 +28,8 @@ from faq.grounding import References
 from ledger import reads
 from ledger.db import Database
 from ledger.errors import LedgerError
-from ledger.models import Client
 from ledger.money import format_money
+from ledger.unit import Unit, statement
 
 log = logging.getLogger("creditbot.bot")
 
@@ -88,10 +88,13 @@ def forget_client_names() -> None:
     _CACHE.clear()
 
 
+_CLIENT_NAMES = statement("SELECT name, id FROM client")
+
+
 def client_names(db: Database) -> tuple[list[str], list[str]]:
     """Every client's name and id, in the same order: one narrow SELECT, no rows of money."""
-    with db.read() as session:
-        rows = session.exec(select(Client.name, Client.id)).all()
+    with db.read() as unit:
+        rows = unit.rows(_CLIENT_NAMES)
     return [name for name, _ in rows], [client_id for _, client_id in rows]
 
 
@@ -110,15 +113,15 @@ class LedgerGrounder:
 
     def __call__(self, references: References) -> list[str]:
         try:
-            with self.db.read() as session:
-                return facts_for(session, references, self.escape)
+            with self.db.read() as unit:
+                return facts_for(unit, references, self.escape)
         except (LedgerError, SQLAlchemyError):
             # Facts are extra: the FAQ answer still stands when the ledger cannot be read.
             log.exception("could not read the ledger to ground an FAQ answer; answering without facts")
             return []
 
 
-def facts_for(session: Session, references: References, escape: Callable[[str], str] = esc) -> list[str]:
+def facts_for(unit: Unit, references: References, escape: Callable[[str], str] = esc) -> list[str]:
     lines: list[str] = []
     grounded = 0
     seen_clients: set[str] = set()
@@ -126,17 +129,17 @@ def facts_for(session: Session, references: References, escape: Callable[[str], 
         if grounded >= MAX_RECORDS:
             break
         try:
-            detail = reads.invoice_detail(session, number)
+            detail = reads.invoice_detail(unit, number)
         except LedgerError:
             continue  # not an invoice of this ledger ("A-113" may be anything)
         grounded += 1
         seen_clients.add(detail.client.id)
-        lines.extend(invoice_facts(detail, _findings(session, invoice_numbers=[detail.summary.number]), escape))
+        lines.extend(invoice_facts(detail, _findings(unit, invoice_numbers=[detail.summary.number]), escape))
     for name in references.client_names:
         if grounded >= MAX_RECORDS:
             break
         try:
-            balance = reads.client_balance(session, name)
+            balance = reads.client_balance(unit, name)
         except LedgerError:
             continue
         if balance.client.id in seen_clients:
@@ -144,7 +147,7 @@ def facts_for(session: Session, references: References, escape: Callable[[str], 
         grounded += 1
         seen_clients.add(balance.client.id)
         numbers = [invoice.number for invoice in balance.invoices]
-        found = _findings(session, client_id=balance.client.id, invoice_numbers=numbers)
+        found = _findings(unit, client_id=balance.client.id, invoice_numbers=numbers)
         lines.extend(client_facts(balance, found, escape))
     return lines
 
@@ -220,12 +223,12 @@ def _finding_line(finding: OpenFinding, escape: Callable[[str], str]) -> str:
 
 
 def _findings(
-    session: Session, *, invoice_numbers: Sequence[str] = (), client_id: str | None = None
+    unit: Unit, *, invoice_numbers: Sequence[str] = (), client_id: str | None = None
 ) -> list[OpenFinding]:
     """Open scan findings on these invoices or this client; none where the scans are not installed."""
     try:
         from ledger.scans import FindingKind
-        from ledger.scans.models import ScanFinding
+        from ledger.tables import ScanFinding
     except ImportError:
         return []
     conditions: list[Any] = []
@@ -241,7 +244,7 @@ def _findings(
         .order_by(col(ScanFinding.id))
     )
     found = []
-    for kind_value, detail, number in session.exec(query):
+    for kind_value, detail, number in unit.session.exec(query):
         try:
             kind = FindingKind(kind_value)
         except ValueError:

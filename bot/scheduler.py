@@ -21,8 +21,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from bot.alerts import AlertReport, AlertsNotConfigured, post_pending_alerts
-from bot.scan_reply import scan_options
-from bot.settings import Settings
+from bot.settings import Settings, scan_options
 from ledger import scans
 from ledger.db import Database
 

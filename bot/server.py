@@ -31,8 +31,7 @@ from slack_sdk.errors import SlackApiError
 from bot.app import HTTP_SETTINGS, create_app, require_settings, run_startup_hooks, web_client
 from bot.commands import reads
 from bot.commands.context import Services
-from bot.settings import Settings, get_settings
-from ledger.db import Database
+from bot.settings import Settings, get_settings, open_database
 
 log = logging.getLogger("creditbot.server")
 
@@ -96,7 +95,7 @@ def creditbot_wsgi_app(threads: int = 1) -> WsgiApp:
     `threads`: the worker's request threads, so as many database connections are warmed up before it serves.
     """
     settings = get_settings()
-    db = Database(settings.database_url)
+    db = open_database(settings)
     app = create_app(settings, db)
     run_startup_hooks(app, settings, db)
     try:
@@ -110,7 +109,7 @@ def creditbot_wsgi_app(threads: int = 1) -> WsgiApp:
 def check_startup(settings: Settings) -> None:
     """Everything `serve` needs, checked before the first worker starts; raises StartupError or MissingSetting."""
     require_settings(settings, HTTP_SETTINGS, "serve")
-    db = Database(settings.database_url)
+    db = open_database(settings)
     try:
         db.ensure_schema()
     finally:

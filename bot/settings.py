@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from faq.answering import DEFAULT_BACKEND, Backend, backend_name
+from ledger.approvals import ApprovalThresholds
+from ledger.errors import LedgerError
+
+if TYPE_CHECKING:
+    from ledger.db import Database
+    from ledger.scans.detectors import ScanOptions
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbot.db"
 
@@ -24,7 +30,10 @@ class Settings(BaseSettings):
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
     billing_admins: Annotated[frozenset[str], NoDecode] = Field(frozenset(), alias="CREDITBOT_BILLING_ADMINS")
     alert_channel: str | None = Field(None, alias="CREDITBOT_ALERT_CHANNEL")
-    approval_threshold: Decimal | None = Field(None, alias="CREDITBOT_APPROVAL_THRESHOLD")
+    # "USD:1000,EUR:900,JPY:150000", or a bare "1000" for every currency in the client's own (ledger/approvals.py).
+    approval_threshold: Annotated[ApprovalThresholds, NoDecode] = Field(
+        default_factory=ApprovalThresholds, alias="CREDITBOT_APPROVAL_THRESHOLD"
+    )
     duplicate_window_days: int = Field(7, alias="CREDITBOT_DUPLICATE_WINDOW_DAYS", ge=0)
     scan_cron: str = Field("0 * * * *", alias="CREDITBOT_SCAN_CRON")
     # "hybrid" needs the optional embedding extra (faq/README.md); without it the FAQ keeps "tfidf".
@@ -45,8 +54,28 @@ class Settings(BaseSettings):
 
     @field_validator("approval_threshold", mode="before")
     @classmethod
-    def _blank_threshold_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _parse_thresholds(cls, value: object) -> object:
+        if isinstance(value, str | int | Decimal):
+            try:
+                return ApprovalThresholds.parse(str(value))
+            except LedgerError as invalid:
+                raise ValueError(invalid.message) from None
+        return value
+
+
+def open_database(settings: Settings) -> Database:
+    """The configured ledger with the configured rules: every front end opens it this way, so none skips a rule."""
+    from ledger.db import Database
+    from ledger.rules import Rules
+
+    return Database(settings.database_url, rules=Rules(approval=settings.approval_threshold))
+
+
+def scan_options(settings: Settings) -> ScanOptions:
+    """The scans' settings (the duplicate window), as the ledger's scans take them."""
+    from ledger.scans.detectors import ScanOptions
+
+    return ScanOptions(duplicate_window_days=settings.duplicate_window_days)
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
 from bot.app import SOCKET_SETTINGS, create_app, require_settings, run_startup_hooks, secret
-from bot.settings import Settings
+from bot.settings import Settings, open_database
 from ledger.db import Database
 
 
@@ -23,7 +23,7 @@ def socket_mode_handler(settings: Settings, db: Database) -> SocketModeHandler:
 def run_socket_mode(settings: Settings) -> None:
     """Connect and serve until interrupted."""
     require_settings(settings, SOCKET_SETTINGS, "socket")
-    db = Database(settings.database_url)
+    db = open_database(settings)
     db.ensure_schema()
     handler = socket_mode_handler(settings, db)
     run_startup_hooks(handler.app, settings, db)

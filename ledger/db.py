@@ -1,20 +1,20 @@
 """Connections, transactions and the schema's revision.
 
-Writes take the database's write lock when they begin: on SQLite a `BEGIN IMMEDIATE` (pysqlite's default
-`BEGIN` is deferred, so two writers could both read a balance before either writes), on PostgreSQL row
-locks (`SELECT ... FOR UPDATE`) taken by the operations themselves. Reads use plain transactions. The hottest
-write (applying credit) and read (a client's balance) run on the driver connection itself (`driver_write`,
-`driver_read`, see ledger/driver.py).
+Everything runs in a unit of work (ledger/unit.py) that `Database` opens. Writes take the database's write lock
+when they begin: on SQLite a `BEGIN IMMEDIATE` (pysqlite's default `BEGIN` is deferred, so two writers could both
+read a balance before either writes), on PostgreSQL row locks (`SELECT ... FOR UPDATE`) taken by the operations
+themselves. Reads use plain transactions.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -23,86 +23,91 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session
 
-from ledger.driver import DriverRead, DriverWrite
 from ledger.errors import SchemaOutOfDate
+from ledger.rules import Rules
+from ledger.unit import Unit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_WRITE = "creditbot_write"
 # How long a SQLite writer waits for the database's write lock before giving up ("database is locked").
 SQLITE_BUSY_TIMEOUT_S = 30
-_Driver = TypeVar("_Driver", bound=DriverRead)
+_T = TypeVar("_T")
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back and may be run again.
+_RETRYABLE = {"40P01", "40001"}
+_ATTEMPTS = 3
 
 
 class Database:
-    """One database, by URL: an engine for reads and a session factory for locked writes."""
+    """One database, by URL, with the ledger's rules: it opens the units of work (ledger/unit.py) everything runs in.
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    `write()` begins a write (SQLite: BEGIN IMMEDIATE, after the process's other writers; PostgreSQL: the
+    operations lock the rows they change), `read()` a read that is rolled back at the end, and `transact(work)`
+    runs `work(unit, ...)` in a write, again when PostgreSQL reports a deadlock or a serialization failure (nothing
+    of a lost attempt is kept, so a retry is safe). Driver errors come out as SQLAlchemy's (IntegrityError,
+    OperationalError, ...).
+    """
+
+    def __init__(self, url: str, *, rules: Rules | None = None, echo: bool = False) -> None:
         self.url = make_url(url)
+        self.rules = rules or Rules()
         self.engine = _create_engine(url, echo=echo)
-        self._write_engine = self.engine.execution_options(**{_WRITE: True})
         # SQLite has one writer at a time, and a writer that finds it taken sleeps in SQLite's busy handler (1 ms,
         # then 2, 5, 10 ... up to 100 ms between tries): threads of one process colliding on it lose milliseconds
-        # each time. Driver writes of one process queue on this lock instead, and the next one starts at once.
+        # each time. Writes of one process queue on this lock instead, and the next one starts at once.
         self._sqlite_writers = threading.Lock()
+
+    def with_rules(self, rules: Rules) -> Database:
+        """The same database (engine, pool, writers' lock) under other rules: how a front end applies its settings."""
+        governed = copy.copy(self)
+        governed.rules = rules
+        return governed
 
     @property
     def is_sqlite(self) -> bool:
         return self.url.get_backend_name() == "sqlite"
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            yield session
-
-    @contextmanager
-    def write(self) -> Iterator[Session]:
+    def write(self) -> Iterator[Unit]:
         """A short write transaction, committed on success and rolled back on any error."""
-        with Session(self._write_engine, expire_on_commit=False) as session, session.begin():
-            yield session
-
-    @contextmanager
-    def driver_write(self) -> Iterator[DriverWrite]:
-        """A short write transaction on the pooled driver connection, without SQLAlchemy's per-statement work.
-
-        Committed on success and rolled back on any error; on SQLite it begins IMMEDIATE, as `write` does, after
-        the process's other driver writes. Driver errors come out as SQLAlchemy's (IntegrityError,
-        OperationalError, ...), as they do from `write`.
-        """
         with self._sqlite_writer_turn() if self._driver[1] else nullcontext():
-            yield from self._driver_transaction(DriverWrite)
+            yield from self._unit(writes=True)
 
     @contextmanager
-    def driver_read(self) -> Iterator[DriverRead]:
-        """A read transaction on the pooled driver connection, without SQLAlchemy's per-statement work.
+    def read(self) -> Iterator[Unit]:
+        """A read transaction (on SQLite a deferred BEGIN: one snapshot); rolled back at the end."""
+        yield from self._unit(writes=False)
 
-        Its statements see one snapshot, as in `read` (on SQLite a deferred BEGIN, on PostgreSQL the driver's own
-        transaction); it is rolled back at the end, since it wrote nothing. Driver errors come out as SQLAlchemy's.
-        """
-        yield from self._driver_transaction(DriverRead)
-
-    def _driver_transaction(self, kind: type[_Driver]) -> Iterator[_Driver]:
-        dbapi_error, is_sqlite = self._driver
-        write = issubclass(kind, DriverWrite)
-        raw = self.engine.raw_connection()
-        try:
-            cursor = raw.cursor()
-            if is_sqlite:
-                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    def transact(self, work: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """`work(unit, *args, **kwargs)` in a write unit, retried when PostgreSQL picked it as a deadlock victim."""
+        for attempt in range(1, _ATTEMPTS + 1):
             try:
-                yield kind(cursor, is_sqlite)
+                with self.write() as unit:
+                    return work(unit, *args, **kwargs)
+            except DBAPIError as failed:
+                if attempt == _ATTEMPTS or getattr(failed.orig, "sqlstate", None) not in _RETRYABLE:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _unit(self, *, writes: bool) -> Iterator[Unit]:
+        dbapi_error, is_sqlite = self._driver
+        connection = self.engine.connect()
+        unit: Unit | None = None
+        try:
+            if is_sqlite:
+                connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")  # type: ignore[union-attr]
+            unit = Unit(connection, writes=writes, is_sqlite=is_sqlite, rules=self.rules)
+            try:
+                yield unit
             except BaseException:
-                raw.rollback()
+                unit._finish(commit=False)
                 raise
-            if write:
-                raw.commit()
-            else:
-                raw.rollback()
+            unit._finish(commit=writes)
         except dbapi_error as failed:
             raise DBAPIError.instance(None, None, failed, dbapi_error, dialect=self.engine.dialect) from failed
         finally:
-            raw.close()
+            connection.close()
+        for callback in unit._committed_callbacks():
+            callback()
 
     @contextmanager
     def _sqlite_writer_turn(self) -> Iterator[None]:
@@ -116,7 +121,7 @@ class Database:
 
     @cached_property
     def _driver(self) -> tuple[type[Exception], bool]:
-        """The driver's base error class and whether it is SQLite, looked up once rather than on every write."""
+        """The driver's base error class and whether it is SQLite, looked up once rather than on every unit."""
         return self.engine.dialect.loaded_dbapi.Error, self.is_sqlite
 
     def dispose(self) -> None:
@@ -153,16 +158,6 @@ class Database:
         raise SchemaOutOfDate(", ".join(sorted(current)) or None, ", ".join(sorted(self.head_revisions)))
 
 
-def driver_read_in(session: Session) -> DriverRead:
-    """A `DriverRead` inside a Session's own transaction (begun if it was not), seeing what the Session flushed.
-
-    For callers that hold a Session: the balance read then runs the same plain SQL as through `driver_read`.
-    """
-    session.flush()  # the Session's pending changes, as its own queries would have flushed them first
-    connection = session.connection()
-    return DriverRead(connection.connection.dbapi_connection.cursor(), connection.dialect.name == "sqlite")
-
-
 def _create_engine(url: str, *, echo: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -186,7 +181,8 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]
-        is_write = connection.get_execution_options().get(_WRITE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
+        if connection.connection.dbapi_connection.in_transaction:
+            return  # a unit of work began it on the driver (ledger/unit.py); SQLAlchemy joins it
+        connection.exec_driver_sql("BEGIN")
 
     return engine

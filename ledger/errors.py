@@ -257,3 +257,31 @@ class NotReversed(LedgerError):
 
     def __init__(self, application_id: int) -> None:
         super().__init__(f"Credit application #{application_id} is not reversed, so there is no reversal to undo.")
+
+
+class ApprovalRequired(LedgerError):
+    """A gated write above the approval threshold: nothing was written; a request for approval can be opened."""
+
+    code = "approval_required"
+
+    def __init__(
+        self, action: str, params: dict[str, object], client_id: str, what: str, amount: str, threshold: str,
+        used: str | None,
+    ) -> None:  # fmt: skip
+        recent = f" (with the {used} done without approval in the last 24 hours)" if used else ""
+        super().__init__(
+            f"{what}{recent} is above the approval threshold of {threshold} per client in 24 hours, so a second "
+            "billing admin must approve it."
+        )
+        self.action, self.params, self.client_id, self.what = action, params, client_id, what
+        self.amount, self.threshold = amount, threshold
+
+
+class InvalidApprovalThreshold(LedgerError):
+    code = "invalid_approval_threshold"
+
+    def __init__(self, entry: str, why: str) -> None:
+        super().__init__(
+            f"CREDITBOT_APPROVAL_THRESHOLD entry “{entry}” is not valid ({why}); write it like USD:1000,EUR:900 "
+            "or a bare 1000."
+        )

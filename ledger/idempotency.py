@@ -1,24 +1,22 @@
-"""Idempotent writes: a key names one request; its first result is kept in the same transaction.
+"""Idempotent writes: a key names one request; its first result is kept in the same unit of work.
 
 Same key and same parameters: the stored result comes back and nothing is written. Same key with other
 parameters: IdempotencyConflict (as Stripe does), because silently answering with another request's result
 would hide a mistake. Callers check the key only after taking their row locks, so two concurrent requests
 with one key are serialized and the second sees the first's row.
+
+Keys come from the front ends and name one request of one person (a Slack trigger_id, a button on one message
+clicked by one user, a console or CLI session's own id), never a position in a session.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
-from sqlmodel import Session
-
-from ledger.driver import DriverWrite, statement
 from ledger.errors import IdempotencyConflict
-from ledger.models import IdempotencyKey, utcnow
+from ledger.unit import Unit, statement
 
 
 def request_hash(operation: str, params: dict[str, Any]) -> str:
@@ -26,48 +24,30 @@ def request_hash(operation: str, params: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-_KEYS = IdempotencyKey.__table__  # type: ignore[attr-defined]
-_FIND = select(_KEYS.c.operation, _KEYS.c.request_hash, _KEYS.c.result).where(_KEYS.c.key == bindparam("key"))
-_REMEMBER = insert(_KEYS)
-
-
-def stored_result(session: Session, key: str, operation: str, params: dict[str, Any]) -> dict[str, Any] | None:
-    """The first result for `key`, or None when the key is new."""
-    row = session.execute(_FIND, {"key": key}).first()
-    return None if row is None else _first_result(key, operation, params, *row)
-
-
-def remember(session: Session, key: str, operation: str, params: dict[str, Any], result: dict[str, Any]) -> None:
-    values = {"key": key, "operation": operation, "request_hash": request_hash(operation, params), "result": result}
-    session.execute(_REMEMBER, {**values, "created_at": utcnow()})
-
-
-def _first_result(key: str, operation: str, params: dict[str, Any], stored_operation: str, stored_hash: str,
-                  result: Any) -> Any:  # fmt: skip
-    if stored_operation != operation or stored_hash != request_hash(operation, params):
-        raise IdempotencyConflict(key)
-    return result
-
-
-# The same two steps for a write on the driver connection (ledger/driver.py).
-_FIND_SQL = statement("SELECT operation, request_hash, result FROM idempotency_key WHERE key = ?")
-_REMEMBER_SQL = statement(
+_FIND = statement("SELECT operation, request_hash, result FROM idempotency_key WHERE key = ?")
+_REMEMBER = statement(
     "INSERT INTO idempotency_key (key, operation, request_hash, result, created_at) VALUES (?, ?, ?, ?, ?)"
 )
 
 
-def stored_result_on_driver(write: DriverWrite, key: str, operation: str, params: dict[str, Any]) -> Any:
-    """`stored_result` inside a driver write."""
-    row = write.row(_FIND_SQL, (key,))
+def stored_result(unit: Unit, key: str, operation: str, params: dict[str, Any]) -> Any:
+    """The first result for `key`, or None when the key is new."""
+    row = unit.row(_FIND, (key,))
     if row is None:
         return None
     stored_operation, stored_hash, result = row
-    return _first_result(key, operation, params, stored_operation, stored_hash, write.read_json(result))
+    if stored_operation != operation or stored_hash != request_hash(operation, params):
+        raise IdempotencyConflict(key)
+    return unit.read_json(result)
 
 
-def remember_on_driver(
-    write: DriverWrite, key: str, operation: str, params: dict[str, Any], result: dict[str, Any], at: datetime
-) -> None:
-    """`remember` inside a driver write; `at` is the write's time."""
-    values = (key, operation, request_hash(operation, params), write.json(result), write.time(at))
-    write.execute(_REMEMBER_SQL, values)
+def remember(unit: Unit, key: str, operation: str, params: dict[str, Any], result: dict[str, Any]) -> None:
+    values = (key, operation, request_hash(operation, params), unit.json(result), unit.time(unit.now))
+    unit.execute(_REMEMBER, values)
+
+
+def result_to_store(result: Any) -> dict[str, Any]:
+    """A write's result as its idempotency key keeps it: every field but `replayed`.
+
+    The results hold plain values only, so a shallow copy does (asdict's deep copy cost more than the JSON dump)."""
+    return {name: value for name, value in vars(result).items() if name != "replayed"}

@@ -2,17 +2,47 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rapidfuzz import fuzz, process
-from sqlalchemy import func
-from sqlmodel import Session, select
 
 from ledger.errors import AmbiguousClient, UnknownClient, UnknownInvoice
-from ledger.models import Client, Invoice
+from ledger.unit import Unit, statement
 
 _MAX_CANDIDATES = 5
 
 
-def find_client(session: Session, query: str) -> Client:
+@dataclass(frozen=True)
+class ClientRef:
+    id: str
+    name: str
+    currency: str
+
+    @property
+    def label(self) -> str:
+        """How a client is named in a list to pick from: "Acme Legal LLP (C-ACME)"."""
+        return f"{self.name} ({self.id})"
+
+    def as_json(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "currency": self.currency}
+
+
+@dataclass(frozen=True)
+class InvoiceRef:
+    id: int
+    number: str
+    client_id: str
+
+
+_CLIENT_BY_ID = statement("SELECT id, name, currency FROM client WHERE id = ?")
+_CLIENT_BY_NAME = statement("SELECT id, name, currency FROM client WHERE name_key = ? OR lower(id) = ? LIMIT 1")
+_CLIENTS_LIKE = statement("SELECT id, name, currency FROM client WHERE name_key LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?")
+_ALL_NAMES = statement("SELECT id, name FROM client")
+_INVOICE = statement("SELECT id, number, client_id FROM invoice WHERE number = ?")
+_INVOICE_ANY_CASE = statement("SELECT id, number, client_id FROM invoice WHERE upper(number) = ? LIMIT 1")
+
+
+def find_client(unit: Unit, query: str) -> ClientRef:
     """A client by id, exact name, or an unambiguous part of its name (all case-insensitive).
 
     Ambiguous or unknown: an error listing the closest clients, so the person can pick one.
@@ -20,40 +50,28 @@ def find_client(session: Session, query: str) -> Client:
     text = query.strip()
     if not text:
         raise UnknownClient(query)
-    by_id = session.get(Client, text)
-    if by_id is not None:
-        return by_id
     key = text.lower()
-    by_name = session.exec(select(Client).where((Client.name_key == key) | (func.lower(Client.id) == key))).first()
-    if by_name is not None:
-        return by_name
+    found = unit.row(_CLIENT_BY_ID, (text,)) or unit.row(_CLIENT_BY_NAME, (key, key))
+    if found is not None:
+        return ClientRef(*found)
     pattern = "%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    partial = session.exec(
-        select(Client).where(Client.name_key.like(pattern, escape="\\")).limit(_MAX_CANDIDATES + 1)
-    ).all()
+    partial = [ClientRef(*row) for row in unit.rows(_CLIENTS_LIKE, (pattern, _MAX_CANDIDATES + 1))]
     if len(partial) == 1:
         return partial[0]
     if partial:
-        raise AmbiguousClient(text, [_label(client) for client in partial[:_MAX_CANDIDATES]])
-    raise UnknownClient(text, closest_clients(session, text))
+        raise AmbiguousClient(text, [client.label for client in partial[:_MAX_CANDIDATES]])
+    raise UnknownClient(text, closest_clients(unit, text))
 
 
-def closest_clients(session: Session, text: str, limit: int = 3) -> list[str]:
-    clients = session.exec(select(Client.id, Client.name)).all()
-    names = {f"{name} ({client_id})": name.lower() for client_id, name in clients}
+def closest_clients(unit: Unit, text: str, limit: int = 3) -> list[str]:
+    names = {f"{name} ({client_id})": name.lower() for client_id, name in unit.rows(_ALL_NAMES)}
     matches = process.extract(text.lower(), names, scorer=fuzz.WRatio, limit=limit, score_cutoff=50)
     return [label for _, _, label in matches]
 
 
-def find_invoice(session: Session, number: str) -> Invoice:
+def find_invoice(unit: Unit, number: str) -> InvoiceRef:
     text = number.strip()
-    invoice = session.exec(select(Invoice).where(Invoice.number == text)).first()
-    if invoice is None:
-        invoice = session.exec(select(Invoice).where(func.upper(Invoice.number) == text.upper())).first()
-    if invoice is None:
+    found = unit.row(_INVOICE, (text,)) or unit.row(_INVOICE_ANY_CASE, (text.upper(),))
+    if found is None:
         raise UnknownInvoice(text)
-    return invoice
-
-
-def _label(client: Client) -> str:
-    return f"{client.name} ({client.id})"
+    return InvoiceRef(*found)

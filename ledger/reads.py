@@ -11,36 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlmodel import Session, col
-from sqlmodel import select as select_model
-
-from ledger.db import driver_read_in
-from ledger.driver import DriverRead, statement
 from ledger.errors import UnknownInvoice
-from ledger.lookup import find_client, find_invoice
-from ledger.models import (
-    OPEN_INVOICE_SQL,
-    Client,
-    HistoryEntry,
-    Invoice,
-    Payment,
-    PaymentKind,
-    Reversal,
-)
+from ledger.lookup import ClientRef, InvoiceRef, find_client, find_invoice
 from ledger.money import decimal_str
+from ledger.tables import OPEN_INVOICE_SQL, PaymentKind
+from ledger.unit import Unit, statement
 
 UNTAGGED = "(no project)"
-
-
-@dataclass(frozen=True)
-class ClientRef:
-    id: str
-    name: str
-    currency: str
-
-    def as_json(self) -> dict[str, str]:
-        return {"id": self.id, "name": self.name, "currency": self.currency}
 
 
 @dataclass(frozen=True)
@@ -175,8 +152,6 @@ class InvoiceDetail:
 # statement costs SQLite's or PostgreSQL's own work and not SQLAlchemy's ~0.1 ms of bookkeeping, and the read model
 # is built from plain rows. The open invoices come from a partial index (ix_invoice_open_by_client), credits by
 # project from the payment (client_id, kind, project_id, amount_minor) index alone.
-_CLIENT = Client.__table__  # type: ignore[attr-defined]
-
 _CLIENT_BY_ID = statement(
     "SELECT id, name, currency, credits_issued_minor, credits_applied_minor FROM client WHERE id = ?"
 )
@@ -194,37 +169,36 @@ _CREDITS_BY_PROJECT = statement(
 )
 
 
-def client_balance(session: Session, client_query: str, invoice_limit: int | None = None) -> ClientBalance:
+def client_balance(unit: Unit, client_query: str, invoice_limit: int | None = None) -> ClientBalance:
     """The client's credit and open invoices; with `invoice_limit`, only the oldest that many invoices are read
     (a Slack reply shows a dozen) and `open_invoice_count` still counts them all.
 
-    The client is an id, a name or part of one (`find_client`); read in the Session's transaction."""
-    read = driver_read_in(session)
-    balance = balance_by_id(read, client_query.strip(), invoice_limit)
+    The client is an id, a name or part of one (`find_client`)."""
+    balance = balance_by_id(unit, client_query.strip(), invoice_limit)
     if balance is None:  # not an exact id: a name or part of one
-        balance = balance_by_id(read, find_client(session, client_query).id, invoice_limit)
+        balance = balance_by_id(unit, find_client(unit, client_query).id, invoice_limit)
         assert balance is not None  # the client was just found
     return balance
 
 
-def balance_by_id(read: DriverRead, client_id: str, invoice_limit: int | None = None) -> ClientBalance | None:
+def balance_by_id(unit: Unit, client_id: str, invoice_limit: int | None = None) -> ClientBalance | None:
     """The balance of the client with this exact id, or None if there is none (see `client_balance`)."""
-    client = read.row(_CLIENT_BY_ID, (client_id,))
+    client = unit.row(_CLIENT_BY_ID, (client_id,))
     if client is None:
         return None
     client_id, name, currency, issued, applied = client
     if invoice_limit is None:
-        invoices = read.rows(_OPEN_INVOICES, (client_id,))
+        invoices = unit.rows(_OPEN_INVOICES, (client_id,))
         open_count = len(invoices)
     else:
-        invoices = read.rows(_FIRST_OPEN_INVOICES, (client_id, invoice_limit))
-        open_count = read.one(_OPEN_INVOICE_COUNT, (client_id,))[0]
-    by_project = read.rows(_CREDITS_BY_PROJECT, (client_id, PaymentKind.ACCOUNT_CREDIT.value))
+        invoices = unit.rows(_FIRST_OPEN_INVOICES, (client_id, invoice_limit))
+        open_count = unit.one(_OPEN_INVOICE_COUNT, (client_id,))[0]
+    by_project = unit.rows(_CREDITS_BY_PROJECT, (client_id, PaymentKind.ACCOUNT_CREDIT.value))
     return ClientBalance(
         client=ClientRef(id=client_id, name=name, currency=currency),
         credits_issued_minor=issued,
         credits_applied_minor=applied,
-        invoices=[_open_invoice(read, row) for row in invoices],
+        invoices=[_open_invoice(unit, row) for row in invoices],
         # R7: credit applied per project tag, for reporting; reversed applications do not count.
         credits_by_project_minor={
             project_id or UNTAGGED: int(total) for project_id, total in sorted(by_project, key=lambda r: r[0] or "")
@@ -233,104 +207,91 @@ def balance_by_id(read: DriverRead, client_id: str, invoice_limit: int | None = 
     )
 
 
-def _open_invoice(read: DriverRead, row: tuple[Any, ...]) -> InvoiceSummary:
+def _open_invoice(unit: Unit, row: tuple[Any, ...]) -> InvoiceSummary:
     number, total, cash, credits, memos, posted_at, qb_invoice_id, issued_on = row
     return InvoiceSummary(
-        number, total, cash, credits, memos, read.read_time(posted_at), qb_invoice_id, read.read_day(issued_on)
+        number, total, cash, credits, memos, unit.read_time(posted_at), qb_invoice_id, unit.read_day(issued_on)
     )
 
 
-def first_client_id(session: Session) -> str | None:
+_FIRST_CLIENT = statement("SELECT id FROM client ORDER BY id LIMIT 1")
+_CLIENT = statement("SELECT id, name, currency FROM client WHERE id = ?")
+_INVOICE = statement(
+    "SELECT number, total_minor, cash_paid_minor, credits_applied_minor, qb_credit_memos_minor, posted_to_qb_at, "
+    "qb_invoice_id, issued_on, project_id FROM invoice WHERE id = ?"
+)
+_PAYMENTS = statement(
+    "SELECT p.id, p.external_id, p.kind, p.amount_minor, p.received_on, p.created_at, p.created_by, p.project_id, "
+    "r.created_at FROM payment p LEFT JOIN reversal r ON r.payment_id = p.id WHERE p.invoice_id = ? "
+    "ORDER BY p.received_on, p.id"
+)
+_HISTORY_COLUMNS = "SELECT at, actor, action, outcome, subject, before, after, detail FROM history"
+_INVOICE_HISTORY = statement(f"{_HISTORY_COLUMNS} WHERE invoice_id = ? ORDER BY id")
+_CLIENT_HISTORY = statement(f"{_HISTORY_COLUMNS} WHERE client_id = ? ORDER BY id DESC LIMIT ?")
+
+
+def first_client_id(unit: Unit) -> str | None:
     """The first client's id (None in an empty ledger): a read to run before any request, to warm things up."""
-    return session.execute(select(_CLIENT.c.id).order_by(_CLIENT.c.id).limit(1)).scalar()
+    row = unit.row(_FIRST_CLIENT)
+    return None if row is None else row[0]
 
 
-def invoice_detail(session: Session, number: str) -> InvoiceDetail:
-    invoice = find_invoice(session, number)
-    client = session.get(Client, invoice.client_id)
-    assert client is not None
-    rows = session.exec(
-        select_model(Payment, Reversal.created_at)
-        .join(Reversal, col(Reversal.payment_id) == Payment.id, isouter=True)
-        .where(Payment.invoice_id == invoice.id)
-        .order_by(col(Payment.received_on), col(Payment.id))
-    ).all()
-    payments = [_payment_line(payment, reversed_at) for payment, reversed_at in rows]
+def invoice_detail(unit: Unit, number: str) -> InvoiceDetail:
+    invoice = find_invoice(unit, number)
+    client = ClientRef(*unit.one(_CLIENT, (invoice.client_id,)))
+    *summary, issued_on, project_id = unit.one(_INVOICE, (invoice.id,))
     return InvoiceDetail(
-        client=_ref(client),
-        summary=_summary(invoice),
-        project_id=invoice.project_id,
-        payments=payments,
-        history=invoice_history(session, invoice),
+        client=client,
+        summary=_open_invoice(unit, (*summary, issued_on)),
+        project_id=project_id,
+        payments=[_payment_line(unit, row) for row in unit.rows(_PAYMENTS, (invoice.id,))],
+        history=invoice_history(unit, invoice),
     )
 
 
-def invoice_history(session: Session, invoice: Invoice) -> list[HistoryLine]:
-    entries = session.exec(
-        select_model(HistoryEntry).where(HistoryEntry.invoice_id == invoice.id).order_by(col(HistoryEntry.id))
-    ).all()
-    return [_history_line(entry) for entry in entries]
+def invoice_history(unit: Unit, invoice: InvoiceRef) -> list[HistoryLine]:
+    return [_history_line(unit, row) for row in unit.rows(_INVOICE_HISTORY, (invoice.id,))]
 
 
-def client_history(session: Session, client: Client, limit: int = 200) -> list[HistoryLine]:
-    entries = session.exec(
-        select_model(HistoryEntry)
-        .where(HistoryEntry.client_id == client.id)
-        .order_by(col(HistoryEntry.id).desc())
-        .limit(limit)
-    ).all()
-    return [_history_line(entry) for entry in reversed(entries)]
+def client_history(unit: Unit, client: ClientRef, limit: int = 200) -> list[HistoryLine]:
+    rows = unit.rows(_CLIENT_HISTORY, (client.id, limit))
+    return [_history_line(unit, row) for row in reversed(rows)]
 
 
-def history(session: Session, client_or_invoice: str) -> tuple[str, list[HistoryLine]]:
+def history(unit: Unit, client_or_invoice: str) -> tuple[str, list[HistoryLine]]:
     """The change history of an invoice (by number) or else of a client; returns what it found and the lines."""
     try:
-        invoice = find_invoice(session, client_or_invoice)
+        invoice = find_invoice(unit, client_or_invoice)
     except UnknownInvoice:
-        client = find_client(session, client_or_invoice)
-        return f"client {client.name}", client_history(session, client)
-    return f"invoice {invoice.number}", invoice_history(session, invoice)
+        client = find_client(unit, client_or_invoice)
+        return f"client {client.name}", client_history(unit, client)
+    return f"invoice {invoice.number}", invoice_history(unit, invoice)
 
 
-def _ref(client: Client) -> ClientRef:
-    return ClientRef(id=client.id, name=client.name, currency=client.currency)
-
-
-def _summary(invoice: Invoice) -> InvoiceSummary:
-    return InvoiceSummary(
-        number=invoice.number,
-        total_minor=invoice.total_minor,
-        cash_paid_minor=invoice.cash_paid_minor,
-        credits_applied_minor=invoice.credits_applied_minor,
-        qb_credit_memos_minor=invoice.qb_credit_memos_minor,
-        posted_to_qb_at=invoice.posted_to_qb_at,
-        qb_invoice_id=invoice.qb_invoice_id,
-        issued_on=invoice.issued_on,
-    )
-
-
-def _payment_line(payment: Payment, reversed_at: datetime | None) -> PaymentLine:
+def _payment_line(unit: Unit, row: tuple[Any, ...]) -> PaymentLine:
+    payment_id, external_id, kind, amount, received_on, created_at, created_by, project_id, reversed_at = row
     return PaymentLine(
-        id=payment.id or 0,
-        external_id=payment.external_id,
-        kind=PaymentKind(payment.kind),
-        amount_minor=payment.amount_minor,
-        received_on=payment.received_on,
-        created_at=payment.created_at,
-        created_by=payment.created_by,
-        project_id=payment.project_id,
-        reversed_at=reversed_at,
+        id=payment_id,
+        external_id=external_id,
+        kind=PaymentKind(kind),
+        amount_minor=amount,
+        received_on=unit.read_day(received_on),
+        created_at=unit.read_time(created_at),  # type: ignore[arg-type]
+        created_by=created_by,
+        project_id=project_id,
+        reversed_at=unit.read_time(reversed_at),
     )
 
 
-def _history_line(entry: HistoryEntry) -> HistoryLine:
+def _history_line(unit: Unit, row: tuple[Any, ...]) -> HistoryLine:
+    at, actor, action, outcome, subject, before, after, detail = row
     return HistoryLine(
-        at=entry.at,
-        actor=entry.actor,
-        action=entry.action,
-        outcome=entry.outcome,
-        subject=entry.subject,
-        before=entry.before,
-        after=entry.after,
-        detail=entry.detail,
+        at=unit.read_time(at),  # type: ignore[arg-type]
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        subject=subject,
+        before=unit.read_json(before),
+        after=unit.read_json(after),
+        detail=detail,
     )

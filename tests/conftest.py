@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-import ledger.schema  # noqa: F401  (every table on the metadata)
+import ledger.tables  # noqa: F401  (every table on the metadata)
 from ledger.db import Database
 
 POSTGRES_ENV = "CREDITBOT_TEST_POSTGRES_URL"

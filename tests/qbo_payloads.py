@@ -13,9 +13,9 @@ from typing import Any
 from sqlmodel import select
 
 from ledger.db import Database
-from ledger.models import Invoice, Payment, Reversal
+from ledger.tables import Invoice, Payment, Reversal
 from ledger.qbo import SyncSummary, read_feed, sync_feed
-from ledger.qbo.models import QBOverpayment
+from ledger.tables import QBOverpayment
 from ledger.totals import stored_totals, totals_from_entries
 from tests.builders import client, credit, import_rows, invoice
 
@@ -166,8 +166,9 @@ def query(**groups: list[Entity]) -> dict[str, Any]:
 
 def sync(db: Database, document: dict[str, Any]) -> SyncSummary:
     """Sync a response the way `creditbot sync-qb` does: through JSON text."""
-    summary = sync_feed(db, read_feed(json.dumps(document), "feed.json"))
-    with db.read() as session:
+    summary = db.transact(sync_feed, read_feed(json.dumps(document), "feed.json"))
+    with db.read() as unit:
+        session = unit.session
         assert stored_totals(session) == totals_from_entries(session), "running totals must equal the entries"
     return summary
 
@@ -178,7 +179,8 @@ def _linked_type(line: dict[str, Any]) -> str:
 
 def ledger_state(db: Database) -> dict[str, Any]:
     """What a QuickBooks sync decides, compared across runs: postings, live QuickBooks payments, overpayments."""
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         invoices = {
             row.number: (row.posted_to_qb_at, row.qb_invoice_id, row.cash_paid_minor, row.qb_credit_memos_minor)
             for row in session.exec(select(Invoice))

@@ -9,8 +9,8 @@ import pytest
 from sqlmodel import func, select
 
 from ledger import reads
-from ledger.models import Credit, HistoryEntry
-from ledger.requests import PendingApproval
+from ledger.tables import Credit, HistoryEntry
+from ledger.tables import PendingApproval
 from tests.builders import simple_ledger
 from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, SlackStandIn, running_bot
 
@@ -31,17 +31,20 @@ def bot(db, slack):
 
 
 def available(db) -> int:
-    with db.read() as session:
-        return reads.client_balance(session, "C1").available_credit_minor
+    with db.read() as unit:
+        session = unit.session
+        return reads.client_balance(unit, "C1").available_credit_minor
 
 
 def credits(db) -> int:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return session.exec(select(func.count()).select_from(Credit)).one()
 
 
 def request_status(db) -> list[str]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return [row.status for row in session.exec(select(PendingApproval)).all()]
 
 
@@ -54,7 +57,7 @@ def ask_for_large_credit(bot):
 def test_a_credit_above_the_threshold_waits_for_approval(db, bot, slack):
     reply, posted = ask_for_large_credit(bot)
     assert reply.text.startswith("Asked for approval: issue $5,000.00 of credit to Client C1 (C1)")
-    assert "nothing is issued until it is approved" in reply.text
+    assert "nothing changes until it is approved" in reply.text
     assert posted.channel == CHANNEL
     assert "*Approval needed:* <@U-ADMIN> asks to issue $5,000.00 of credit to Client C1 (C1)" in posted.all_text
     assert ">Reason: Settlement of the disputed retainer" in posted.all_text
@@ -74,7 +77,8 @@ def test_the_requester_cannot_approve_their_own_request(db, bot):
     assert "You asked for request #1, so a second billing admin has to approve it." in refused.text
     assert refused.ts != posted.ts
     assert (available(db), request_status(db)) == (50000, ["pending"])
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         refusal = session.exec(select(HistoryEntry).where(HistoryEntry.outcome == "refused")).one()
     assert (refusal.actor, refusal.action, refusal.client_id) == ("slack:U-ADMIN", "approve_request", "C1")
 
@@ -94,12 +98,13 @@ def test_a_second_admin_approves_and_the_credit_is_issued_once(db, bot):
     assert "Issued $5,000.00 of credit to Client C1" in approved.all_text
     assert approved.buttons() == ["Undo"]
     assert (available(db), credits(db), request_status(db)) == (550000, 2, ["approved"])
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         issued = session.exec(select(Credit).where(Credit.amount_minor == 500000)).one()
         assert issued.created_by == "slack:U-ADMIN"
         assert issued.reason == "Settlement of the disputed retainer (request #1, approved by slack:U-ADMIN2)"
         row = session.exec(select(PendingApproval)).one()
-        assert (row.decided_by, row.result) == ("slack:U-ADMIN2", {"credit_id": issued.id})
+        assert (row.decided_by, row.result["credit_id"]) == ("slack:U-ADMIN2", issued.id)
 
 
 def test_approving_twice_at_once_issues_once(db, bot):
@@ -115,7 +120,7 @@ def test_approving_twice_at_once_issues_once(db, bot):
 def test_a_rejected_request_issues_nothing_and_cannot_be_approved_later(db, bot):
     _, posted = ask_for_large_credit(bot)
     rejected = bot.click(posted, "Reject", user=OTHER_ADMIN)
-    assert "*Rejected* by <@U-ADMIN2>: nothing was issued." in rejected.all_text
+    assert "*Rejected* by <@U-ADMIN2>: nothing was changed." in rejected.all_text
     late = bot.click(posted, "Approve", user=OTHER_ADMIN)
     assert "Approval request #1 was already rejected by slack:U-ADMIN2" in late.text
     assert (available(db), credits(db), request_status(db)) == (50000, 1, ["rejected"])
@@ -128,11 +133,15 @@ def test_the_requester_may_withdraw_their_request(db, bot):
     assert request_status(db) == ["rejected"]
 
 
-def test_undo_on_the_approved_message_takes_the_credit_back(db, bot):
+def test_undo_on_the_approved_message_takes_the_credit_back(db, bot, slack):
     _, posted = ask_for_large_credit(bot)
     approved = bot.click(posted, "Approve", user=OTHER_ADMIN)
-    undone = bot.click(approved, "Undo", user=OTHER_ADMIN)
-    assert "Took back credit #" in undone.all_text
+    asked = bot.click(approved, "Undo", user=OTHER_ADMIN)
+    assert "Asked for approval: take back credit #2 ($5,000.00 of Client C1)" in asked.all_text, "undo is gated too"
+    assert available(db) == 550000
+    request = bot.posted(2)[-1]
+    undone = bot.click(request, "Approve", user=ADMIN)
+    assert "Took back credit #2" in undone.all_text
     assert available(db) == 50000
 
 
@@ -161,7 +170,7 @@ def test_a_request_nobody_can_see_is_cancelled_and_the_requester_told(db, slack)
     with running_bot(db, slack, CREDITBOT_APPROVAL_THRESHOLD="1000") as bot:
         reply = bot.slash("issue C1 5000 big one")
     assert "I could not post approval request #1 in this channel (not_in_channel)" in reply.text
-    assert "nothing was issued" in reply.text
+    assert "nothing was changed" in reply.text
     assert (available(db), request_status(db)) == (50000, ["cancelled"])
 
 

@@ -9,7 +9,7 @@ from sqlmodel import func, select
 from faq import load_faq
 from ledger import reads
 from ledger.demo import load_demo
-from ledger.models import Credit, HistoryEntry, Payment, Reversal
+from ledger.tables import Credit, HistoryEntry, Payment, Reversal
 from tests.builders import client, credit, import_rows, invoice, payment, simple_ledger
 from tests.slack_standin import READER, SlackStandIn, running_bot
 
@@ -27,7 +27,8 @@ def bot(db, slack):
 
 
 def counts(db):
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return tuple(
             session.exec(select(func.count()).select_from(table)).one()
             for table in (Credit, Payment, Reversal, HistoryEntry)
@@ -123,8 +124,9 @@ def test_issue_grants_credit_and_says_what_changed(db, bot):
     assert "Issued $250.00 of credit to Client C1" in reply.text
     assert "Available credit: $500.00 → $750.00" in reply.text
     assert reply.buttons() == ["Undo"]
-    with db.read() as session:
-        assert reads.client_balance(session, "C1").available_credit_minor == 75000
+    with db.read() as unit:
+        session = unit.session
+        assert reads.client_balance(unit, "C1").available_credit_minor == 75000
         entry = session.exec(select(HistoryEntry).where(HistoryEntry.action == "issue_credit")).one()
         assert (entry.actor, entry.detail) == ("slack:U-ADMIN", "Discount for a late report")
 
@@ -144,19 +146,22 @@ def test_apply_without_amount_applies_as_much_as_possible(db, bot):
 def test_apply_with_a_project_tag(db, bot):
     simple_ledger(db)
     bot.slash("apply INV-1 50 project:P1")
-    with db.read() as session:
-        assert reads.client_balance(session, "C1").credits_by_project_minor == {"P1": 5000}
+    with db.read() as unit:
+        session = unit.session
+        assert reads.client_balance(unit, "C1").credits_by_project_minor == {"P1": 5000}
 
 
 def test_reverse_puts_the_credit_back(db, bot):
     simple_ledger(db)
     bot.slash("apply INV-1 200")
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         application = session.exec(select(Payment).where(Payment.kind == "AccountCredit")).one()
     reply = bot.slash(f"reverse {application.id}")
     assert f"Reversed application #{application.id}: $200.00 is back in Client C1's credit" in reply.text
-    with db.read() as session:
-        assert reads.client_balance(session, "C1").available_credit_minor == 50000
+    with db.read() as unit:
+        session = unit.session
+        assert reads.client_balance(unit, "C1").available_credit_minor == 50000
 
 
 def test_ledger_refusals_are_short_and_write_nothing(db, bot):

@@ -18,7 +18,7 @@ from bot.render.blocks import Button
 from bot.render.console_text import plain, render
 from bot.settings import Settings
 from ledger import reads
-from ledger.models import Credit
+from ledger.tables import Credit
 from tests.builders import simple_ledger
 
 
@@ -31,8 +31,9 @@ def run_console(db, lines: list[str], user: str = CONSOLE_USER, **settings: str)
 
 
 def available(db) -> int:
-    with db.read() as session:
-        return reads.client_balance(session, "C1").available_credit_minor
+    with db.read() as unit:
+        session = unit.session
+        return reads.client_balance(unit, "C1").available_credit_minor
 
 
 def test_the_console_shows_replies_as_text(db):
@@ -74,7 +75,7 @@ def test_another_user_is_not_an_admin_unless_configured(db):
 
 def test_the_approval_flow_in_the_console(db):
     simple_ledger(db)
-    lines = ["issue C1 5000 settlement", "1", ":as U-LEAD", "1", "3"]
+    lines = ["issue C1 5000 settlement", "1", ":as U-LEAD", "1", "3", ":as U-CONSOLE", "4"]
     out = run_console(db, lines, CREDITBOT_APPROVAL_THRESHOLD="1000")
     assert "⏳ Asked for approval: issue $5,000.00 of credit to Client C1 (C1)" in out
     assert "── posted in #C-CONSOLE for everyone ──" in out
@@ -85,9 +86,11 @@ def test_the_approval_flow_in_the_console(db):
     assert "[1] Approve   [2] Reject" in out
     assert "(clicked [1] Approve as U-CONSOLE)\n⛔ You asked for request #1" in out
     assert "(clicked [1] Approve as U-LEAD)\n✔ Approved by U-LEAD (asked by U-CONSOLE, request #1)" in out
-    assert "[3] Undo" in out and "↩ Undone by U-LEAD: Took back credit #2" in out
+    assert "[3] Undo" in out and "Asked for approval: take back credit #2 ($5,000.00 of Client C1)" in out
+    assert "(clicked [4] Approve as U-CONSOLE)" in out and "Took back credit #2" in out
     assert available(db) == 50000
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         assert session.exec(select(func.count()).select_from(Credit)).one() == 3  # issued, then taken back
 
 

@@ -18,7 +18,7 @@ from sqlmodel import func, select
 
 from bot.commands.context import Services
 from bot.commands.reads import warm_up
-from ledger.models import Credit, HistoryEntry
+from ledger.tables import Credit, HistoryEntry
 from tests.builders import simple_ledger
 from tests.slack_standin import (
     ADMIN,
@@ -50,7 +50,8 @@ def bot(db, slack):
 
 
 def rows(db) -> tuple[int, int]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return (
             session.exec(select(func.count()).select_from(Credit)).one(),
             session.exec(select(func.count()).select_from(HistoryEntry)).one(),

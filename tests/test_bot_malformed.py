@@ -10,8 +10,8 @@ from sqlmodel import func, select
 
 from bot import grammar
 from bot.grammar import UsageError
-from ledger.models import Credit, HistoryEntry, IdempotencyKey, Payment, Reversal
-from ledger.requests import PendingApproval
+from ledger.tables import Credit, HistoryEntry, IdempotencyKey, Payment, Reversal
+from ledger.tables import PendingApproval
 from tests.builders import simple_ledger
 from tests.slack_standin import ADMIN, READER, SlackStandIn, running_bot
 
@@ -55,7 +55,8 @@ def bot(db, slack):
 
 
 def counts(db, tables=TABLES) -> tuple[int, ...]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return tuple(session.exec(select(func.count()).select_from(table)).one() for table in tables)
 
 

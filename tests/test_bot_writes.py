@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlmodel import func, select
 
 from ledger import reads
-from ledger.models import Credit, HistoryEntry, Payment, Reversal
+from ledger.tables import Credit, HistoryEntry, Payment, Reversal
 from ledger.totals import stored_totals, totals_from_entries
 from tests.builders import simple_ledger
 from tests.slack_standin import OTHER_ADMIN, READER, SlackStandIn, running_bot
@@ -34,27 +34,32 @@ def bot(db, slack):
 
 
 def available(db) -> int:
-    with db.read() as session:
-        return reads.client_balance(session, "C1").available_credit_minor
+    with db.read() as unit:
+        session = unit.session
+        return reads.client_balance(unit, "C1").available_credit_minor
 
 
 def due(db) -> int:
-    with db.read() as session:
-        return reads.invoice_detail(session, "INV-1").summary.balance_due_minor
+    with db.read() as unit:
+        session = unit.session
+        return reads.invoice_detail(unit, "INV-1").summary.balance_due_minor
 
 
 def count(db, table) -> int:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return session.exec(select(func.count()).select_from(table)).one()
 
 
 def assert_totals_agree(db) -> None:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         assert stored_totals(session) == totals_from_entries(session)
 
 
 def refusals(db) -> list[HistoryEntry]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return list(session.exec(select(HistoryEntry).where(HistoryEntry.outcome == "refused")).all())
 
 
@@ -111,7 +116,8 @@ def test_undo_of_issue_takes_the_credit_back(db, bot):
     undone = bot.click(issued, "Undo")
     assert "Took back credit #" in undone.all_text and "$575.00 → $500.00" in undone.all_text
     assert available(db) == 50000
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         amounts = sorted(c.amount_minor for c in session.exec(select(Credit)).all())
     assert amounts == [-7500, 7500, 50000]  # append-only: the credit stays, a negative entry takes it back
     assert_totals_agree(db)
@@ -129,15 +135,17 @@ def test_undo_of_issue_is_refused_once_the_credit_is_spent(db, bot):
 
 def test_undo_of_reverse_applies_the_same_amount_again(db, bot):
     bot.slash("apply INV-1 120 project:P1")
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         application = session.exec(select(Payment)).one()
     reversed_ = bot.slash(f"reverse {application.id}")
     assert (available(db), due(db)) == (50000, 100000)
     undone = bot.click(reversed_, "Undo")
     assert "Applied $120.00 of Client C1's credit to invoice INV-1" in undone.all_text
     assert (available(db), due(db)) == (38000, 88000)
-    with db.read() as session:
-        assert reads.client_balance(session, "C1").credits_by_project_minor == {"P1": 12000}
+    with db.read() as unit:
+        session = unit.session
+        assert reads.client_balance(unit, "C1").credits_by_project_minor == {"P1": 12000}
     assert_totals_agree(db)
 
 

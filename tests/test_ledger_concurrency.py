@@ -10,8 +10,9 @@ from sqlmodel import select
 from ledger import operations, reads
 from ledger.db import Database
 from ledger.errors import ExceedsBalanceDue, InsufficientCredit, LedgerError
-from ledger.models import HistoryEntry
+from ledger.tables import HistoryEntry
 from ledger.totals import stored_totals, totals_from_entries
+from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice
 
 THREADS = 16
@@ -35,9 +36,7 @@ def test_racing_writers_never_overapply_one_wallet(db):
         start.wait()
         for attempt in range(ATTEMPTS_PER_THREAD):
             try:
-                result = operations.apply_credit(
-                    own, f"INV-{(thread + attempt) % 5}", "35.00", None, f"t{thread}", f"k{thread}-{attempt}"
-                )
+                result = own.transact(operations.apply_credit, f"INV-{(thread + attempt) % 5}", "35.00", None, WriteRequest(f"t{thread}", f"k{thread}-{attempt}"))
                 outcome: object = result.amount_minor
             except LedgerError as refused:
                 outcome = refused
@@ -57,8 +56,9 @@ def test_racing_writers_never_overapply_one_wallet(db):
     refused = [o for o in outcomes if not isinstance(o, int)]
     assert all(isinstance(r, InsufficientCredit | ExceedsBalanceDue) for r in refused), refused
     assert sum(applied) == 28 * 3500  # $1,000 holds 28 applications of $35, and no more
-    with db.read() as session:
-        balance = reads.client_balance(session, "C1")
+    with db.read() as unit:
+        session = unit.session
+        balance = reads.client_balance(unit, "C1")
         assert balance.available_credit_minor == 100000 - 28 * 3500
         assert stored_totals(session) == totals_from_entries(session)
         entries = session.exec(select(HistoryEntry).where(HistoryEntry.action == "apply_credit")).all()
@@ -73,7 +73,7 @@ def test_racing_double_clicks_with_one_key_apply_once(db):
     def click() -> None:
         own = Database(db.url.render_as_string(hide_password=False))
         start.wait()
-        results.append(operations.apply_credit(own, "INV-1", "100.00", None, "slack:U1", "slack:same-click"))
+        results.append(own.transact(operations.apply_credit, "INV-1", "100.00", None, WriteRequest("slack:U1", "slack:same-click")))
         own.dispose()
 
     threads = [threading.Thread(target=click) for _ in range(8)]
@@ -83,5 +83,6 @@ def test_racing_double_clicks_with_one_key_apply_once(db):
         thread.join()
     assert len({r.application_id for r in results}) == 1  # type: ignore[attr-defined]
     assert sum(not r.replayed for r in results) == 1  # type: ignore[attr-defined]
-    with db.read() as session:
-        assert reads.client_balance(session, "C1").available_credit_minor == 40000
+    with db.read() as unit:
+        session = unit.session
+        assert reads.client_balance(unit, "C1").available_credit_minor == 40000

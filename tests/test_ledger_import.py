@@ -13,15 +13,17 @@ from sqlalchemy import func, select, text
 from ledger import reads
 from ledger.csv_import.loader import import_directory
 from ledger.errors import ImportRowError
-from ledger.models import Client, Credit, HistoryEntry, Invoice, Payment, Project
+from ledger.tables import Client, Credit, HistoryEntry, Invoice, Payment, Project
 from ledger.totals import stored_totals, totals_from_entries
+from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice, payment, write_csv
 
 TABLES = (Client, Project, Invoice, Credit, Payment, HistoryEntry)
 
 
 def _counts(db) -> tuple[int, ...]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return tuple(session.execute(select(func.count()).select_from(t)).scalar_one() for t in TABLES)
 
 
@@ -47,9 +49,10 @@ def test_import_builds_balances_that_split_cash_credits_and_memos(db):
     assert {name: s.created for name, s in summary.files.items()} == {
         "clients.csv": 2, "projects.csv": 1, "invoices.csv": 2, "credits.csv": 1, "payments.csv": 3,
     }  # fmt: skip
-    with db.read() as session:
-        acme = reads.client_balance(session, "acme")
-        birch = reads.client_balance(session, "C2")
+    with db.read() as unit:
+        session = unit.session
+        acme = reads.client_balance(unit, "acme")
+        birch = reads.client_balance(unit, "C2")
         assert stored_totals(session) == totals_from_entries(session)
     assert acme.available_credit_minor == 20000
     (inv1,) = acme.invoices
@@ -86,9 +89,10 @@ def test_an_edited_row_keeps_its_old_values_in_the_history_at_its_edit_time(db):
     export["payments"][0] = payment("PAY-1", "INV-1", "check", "450.00")
     summary = import_rows(db, **export)
     assert summary.files["invoices.csv"].edited == 1 and summary.files["payments.csv"].edited == 1
-    with db.read() as session:
-        _, lines = reads.history(session, "INV-2")
-        balance = reads.client_balance(session, "C1")
+    with db.read() as unit:
+        session = unit.session
+        _, lines = reads.history(unit, "INV-2")
+        balance = reads.client_balance(unit, "C1")
         assert stored_totals(session) == totals_from_entries(session)
     (edit,) = [line for line in lines if line.action == "import_edit"]
     assert edit.before["total"] == "500.00" and edit.after["total"] == "650.00"
@@ -101,8 +105,9 @@ def test_an_edit_that_changes_a_payments_kind_moves_its_amount_between_columns(d
     export = _full_export()
     export["payments"][0] = payment("PAY-1", "INV-1", "AccountCredit", "400.00")
     import_rows(db, **export)
-    with db.read() as session:
-        balance = reads.client_balance(session, "C1")
+    with db.read() as unit:
+        session = unit.session
+        balance = reads.client_balance(unit, "C1")
         assert stored_totals(session) == totals_from_entries(session)
     assert balance.invoices[0].cash_paid_minor == 0 and balance.invoices[0].credits_applied_minor == 50000
     assert balance.available_credit_minor == -20000  # imported data may break the rules; the scans report it
@@ -234,7 +239,8 @@ def test_random_payment_rows_are_imported_or_refused_cleanly(sqlite_db, tmp_path
     except ImportRowError as refused:
         assert refused.file == "payments.csv"
         assert _counts(db) == before
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         assert stored_totals(session) == totals_from_entries(session)
 
 
@@ -245,22 +251,23 @@ def test_a_large_import_adds_to_totals_that_still_equal_the_entries(db, tmp_path
 
     write_ledger(tmp_path / "small", 200)
     import_directory(db, tmp_path / "small")
-    applied = operations.apply_credit(db, "INV-3", "1.00", None, "t", "k1")
-    operations.reverse_application(db, applied.application_id, "t", "k2")
+    applied = db.transact(operations.apply_credit, "INV-3", "1.00", None, WriteRequest("t", "k1"))
+    db.transact(operations.reverse_application, applied.application_id, WriteRequest("t", "k2"))
     write_ledger(tmp_path / "large", 6_000)  # the same ids and 5,800 more payments
     summary = import_directory(db, tmp_path / "large")
     assert summary.files["payments.csv"].created == 5_800
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         assert stored_totals(session) == totals_from_entries(session)
-        assert reads.client_balance(session, "C3").available_credit_minor >= 0
+        assert reads.client_balance(unit, "C3").available_credit_minor >= 0
 
 
 def test_foreign_keys_are_enforced_again_after_an_import(db):
     import sqlalchemy
 
     import_rows(db, **_full_export())
-    with pytest.raises(sqlalchemy.exc.IntegrityError), db.write() as session:
-        session.execute(
+    with pytest.raises(sqlalchemy.exc.IntegrityError), db.write() as unit:
+        unit.session.execute(
             sqlalchemy.text(
                 "INSERT INTO payment (invoice_id, client_id, kind, amount_minor, received_on, created_at, created_by) "
                 "VALUES (999999, 'C404', 'cash', 1, '2026-10-01', '2026-10-01 00:00:00.000000', 'test')"
@@ -269,7 +276,8 @@ def test_foreign_keys_are_enforced_again_after_an_import(db):
 
 
 def _sqlite_indexes(db) -> set[tuple[str, str]]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         rows = session.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'index'"))
         return {(name, sql) for name, sql in rows}
 

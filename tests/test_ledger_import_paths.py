@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlmodel import SQLModel
 
 from ledger.db import Database
-from ledger.models import Client, HistoryEntry, Invoice, Payment
+from ledger.tables import Client, HistoryEntry, Invoice, Payment
 from ledger.totals import stored_totals, totals_from_entries
 from tests.builders import client, credit, import_rows, invoice, payment
 from tests.conftest import _truncate_all
@@ -103,7 +103,8 @@ def _ledger(db: Database) -> dict[str, Any]:
     invoice_columns = [column for column in Invoice.__table__.columns if column.name != "created_at"]
     client_columns = [column for column in Client.__table__.columns if column.name != "created_at"]
     history_columns = [column for column in HistoryEntry.__table__.columns if column.name not in ("id", "at")]
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         edits = session.execute(
             select(*history_columns).where(HistoryEntry.action == "import_edit").order_by(HistoryEntry.id)
         )
@@ -120,7 +121,8 @@ def _emptied(db: Database) -> None:
     if not db.is_sqlite:
         _truncate_all(db)
         return
-    with db.write() as session:
+    with db.write() as unit:
+        session = unit.session
         for table in reversed(SQLModel.metadata.sorted_tables):
             session.execute(table.delete())
 

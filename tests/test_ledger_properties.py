@@ -22,8 +22,9 @@ from sqlmodel import select
 from ledger import operations
 from ledger.db import Database
 from ledger.errors import LedgerError
-from ledger.models import Client, HistoryEntry
+from ledger.tables import Client, HistoryEntry
 from ledger.totals import stored_totals, totals_from_entries
+from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice, payment
 from tests.conftest import _truncate_all
 
@@ -68,12 +69,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(client_id=st.sampled_from(CLIENTS), amount=amounts)
     def issue(self, client_id: str, amount: str) -> None:
-        operations.issue_credit(self.db, client_id, amount, "test", "prop", self._key())
+        self.db.transact(operations.issue_credit, client_id, amount, "test", WriteRequest("prop", self._key()))
 
     @rule(number=st.sampled_from(sorted(INVOICES)), amount=st.none() | amounts)
     def apply(self, number: str, amount: str | None) -> None:
         try:
-            result = operations.apply_credit(self.db, number, amount, None, "prop", self._key())
+            result = self.db.transact(operations.apply_credit, number, amount, None, WriteRequest("prop", self._key()))
         except LedgerError:
             return
         assert result.available_after_minor >= 0 and result.balance_due_after_minor >= 0
@@ -85,7 +86,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         application_id = data.draw(st.sampled_from(self.applications))
         try:
-            operations.reverse_application(self.db, application_id, "prop", self._key())
+            self.db.transact(operations.reverse_application, application_id, WriteRequest("prop", self._key()))
         except LedgerError:
             return
 
@@ -101,12 +102,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @invariant()
     def running_totals_equal_the_entries(self) -> None:
-        with self.db.read() as session:
+        with self.db.read() as unit:
+            session = unit.session
             assert stored_totals(session) == totals_from_entries(session)
 
     @invariant()
     def history_replays_to_the_available_credit(self) -> None:
-        with self.db.read() as session:
+        with self.db.read() as unit:
+            session = unit.session
             for wallet in session.exec(select(Client)).all():
                 imported = session.execute(
                     text(
@@ -126,7 +129,8 @@ class LedgerMachine(RuleBasedStateMachine):
     def wallets_never_go_negative(self) -> None:
         # Imports here add only cash, so any negative wallet would be a tool write's fault. (Imported cash may
         # overpay an invoice, which the scans report; the apply rule asserts that credits never do.)
-        with self.db.read() as session:
+        with self.db.read() as unit:
+            session = unit.session
             for wallet in session.exec(select(Client)).all():
                 assert wallet.available_credit_minor >= 0
 

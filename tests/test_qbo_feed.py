@@ -12,7 +12,7 @@ from sqlmodel import select
 from ledger.qbo import parse_feed, read_feed
 from ledger.qbo.entities import QBODeleted, QBOInvoice, QBOPayment, latest_versions
 from ledger.qbo.errors import QBOFeedError
-from ledger.qbo.models import QBTxn
+from ledger.tables import QBTxn
 from tests.builders import client, import_rows, invoice
 from tests.qbo_payloads import cdc, deleted, ledger_state, link, memo_payment, qbo_invoice, qbo_payment, query, sync
 
@@ -161,5 +161,6 @@ def test_a_feed_refused_halfway_writes_nothing(db):
     with pytest.raises(QBOFeedError):
         sync(db, cdc(Invoice=[good], Payment=[bad]))
     assert ledger_state(db) == before
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         assert session.exec(select(QBTxn)).all() == []

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from bot.render.findings import ENTER_OVERPAYMENT_ACTION, overpayment_button
 from ledger import reads
-from ledger.models import Credit, HistoryEntry
+from ledger.tables import Credit, HistoryEntry
 from tests.qbo_payloads import cdc, link, load_overpaid_client, qbo_payment, sync
 from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, Message, SlackStandIn, running_bot
 
@@ -61,8 +61,9 @@ def answers(bot, body: str, count: int) -> list[dict]:
 
 
 def available(db) -> int:
-    with db.read() as session:
-        return reads.client_balance(session, "C1").available_credit_minor
+    with db.read() as unit:
+        session = unit.session
+        return reads.client_balance(unit, "C1").available_credit_minor
 
 
 def test_the_button_is_built_for_the_alert():
@@ -86,7 +87,8 @@ def test_an_admin_enters_the_overpayment_and_the_alert_loses_the_button(db, bot)
     assert "Entered the $120.00 overpayment on QuickBooks payment 180 as client credit for Acme Legal" in told["text"]
     assert "$50.00 → $170.00" in told["text"]
     assert available(db) == 17000
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         assert session.exec(select(Credit).where(Credit.qb_payment_id == "180")).one().created_by == f"slack:{ADMIN}"
 
 
@@ -110,7 +112,8 @@ def test_only_billing_admins_may_enter_it(db, bot):
     (refused,) = answers(bot, click(bot, alert(), user=READER), 1)
     assert "only billing admins can enter QuickBooks overpayments as client credit" in refused["text"]
     assert available(db) == 5000
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         entry = session.exec(select(HistoryEntry).where(HistoryEntry.outcome == "refused")).one()
     assert (entry.action, entry.client_id, entry.actor) == ("enter_qb_overpayment", "C1", f"slack:{READER}")
 

@@ -9,10 +9,11 @@ import pytest
 from sqlmodel import select
 
 from ledger import reads
-from ledger.models import Client, Credit, HistoryEntry, Invoice, Payment, Reversal
+from ledger.tables import Client, Credit, HistoryEntry, Invoice, Payment, Reversal
 from ledger.qbo import apply_entities, parse_entity, parse_feed
 from ledger.qbo.errors import QBOFeedError
-from ledger.qbo.models import QBOverpayment, QBTxn
+from ledger.tables import QBOverpayment, QBTxn
+from ledger.approvals import WriteRequest
 from tests.builders import client, import_rows, invoice
 from tests.qbo_payloads import (
     cdc,
@@ -66,12 +67,14 @@ def posted(db, *pairs: tuple[str, str]) -> None:
 
 
 def detail(db, number: str) -> reads.InvoiceDetail:
-    with db.read() as session:
-        return reads.invoice_detail(session, number)
+    with db.read() as unit:
+        session = unit.session
+        return reads.invoice_detail(unit, number)
 
 
 def get_invoice(db, number: str) -> Invoice:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return session.exec(select(Invoice).where(Invoice.number == number)).one()
 
 
@@ -86,7 +89,8 @@ def test_an_invoice_seen_in_quickbooks_is_marked_posted_at_its_create_time(ledge
     assert row.qb_invoice_id == "130"
     assert [(p.invoice_number, p.qb_invoice_id) for p in summary.invoices_posted] == [("INV-1001", "130")]
     assert summary.drift == [] and summary.problems == []
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         entry = session.exec(select(HistoryEntry).where(HistoryEntry.action == "qb_posted")).one()
     assert entry.subject == "invoice:INV-1001" and entry.actor == "qbo"
     assert entry.before == {"posted_to_qb_at": None, "qb_invoice_id": None}
@@ -178,7 +182,8 @@ def test_a_credit_memo_applied_in_quickbooks_comes_back_as_a_credit_memo_payment
         ("qbo:payment:160/130/memo", "QBCreditMemo", 20000)
     ]
     assert summary.credit_memos_seen == 1
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         row = session.exec(select(Payment)).one()
     assert row.created_by == "qbo" and row.received_on.isoformat() == "2026-10-10"
 
@@ -190,7 +195,8 @@ def test_re_sending_the_same_feed_records_nothing_twice(ledger):
 
     assert again.payments_recorded == [] and again.invoices_posted == []
     assert again.unchanged == 2
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         assert len(session.exec(select(Payment)).all()) == 1
 
 
@@ -217,7 +223,8 @@ def test_a_higher_sync_token_with_another_amount_reverses_and_records_again(ledg
         (15000, "qbo:payment:160/130/memo/v2")
     ]
     assert detail(ledger, "INV-1001").summary.qb_credit_memos_minor == 15000
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         reversal = session.exec(select(Reversal)).one()
     assert reversal.payment_id == first.payments_recorded[0].payment_id
     assert reversal.actor == "qbo" and "SyncToken 1" in reversal.reason
@@ -259,7 +266,8 @@ def test_a_voided_payment_is_undone_through_a_reversal(ledger):
     assert [c.reason for c in summary.payments_reversed] == ["QuickBooks payment 160 voided in QuickBooks"]
     shown = detail(ledger, "INV-1001")
     assert shown.summary.qb_credit_memos_minor == 0 and shown.summary.balance_due_minor == 100000
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         assert session.exec(select(QBTxn).where(QBTxn.qbo_id == "160")).one().status == "voided"
         assert len(session.exec(select(Payment)).all()) == 1  # append-only: the payment stays, reversed
 
@@ -371,7 +379,8 @@ def test_an_overpayment_never_enters_the_wallet_and_is_noted_once(ledger):
     sync(ledger, cdc(Payment=[payment]))
 
     assert [(o.change, o.amount_minor) for o in summary.overpayments] == [("new", 12000)]
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         rows = session.exec(select(QBOverpayment)).all()
         wallet = session.get(Client, "C1")
     assert [(r.qb_payment_id, r.client_id, r.amount_minor, r.currency, r.qb_txn_date.isoformat()) for r in rows] == [
@@ -395,7 +404,8 @@ def test_a_later_sync_token_updates_the_overpayment_amount(ledger):
         ledger, cdc(Payment=[qbo_payment("180", [link("Invoice", "131", 500.00)], unapplied=80.00, sync_token="1")])
     )
     assert [(o.change, o.amount_minor, o.previous_minor) for o in summary.overpayments] == [("updated", 8000, 12000)]
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         assert [r.amount_minor for r in session.exec(select(QBOverpayment))] == [8000]
 
 
@@ -406,7 +416,8 @@ def test_an_overpayment_applied_later_in_quickbooks_is_cleared(ledger):
     summary = sync(ledger, cdc(Payment=[applied]))
     assert [o.change for o in summary.overpayments] == ["cleared"]
     assert detail(ledger, "INV-1001").summary.cash_paid_minor == 12000
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         assert session.exec(select(QBOverpayment)).all() == []
 
 
@@ -414,12 +425,13 @@ def test_an_overpayment_changed_after_it_was_entered_as_credit_is_flagged(ledger
     from ledger.qbo.overpayments import enter_qb_overpayment_as_credit
 
     sync(ledger, cdc(Payment=[qbo_payment("181", [], unapplied=300.00)]))
-    enter_qb_overpayment_as_credit(ledger, "181", "slack:U1", "k1")
+    ledger.transact(enter_qb_overpayment_as_credit, "181", WriteRequest("slack:U1", "k1"))
     summary = sync(ledger, cdc(Payment=[voided(qbo_payment("181", [], unapplied=300.00), sync_token="1")]))
 
     assert [p.code for p in summary.problems] == ["overpayment_changed_after_entered_as_credit"]
     assert "credit #" in summary.problems[0].message
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         assert session.exec(select(Credit)).one().amount_minor == 30000  # the credit itself is not touched
 
 
@@ -432,7 +444,8 @@ def test_an_amount_with_too_many_decimals_for_the_currency_writes_nothing(ledger
     with pytest.raises(QBOFeedError, match=r"QuickBooks Payment 190: Line\[0\].Amount.*USD has at most 2 decimals"):
         sync(ledger, cdc(Invoice=[qbo_invoice("130", "INV-1001")], Payment=[bad]))
     assert ledger_state(ledger) == before
-    with ledger.read() as session:
+    with ledger.read() as unit:
+        session = unit.session
         assert session.exec(select(QBTxn)).all() == []
         assert session.exec(select(HistoryEntry).where(HistoryEntry.actor == "qbo")).all() == []
 
@@ -463,9 +476,9 @@ def test_entities_read_one_by_one_after_webhooks_feed_the_same_path(ledger):
     invoice_read = {"Invoice": qbo_invoice("130", "INV-1001"), "time": "2026-10-14T12:00:00-07:00"}
     payment_read = {"Payment": memo_payment("160", "130", "150", 200.10), "time": "2026-10-14T12:00:00-07:00"}
     entities = [*parse_feed(payment_read).entities, *parse_feed(invoice_read).entities]
-    summary = apply_entities(ledger, entities)
+    summary = ledger.transact(apply_entities, entities)
     assert [c.amount_minor for c in summary.payments_recorded] == [20010]
 
-    gone = apply_entities(ledger, [parse_entity("Payment", {"status": "Deleted", "Id": "160"})])
+    gone = ledger.transact(apply_entities, [parse_entity("Payment", {"status": "Deleted", "Id": "160"})])
     assert [c.amount_minor for c in gone.payments_reversed] == [20010]
     assert detail(ledger, "INV-1001").summary.qb_credit_memos_minor == 0

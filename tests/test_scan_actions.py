@@ -10,11 +10,11 @@ import pytest
 from sqlmodel import select
 
 from bot.alerts import post_pending_alerts
-from bot.scan_reply import scan_blocks
+from bot.render.findings import scan_reply_blocks
+from bot.settings import scan_options
 from ledger import scans
 from ledger.demo import load_demo
-from ledger.models import HistoryEntry, Payment, Reversal
-from ledger.scans.models import ScanFinding
+from ledger.tables import HistoryEntry, Payment, Reversal, ScanFinding
 from tests.builders import client, credit, import_rows, invoice, payment
 from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, Message, SlackStandIn, bot_settings, running_bot
 
@@ -30,7 +30,8 @@ def alert_in_channel(db, slack) -> Message:
     scans.run_scan(db)
     post_pending_alerts(db, bot_settings(db, slack, CREDITBOT_ALERT_CHANNEL=CHANNEL))
     call = slack.api_calls("chat.postMessage")[-1]
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         ts = session.exec(select(ScanFinding.alert_ts).where(ScanFinding.alert_ts.is_not(None))).first()
     return Message(call.body["blocks"], call.body["text"], ts, CHANNEL, ephemeral=False)
 
@@ -41,7 +42,8 @@ def answers(slack, message: Message, count: int) -> list[Message]:
 
 
 def reversed_payments(db) -> list[str]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         query = select(Payment.external_id).join(Reversal, Reversal.payment_id == Payment.id).order_by(Payment.id)
         return list(session.exec(query))
 
@@ -74,7 +76,8 @@ def test_reverse_duplicate_is_for_billing_admins_only(db, slack):
         refused = bot.click(alert, "Reverse duplicate", user=READER)
     assert "only billing admins can reverse duplicate credits" in refused.all_text
     assert reversed_payments(db) == []
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         refusal = session.exec(select(HistoryEntry).where(HistoryEntry.outcome == "refused")).one()
     assert refusal.action == "reverse_duplicate" and READER in refusal.detail
 
@@ -106,23 +109,28 @@ def test_acknowledge_records_who_and_the_finding_is_not_alerted_again(db, slack)
     load_demo(db)
     with running_bot(db, slack) as bot:
         alert = alert_in_channel(db, slack)
-        redrawn = bot.click(alert, "Acknowledge", user=READER)
-        assert "Acknowledged by <@U-READER>" in redrawn.all_text
-        twice = bot.click(alert, "Acknowledge", user=ADMIN)
-        assert twice.all_text.count("Acknowledged by <@U-READER>") == 1, "the first acknowledgement is kept"
+        refused = bot.click(alert, "Acknowledge", user=READER)
+        assert "only billing admins can acknowledge findings" in refused.all_text, "silencing a money alert"
+        redrawn = bot.click(alert, "Acknowledge", user=ADMIN)
+        assert "Acknowledged by <@U-ADMIN>" in redrawn.all_text
+        twice = bot.click(alert, "Acknowledge", user=OTHER_ADMIN)
+        assert twice.all_text.count("Acknowledged by <@U-ADMIN>") == 1, "the first acknowledgement is kept"
 
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         acknowledged = session.exec(select(ScanFinding).where(ScanFinding.acknowledged_by.is_not(None))).one()
-    assert (acknowledged.acknowledged_by, acknowledged.state) == ("slack:U-READER", "acknowledged")
+    assert (acknowledged.acknowledged_by, acknowledged.state) == ("slack:U-ADMIN", "acknowledged")
     still_open = {f.id: f.acknowledged_by for f in open_after_scan(db)}
-    assert still_open[acknowledged.id] == "slack:U-READER", "still listed while it is true, marked as seen"
+    assert still_open[acknowledged.id] == "slack:U-ADMIN", "still listed while it is true, marked as seen"
     assert post_pending_alerts(db, bot_settings(db, slack, CREDITBOT_ALERT_CHANNEL=CHANNEL)).posted == 0
 
 
 def test_the_scan_reply_carries_the_same_buttons(db, slack):
     load_demo(db)
     settings = bot_settings(db, slack)
-    reply = Message(scan_blocks(db, settings), ephemeral=True)
+    report = scans.run_scan(db, scan_options(settings))
+    with db.read() as unit:
+        reply = Message(scan_reply_blocks(scans.open_findings(unit), opened=len(report.opened)), ephemeral=True)
     assert "Scan done: 2 open findings, 2 new" in reply.all_text
     with running_bot(db, slack) as bot:
         redrawn = bot.click(reply, "Acknowledge", user=ADMIN)
@@ -141,8 +149,9 @@ def test_slash_credit_scan_answers_with_the_findings(db, slack):
 
 def open_after_scan(db) -> list[scans.StoredFinding]:
     scans.run_scan(db)
-    with db.read() as session:
-        return scans.open_findings(session)
+    with db.read() as unit:
+        session = unit.session
+        return scans.open_findings(unit)
 
 
 def test_invoice_replies_show_the_open_findings_on_the_invoice(db, slack):

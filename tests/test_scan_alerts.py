@@ -15,9 +15,10 @@ from bot.settings import Settings
 from ledger import operations, scans
 from ledger.db import Database
 from ledger.demo import load_demo
-from ledger.models import utcnow
+from ledger.tables import utcnow
 from ledger.scans import ScanOptions
-from ledger.scans.models import ScanFinding
+from ledger.tables import ScanFinding
+from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice, payment
 from tests.scan_slack_standin import FlakySlack
 
@@ -57,7 +58,8 @@ def alerted(slack: FlakySlack) -> list[int]:
 
 
 def stored_alerts(db: Database) -> dict[int, tuple[str, str | None]]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return {row.id: (row.alert_state, row.alert_ts) for row in session.exec(select(ScanFinding))}
 
 
@@ -224,7 +226,7 @@ def test_two_alerting_scans_at_once_post_every_finding_once(db, slack):
 def test_an_acknowledged_finding_is_not_alerted(db, slack):
     load_demo(db)
     report = scans.run_scan(db)
-    scans.acknowledge(db, report.opened[0], "slack:U-ANN")
+    db.transact(scans.acknowledge, report.opened[0], "slack:U-ANN")
     post(db, slack)
     assert alerted(slack) == report.opened[1:]
 
@@ -239,7 +241,7 @@ def test_a_finding_that_disappears_is_closed_and_alerted_again_when_it_comes_bac
     )
     [first] = scans.run_scan(db).opened
     post(db, slack)
-    operations.issue_credit(db, "C1", "60.00", "promised", "test", "k1")
+    db.transact(operations.issue_credit, "C1", "60.00", "promised", WriteRequest("test", "k1"))
     assert scans.run_scan(db).closed == 1
     import_rows(db, clients=[client("C1")], payments=[payment("P3", "INV-2", "AccountCredit", "5.00")])
     [again] = scans.run_scan(db).opened
@@ -247,7 +249,8 @@ def test_a_finding_that_disappears_is_closed_and_alerted_again_when_it_comes_bac
 
     assert again != first
     assert alerted(slack) == [first, again] and len(slack.posted) == 2
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         rows = {row.id: row for row in session.exec(select(ScanFinding))}
     assert (rows[first].state, rows[first].occurrence) == ("closed", 1)
     assert (rows[again].state, rows[again].occurrence, rows[again].fingerprint) == ("open", 2, rows[first].fingerprint)
@@ -256,9 +259,10 @@ def test_a_finding_that_disappears_is_closed_and_alerted_again_when_it_comes_bac
 def test_a_finding_fixed_before_its_alert_went_out_is_not_alerted(db, slack):
     load_demo(db)
     report = scans.run_scan(db, ScanOptions())
-    with db.read() as session:
-        duplicate = next(f for f in scans.open_findings(session) if f.kind.value == "duplicate_credit")
-    operations.reverse_application(db, duplicate.payment_ids[1], "test", "undo")
+    with db.read() as unit:
+        session = unit.session
+        duplicate = next(f for f in scans.open_findings(unit) if f.kind.value == "duplicate_credit")
+    db.transact(operations.reverse_application, duplicate.payment_ids[1], WriteRequest("test", "undo"))
     scans.run_scan(db)
     post(db, slack)
     assert alerted(slack) == [i for i in report.opened if i != duplicate.id]

@@ -11,6 +11,7 @@ import pytest
 from ledger import operations, scans
 from ledger.qbo.overpayments import enter_qb_overpayment_as_credit
 from ledger.scans import FindingKind, ScanOptions
+from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice, payment
 from tests.qbo_payloads import cdc, qbo_payment, sync
 
@@ -20,8 +21,9 @@ BEFORE, AFTER = "2026-10-04T08:00:00Z", "2026-10-07T08:00:00Z"
 
 def scan(db, *, full: bool = False, window: int = 7) -> list[scans.StoredFinding]:
     scans.run_scan(db, ScanOptions(duplicate_window_days=window), full=full)
-    with db.read() as session:
-        return scans.open_findings(session)
+    with db.read() as unit:
+        session = unit.session
+        return scans.open_findings(unit)
 
 
 def of_kind(findings, kind: FindingKind) -> list[scans.StoredFinding]:
@@ -33,8 +35,9 @@ def summary(findings) -> set[tuple[str, str | None, str | None, str | None]]:
 
 
 def assert_full_agrees(db, window: int = 7) -> None:
-    with db.read() as session:
-        stored = {(f.fingerprint, f.detail, f.amount_minor) for f in scans.open_findings(session)}
+    with db.read() as unit:
+        session = unit.session
+        stored = {(f.fingerprint, f.detail, f.amount_minor) for f in scans.open_findings(unit)}
     fresh = {(f.fingerprint, f.detail, f.amount_minor) for f in scans.evaluate_all(db, ScanOptions(window))}
     assert stored == fresh
 
@@ -72,7 +75,8 @@ def test_duplicate_credit_names_the_payments_involved(db):
     [duplicate] = found
     assert "P1 on 2026-10-03" in duplicate.detail and "P2 on 2026-10-05" in duplicate.detail
     assert "P3" not in duplicate.detail and "P4" not in duplicate.detail
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         assert list(duplicate.payment_ids) == [payment_id(session, "P1"), payment_id(session, "P2")]
     assert_full_agrees(db)
 
@@ -104,7 +108,7 @@ def test_three_applications_in_a_row_are_one_finding(db):
 def test_a_reversed_duplicate_is_no_longer_a_finding(db):
     duplicate_ledger(db)
     [duplicate] = scan(db)
-    operations.reverse_application(db, duplicate.payment_ids[1], "test", "undo-p2")
+    db.transact(operations.reverse_application, duplicate.payment_ids[1], WriteRequest("test", "undo-p2"))
     assert scan(db) == []
     assert_full_agrees(db)
 
@@ -139,7 +143,7 @@ def test_overapplied_credit_is_a_finding_on_the_client(db):
 def test_issuing_the_missing_credit_closes_the_finding(db):
     overapplied_ledger(db)
     scan(db)
-    operations.issue_credit(db, "C1", "60.00", "promised credit", "test", "issue-1")
+    db.transact(operations.issue_credit, "C1", "60.00", "promised credit", WriteRequest("test", "issue-1"))
     assert scan(db) == []
 
 
@@ -167,9 +171,10 @@ def test_negative_balance_counts_cash_credits_and_credit_memos(db):
         ("negative_balance", "INV-1", "C1", "30.00"),
         ("negative_balance", "INV-3", "C1", "20.00"),
     }
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         p7 = payment_id(session, "P7")
-    operations.reverse_application(db, p7, "test", "undo-p7")
+    db.transact(operations.reverse_application, p7, WriteRequest("test", "undo-p7"))
     found = scan(db)
     assert summary(found) == {("negative_balance", "INV-1", "C1", "30.00")}
     assert "cash $60.00, credits applied $30.00, QuickBooks credit memos $40.00" in found[0].detail
@@ -301,7 +306,7 @@ def test_a_quickbooks_overpayment_is_a_finding_until_it_is_entered_as_credit(db)
     assert summary(found) == {("qb_overpayment_unreflected", None, "C1", "120.00")}
     assert "Acme Legal overpaid $120.00 in QuickBooks (payment 181 of 2026-10-10)" in found[0].detail
 
-    enter_qb_overpayment_as_credit(db, "181", "test", "enter-181")
+    db.transact(enter_qb_overpayment_as_credit, "181", WriteRequest("test", "enter-181"))
     assert scan(db) == []
     assert_full_agrees(db)
 
@@ -328,6 +333,6 @@ def test_every_kind_names_its_faq_entry(kind):
 def payment_id(session, external_id: str) -> int:
     from sqlmodel import select
 
-    from ledger.models import Payment
+    from ledger.tables import Payment
 
     return session.exec(select(Payment.id).where(Payment.external_id == external_id)).one()

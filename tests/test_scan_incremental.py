@@ -23,8 +23,9 @@ from sqlmodel import Session, SQLModel, select
 from ledger import operations, scans
 from ledger.db import Database
 from ledger.errors import LedgerError
-from ledger.models import Payment
+from ledger.tables import Payment
 from ledger.scans import ScanOptions
+from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice, payment
 
 CLIENTS = [client("C1"), client("C2")]
@@ -125,14 +126,15 @@ def play(db: Database, step: tuple, counter: list[int]) -> None:
             cid, client_id, amount = args
             import_rows(db, clients=CLIENTS, credits=[credit(f"CR-X{cid}", client_id, amount)])
         elif name == "apply":
-            operations.apply_credit(db, args[0], args[1], None, "test", key)
+            db.transact(operations.apply_credit, args[0], args[1], None, WriteRequest("test", key))
         elif name == "reverse":
-            with db.read() as session:
+            with db.read() as unit:
+                session = unit.session
                 ids = session.exec(select(Payment.id).where(Payment.kind == "AccountCredit").order_by(Payment.id)).all()
             if ids:
-                operations.reverse_application(db, ids[args[0] % len(ids)], "test", key)
+                db.transact(operations.reverse_application, ids[args[0] % len(ids)], WriteRequest("test", key))
         elif name == "issue":
-            operations.issue_credit(db, args[0], args[1], "goodwill", "test", key)
+            db.transact(operations.issue_credit, args[0], args[1], "goodwill", WriteRequest("test", key))
         elif name == "scan":
             check_scan_agrees(db)
     except LedgerError:
@@ -145,10 +147,11 @@ def check_scan_agrees(db: Database) -> None:
 
 
 def stored(db: Database) -> set[tuple]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return {
             (f.fingerprint, f.detail, f.amount_minor, f.invoice_id, f.client_id, f.payment_ids)
-            for f in scans.open_findings(session)
+            for f in scans.open_findings(unit)
         }
 
 
@@ -230,7 +233,8 @@ def test_a_payment_committed_after_a_higher_id_is_not_missed(postgres_ledger):
         payments=[payment("P1", "INV-1", "AccountCredit", "50.00", received_on=day(1))],
     )
     check_scan_agrees(db)
-    with db.write() as session:
+    with db.write() as unit:
+        session = unit.session
         first = session.exec(select(Payment).where(Payment.external_id == "P1")).one()
     slow = Session(db.engine)
     slow.begin()
@@ -242,7 +246,7 @@ def test_a_payment_committed_after_a_higher_id_is_not_missed(postgres_ledger):
     slow.flush()  # id N taken, not committed
     try:
         # Another client's credit (the slow writer holds C1's row): id N+1, committed first.
-        operations.apply_credit(db, "INV-3", "20.00", None, "test", "fast")
+        db.transact(operations.apply_credit, "INV-3", "20.00", None, WriteRequest("test", "fast"))
         check_scan_agrees(db)  # sees N+1, not N
     finally:
         slow.commit()

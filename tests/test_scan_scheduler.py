@@ -17,7 +17,7 @@ from bot.settings import Settings
 from ledger import scans
 from ledger.db import Database
 from ledger.demo import load_demo
-from ledger.scans.models import ScanSlot
+from ledger.tables import ScanSlot
 
 HOUR = datetime(2026, 11, 25, 13, 0, tzinfo=UTC)
 
@@ -27,7 +27,8 @@ def no_slack(**overrides) -> Settings:
 
 
 def slot_rows(db: Database) -> list[ScanSlot]:
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         return list(session.exec(select(ScanSlot).order_by(ScanSlot.slot)))
 
 
@@ -61,8 +62,9 @@ def test_each_slot_runs_once_across_concurrent_schedulers(db):
     ran = sorted(run.slot for run in runs if run.ran)
     assert ran == slots
     assert [(row.slot, row.outcome) for row in slot_rows(db)] == [(slot, "done") for slot in slots]
-    with db.read() as session:
-        assert len(scans.open_findings(session)) == 2, "the demo's two findings, stored once"
+    with db.read() as unit:
+        session = unit.session
+        assert len(scans.open_findings(unit)) == 2, "the demo's two findings, stored once"
 
 
 def test_real_schedulers_firing_together_run_each_slot_once(db):

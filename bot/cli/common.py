@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from bot.settings import get_settings
+from bot.settings import get_settings, open_database
 from ledger.db import Database
 from ledger.errors import LedgerError
 
@@ -33,7 +33,7 @@ def default_actor() -> str:
 @lru_cache(maxsize=1)
 def database() -> Database:
     """The configured database, at the current schema (a new SQLite file is created; others must be upgraded)."""
-    db = Database(get_settings().database_url)
+    db = open_database(get_settings())
     db.ensure_schema()
     return db
 

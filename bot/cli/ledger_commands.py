@@ -12,9 +12,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bot.cli.common import JSON_OPTION, database, default_actor, out, print_json, refusals_exit
 from bot.cli.tables import balance_table, history_table, invoice_table
 from bot.render import sentences
-from bot.scan_reply import scan_options
-from bot.settings import get_settings
+from bot.settings import get_settings, open_database, scan_options
 from ledger import operations, reads
+from ledger.approvals import WriteRequest
 from ledger.csv_import.loader import ImportSummary, import_directory
 from ledger.db import Database
 from ledger.demo import CLIENTS as DEMO_CLIENTS
@@ -25,6 +25,11 @@ from ledger.scans import open_findings, run_scan
 
 ACTOR_OPTION = typer.Option(None, "--actor", help="Who is acting, for the history. Default: cli:$USER.")
 KEY_OPTION = typer.Option(None, "--key", help="Idempotency key: repeating a request with the same key changes nothing.")
+APPROVED_BY_OPTION = typer.Option(
+    None,
+    "--approved-by",
+    help="Who approved this write when it is above CREDITBOT_APPROVAL_THRESHOLD (recorded in the history).",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -44,8 +49,8 @@ def register(app: typer.Typer) -> None:
 
 def balance(client: str = typer.Argument(..., help="Client id, name, or part of a name."), as_json: bool = JSON_OPTION):
     """A client's available credit and open invoices, with cash, credits and credit memos apart."""
-    with refusals_exit(as_json), database().read() as session:
-        result = reads.client_balance(session, client)
+    with refusals_exit(as_json), database().read() as unit:
+        result = reads.client_balance(unit, client)
     if as_json:
         print_json(result.as_json())
     else:
@@ -54,8 +59,8 @@ def balance(client: str = typer.Argument(..., help="Client id, name, or part of 
 
 def invoice(number: str = typer.Argument(..., help="Invoice number."), as_json: bool = JSON_OPTION):
     """An invoice's payment history (each kind spelled out), balance due, posting state and changes."""
-    with refusals_exit(as_json), database().read() as session:
-        detail = reads.invoice_detail(session, number)
+    with refusals_exit(as_json), database().read() as unit:
+        detail = reads.invoice_detail(unit, number)
     if as_json:
         print_json(detail.as_json())
         return
@@ -70,11 +75,13 @@ def issue(
     reason: str = typer.Option(..., "--reason", help="Why the client gets this credit."),
     actor: str | None = ACTOR_OPTION,
     key: str | None = KEY_OPTION,
+    approved_by: str | None = APPROVED_BY_OPTION,
     as_json: bool = JSON_OPTION,
 ):
     """Issue a credit to a client's wallet."""
     with refusals_exit(as_json):
-        result = operations.issue_credit(database(), client, amount, reason, actor or default_actor(), _key(key))
+        by = _request(actor, key, approved_by)
+        result = database().transact(operations.issue_credit, client, amount, reason, by)
     money = result.currency
     if as_json:
         print_json(
@@ -96,15 +103,17 @@ def apply(
     project: str | None = typer.Option(None, "--project", help="Tag the credit with one of the client's projects."),
     actor: str | None = ACTOR_OPTION,
     key: str | None = KEY_OPTION,
+    approved_by: str | None = APPROVED_BY_OPTION,
     as_json: bool = JSON_OPTION,
 ):
     """Apply the client's credit to an invoice (recorded as an AccountCredit payment)."""
     db = database()
     with refusals_exit(as_json):
-        result = operations.apply_credit(db, invoice_number, amount, project, actor or default_actor(), _key(key))
+        by = _request(actor, key, approved_by)
+        result = db.transact(operations.apply_credit, invoice_number, amount, project, by)
     if as_json:
-        with db.read() as session:
-            detail = reads.invoice_detail(session, result.invoice_number)
+        with db.read() as unit:
+            detail = reads.invoice_detail(unit, result.invoice_number)
         print_json(
             {
                 "application_id": result.application_id,
@@ -123,13 +132,13 @@ def reverse(
     reason: str = typer.Option("", "--reason", help="Why it is reversed."),
     actor: str | None = ACTOR_OPTION,
     key: str | None = KEY_OPTION,
+    approved_by: str | None = APPROVED_BY_OPTION,
     as_json: bool = JSON_OPTION,
 ):
     """Reverse a credit application: the credit returns to the wallet and the invoice owes it again."""
     with refusals_exit(as_json):
-        result = operations.reverse_application(
-            database(), application_id, actor or default_actor(), _key(key), reason=reason
-        )
+        by = _request(actor, key, approved_by)
+        result = database().transact(operations.reverse_application, application_id, by, reason=reason)
     money = result.currency
     if as_json:
         print_json(
@@ -152,8 +161,8 @@ def history(
     as_json: bool = JSON_OPTION,
 ):
     """Every recorded change (and refused write) of an invoice or a client: who, when, before and after."""
-    with refusals_exit(as_json), database().read() as session:
-        title, lines = reads.history(session, client_or_invoice)
+    with refusals_exit(as_json), database().read() as unit:
+        title, lines = reads.history(unit, client_or_invoice)
     if as_json:
         print_json({"of": title, "history": [line.as_json() for line in lines]})
     else:
@@ -199,9 +208,9 @@ def demo(as_json: bool = JSON_OPTION):
         load_demo(db)
         # Scan once, so the demo's planted mistakes show as findings in the console's replies right away.
         run_scan(db, scan_options(get_settings()))
-        with db.read() as session:
-            findings = open_findings(session)
-            balances = [reads.client_balance(session, client_id) for client_id, *_ in DEMO_CLIENTS]
+        with db.read() as unit:
+            findings = open_findings(unit)
+            balances = [reads.client_balance(unit, client_id) for client_id, *_ in DEMO_CLIENTS]
     if as_json:
         print_json({"database": get_settings().database_url, "clients": [b.as_json() for b in balances],
                     "findings": len(findings)})  # fmt: skip
@@ -220,18 +229,21 @@ def demo(as_json: bool = JSON_OPTION):
 
 def db_upgrade() -> None:
     """Bring the database's schema to this version (Alembic)."""
-    db = Database(get_settings().database_url)
+    db = open_database(get_settings())
     db.upgrade()
     out.print(f"Database at revision {', '.join(sorted(db.current_revisions()))}.")
 
 
 def db_current() -> None:
     """Show the database's schema revision."""
-    db = Database(get_settings().database_url)
+    db = open_database(get_settings())
     current = ", ".join(sorted(db.current_revisions())) or "none"
     out.print(f"Database at revision {current}; this creditbot needs {', '.join(sorted(db.head_revisions))}.")
 
 
-def _key(key: str | None) -> str:
-    # A command line call is one request: without --key, a fresh key (a retry must pass --key to be idempotent).
-    return key or f"cli:{uuid.uuid4()}"
+def _request(actor: str | None, key: str | None, approved_by: str | None) -> WriteRequest:
+    """A command line call is one request: without --key, a fresh key (a retry must pass --key to be idempotent).
+
+    `--approved-by` says a second billing admin approved it; the history records who, so it is never silent."""
+    who = (approved_by or "").strip() or None
+    return WriteRequest(actor or default_actor(), key or f"cli:{uuid.uuid4()}", approved_by=who)

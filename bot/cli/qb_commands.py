@@ -35,7 +35,7 @@ def sync_qb(
     with refusals_exit(as_json):
         name, data = _read(source)
         feed = read_feed(data, name)
-        summary = sync_feed(database(), feed)
+        summary = database().transact(sync_feed, feed)
     if as_json:
         print_json(summary.as_json())
         return

@@ -9,9 +9,8 @@ from rich.table import Table
 
 from bot.alerts import AlertsNotConfigured, missing_alert_settings, post_pending_alerts
 from bot.cli.common import JSON_OPTION, database, err, out, print_json, refusals_exit
-from bot.scan_reply import scan_options
 from bot.scheduler import InvalidCron, run_scheduler_forever, scan_trigger
-from bot.settings import Settings, get_settings
+from bot.settings import Settings, get_settings, scan_options
 from ledger import scans
 from ledger.db import Database
 from ledger.money import format_money
@@ -37,8 +36,8 @@ def scan(
         report = scans.run_scan(db, scan_options(settings), full=full)
     if alert:
         _post_alerts(db, settings)
-    with db.read() as session:
-        findings = scans.open_findings(session)
+    with db.read() as unit:
+        findings = scans.open_findings(unit)
     if as_json:
         print_json({"findings": [finding.as_json() for finding in findings]})
         return

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from bot import approvals
-from bot.commands import faq_answers, reads, registry, scan, undo, writes
+from bot.commands import approvals, faq_answers, quickbooks, reads, registry, scan, undo, writes
 
 SUBCOMMAND_HANDLERS = {
     "help": reads.help_reply,
@@ -24,6 +23,8 @@ ACTION_HANDLERS = {
     "reject_request": approvals.reject,
     "faq_suggestion": faq_answers.suggestion,
     "show": reads.show,
+    **scan.ACTIONS,
+    **quickbooks.ACTIONS,
 }
 
 
@@ -32,9 +33,8 @@ def install() -> None:
         if name not in registry.HANDLERS:
             registry.register_handler(name, handler)
     if "scan" not in registry.HANDLERS:
-        registry.register_handler("scan", scan.scan, slow=scan.is_slow)
+        registry.register_handler("scan", scan.scan, slow=True)
     for action_id, action in ACTION_HANDLERS.items():
         registry.ACTIONS.setdefault(action_id, action)
-    findings = scan.findings_source()
-    if findings is not None and findings not in registry.FINDINGS_SOURCES:
-        registry.register_findings_source(findings)
+    if scan.invoice_findings not in registry.FINDINGS_SOURCES:
+        registry.register_findings_source(scan.invoice_findings)

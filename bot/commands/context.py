@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bot.settings import Settings
+from ledger.approvals import WriteRequest
 from ledger.db import Database
+from ledger.rules import Rules
 
 
 class Services:
@@ -16,7 +19,8 @@ class Services:
 
     def __init__(self, settings: Settings, db: Database, extra_admins: frozenset[str] = frozenset()) -> None:
         self.settings = settings
-        self.db = db
+        # The ledger under the configured rules (approval thresholds), whoever built the Database.
+        self.db = db.with_rules(Rules(approval=settings.approval_threshold))
         # The console's default user is a billing admin, so a newcomer can try writes on the demo ledger.
         self.billing_admins = frozenset(settings.billing_admins) | extra_admins
 
@@ -25,6 +29,17 @@ class Services:
 
     def __deepcopy__(self, memo: dict[int, object]) -> Services:
         return self
+
+
+@dataclass(frozen=True)
+class ClickedMessage:
+    """The message whose button was clicked, so a handler can redraw it (None for typed commands)."""
+
+    channel: str | None
+    ts: str | None
+    is_ephemeral: bool
+    text: str = ""
+    blocks: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,12 @@ class Caller:
     # Derived from the request itself (a slash command's trigger_id, a button's message and value), so a
     # retried or double-clicked request carries the same key and the ledger carries it out once.
     request_key: str
+    message: ClickedMessage | None = None
+
+    @property
+    def request(self) -> WriteRequest:
+        """This request as the ledger's writes take it: who asks, and its idempotency key."""
+        return WriteRequest(self.actor, self.request_key)
 
 
 @dataclass(frozen=True)

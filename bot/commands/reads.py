@@ -13,7 +13,7 @@ from bot.grammar import Balance, Help, History, ShowInvoice, UsageError
 from bot.render import blocks
 from bot.render.blocks import Button, Findings
 from ledger import reads
-from ledger.db import Database, driver_read_in
+from ledger.db import Database
 from ledger.errors import AmbiguousClient, UnknownClient
 from ledger.money import format_money
 
@@ -52,16 +52,10 @@ def balance(ctx: Context, command: Balance) -> Reply:
 
 
 def _balance_and_findings(db: Database, client: str) -> tuple[reads.ClientBalance, Findings]:
-    """The balance a reply shows and the open findings on its invoices, read in one transaction: plain SQL on the
-    driver connection when `client` is a client's id (the buttons' and most requests'), through a Session when a
-    name has to be looked up."""
-    with db.driver_read() as read:
-        result = reads.balance_by_id(read, client.strip(), blocks.MAX_INVOICES)
-        if result is not None:
-            return result, findings_for(read, [invoice.number for invoice in result.invoices])
-    with db.read() as session:
-        result = reads.client_balance(session, client, invoice_limit=blocks.MAX_INVOICES)
-        return result, findings_for(driver_read_in(session), [invoice.number for invoice in result.invoices])
+    """The balance a reply shows and the open findings on its invoices, read in one unit."""
+    with db.read() as unit:
+        result = reads.client_balance(unit, client, invoice_limit=blocks.MAX_INVOICES)
+        return result, findings_for(unit, [invoice.number for invoice in result.invoices])
 
 
 def warm_up(services: Services, connections: int) -> None:
@@ -71,8 +65,8 @@ def warm_up(services: Services, connections: int) -> None:
     7 ms): a server worker pays that at start-up instead of the first people who ask. Each read holds on to the
     connection it used, so the next one opens (and warms) another.
     """
-    with services.db.read() as session:
-        client_id = reads.first_client_id(session)
+    with services.db.read() as unit:
+        client_id = reads.first_client_id(unit)
     if client_id is None:
         return
     ctx = Context(services, WARM_UP_CALLER)
@@ -83,9 +77,9 @@ def warm_up(services: Services, connections: int) -> None:
 
 
 def invoice(ctx: Context, command: ShowInvoice) -> Reply:
-    with ctx.db.read() as session:
-        detail = reads.invoice_detail(session, command.number)
-        found = findings_for(driver_read_in(session), [detail.summary.number])
+    with ctx.db.read() as unit:
+        detail = reads.invoice_detail(unit, command.number)
+        found = findings_for(unit, [detail.summary.number])
     due = format_money(detail.summary.balance_due_minor, detail.client.currency)
     return Reply(
         text=f"Invoice {detail.summary.number}: {due} due",
@@ -95,8 +89,8 @@ def invoice(ctx: Context, command: ShowInvoice) -> Reply:
 
 def history(ctx: Context, command: History) -> Reply:
     try:
-        with ctx.db.read() as session:
-            title, lines = reads.history(session, command.target)
+        with ctx.db.read() as unit:
+            title, lines = reads.history(unit, command.target)
     except (UnknownClient, AmbiguousClient) as unclear:
         return did_you_mean(unclear, "history")
     return Reply(text=f"History of {title}", blocks=blocks.history_blocks(title, lines))

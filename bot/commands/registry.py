@@ -15,15 +15,17 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from bot import grammar
+from bot.commands import approvals
 from bot.commands.context import Context
 from bot.commands.reply import Reply
 from bot.grammar import Command, UsageError
 from bot.render import blocks
-from ledger.driver import DriverRead
-from ledger.errors import LedgerError
+from ledger.errors import ApprovalRequired, LedgerError
+from ledger.unit import Unit
 
 log = logging.getLogger("creditbot.bot")
 
@@ -31,7 +33,7 @@ Handler = Callable[[Context, Any], Reply]
 ActionHandler = Callable[[Context, str], Reply]
 # Open findings on invoices, by number (one readable line each), for balance and invoice replies; read with plain
 # SQL in the reply's own read transaction.
-FindingsSource = Callable[[DriverRead, Sequence[str]], Mapping[str, Sequence[str]]]
+FindingsSource = Callable[[Unit, Sequence[str]], Mapping[str, Sequence[str]]]
 
 NOT_AVAILABLE = "`/credit {name}` is not available yet: it arrives with a later creditbot release."
 
@@ -95,12 +97,12 @@ def run_action(ctx: Context, action_id: str, value: str) -> Reply:
     return answer(lambda: handler(ctx, value), ctx, f"button {action_id}={value}")
 
 
-def findings_for(read: DriverRead, invoice_numbers: Sequence[str]) -> dict[str, list[str]]:
+def findings_for(unit: Unit, invoice_numbers: Sequence[str]) -> dict[str, list[str]]:
     """Every registered source's findings; a failing source is logged and left out, never fails the reply."""
     found: dict[str, list[str]] = {}
     for source in FINDINGS_SOURCES:
         try:
-            for number, lines in source(read, invoice_numbers).items():
+            for number, lines in source(unit, invoice_numbers).items():
                 found.setdefault(number, []).extend(lines)
         except Exception:
             log.exception("findings source %s failed; answering without its findings", source)
@@ -112,6 +114,9 @@ def answer(produce: Callable[[], Reply], ctx: Context, what: str) -> Reply:
         return produce()
     except UsageError as malformed:
         return Reply(text=malformed.message, blocks=blocks.usage(malformed.message, malformed.usage))
+    except ApprovalRequired as held_back:
+        # Whichever command or button met the approval rule, the same request goes to a second admin.
+        return answer(partial(approvals.ask_for_approval, ctx, held_back), ctx, f"approval request for {what}")
     except LedgerError as refused:
         return Reply(text=refused.message, blocks=blocks.refusal(refused.message))
     except Exception:

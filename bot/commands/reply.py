@@ -30,6 +30,8 @@ class Reply:
     announcements: tuple[Announcement, ...] = ()
     # For button clicks: replace the message that held the button, instead of adding a new one.
     replace_original: bool = False
+    # Told privately to the person who clicked, after the message was replaced (what the click did).
+    follow_up: Reply | None = None
 
     def without_announcements(self) -> Reply:
         return replace(self, announcements=())

@@ -10,23 +10,22 @@ A double click on one button carries one request key, so the ledger replays the 
 
 from __future__ import annotations
 
-from sqlmodel import select
-
 from bot.commands.context import Context
+from bot.commands.permissions import require_billing_admin
 from bot.commands.reply import Reply
-from bot.permissions import require_billing_admin
 from bot.render import blocks, sentences
 from ledger import operations
+from ledger.approvals import WriteRequest
 from ledger.errors import LedgerError, NotReversed, UnknownApplication, UnknownCredit
-from ledger.models import Client, Invoice, Payment, PaymentKind, Reversal
 from ledger.money import decimal_str
+from ledger.unit import Unit, statement
 
 
 def undo_issue(ctx: Context, value: str) -> Reply:
     credit_id = _id(value, UnknownCredit)
     asked = f"Undo of credit #{credit_id}"
     require_billing_admin(ctx, "undo credits", "revoke_credit", asked, credit_id=credit_id)
-    result = operations.revoke_credit(ctx.db, credit_id, ctx.caller.actor, ctx.caller.request_key, reason=asked)
+    result = ctx.db.transact(operations.revoke_credit, credit_id, ctx.caller.request, reason=asked)
     return _undone(ctx, sentences.revoked(result), result.replayed)
 
 
@@ -34,9 +33,7 @@ def undo_apply(ctx: Context, value: str) -> Reply:
     application_id = _id(value, UnknownApplication)
     asked = f"Undo of credit application #{application_id}"
     require_billing_admin(ctx, "undo credit applications", "reverse_application", asked, application_id=application_id)
-    result = operations.reverse_application(
-        ctx.db, application_id, ctx.caller.actor, ctx.caller.request_key, reason=asked
-    )
+    result = ctx.db.transact(operations.reverse_application, application_id, ctx.caller.request, reason=asked)
     return _undone(ctx, sentences.reversed_(result), result.replayed)
 
 
@@ -44,21 +41,28 @@ def undo_reverse(ctx: Context, value: str) -> Reply:
     application_id = _id(value, UnknownApplication)
     asked = f"Undo of the reversal of credit application #{application_id}"
     require_billing_admin(ctx, "undo reversals", "apply_credit", asked, application_id=application_id)
-    with ctx.db.read() as session:
-        payment = session.get(Payment, application_id)
-        if payment is None or payment.kind != PaymentKind.ACCOUNT_CREDIT.value:
-            raise UnknownApplication(application_id)
-        reversal = session.exec(select(Reversal).where(Reversal.payment_id == application_id)).first()
-        if reversal is None:
-            raise NotReversed(application_id)
-        invoice = session.get(Invoice, payment.invoice_id)
-        client = session.get(Client, payment.client_id)
-        assert invoice is not None and client is not None, "a payment's invoice and client exist (foreign keys)"
-        amount = decimal_str(payment.amount_minor, client.currency)
-    result = operations.apply_credit(
-        ctx.db, invoice.number, amount, payment.project_id, ctx.caller.actor, f"undo-reversal:{reversal.id}"
-    )
+    result = ctx.db.transact(_apply_again, application_id, ctx.caller.actor)
     return _undone(ctx, sentences.applied(result), result.replayed)
+
+
+_REVERSED_APPLICATION = statement(
+    "SELECT r.id, i.number, p.amount_minor, c.currency, p.project_id FROM payment p "
+    "JOIN invoice i ON i.id = p.invoice_id JOIN client c ON c.id = p.client_id "
+    "LEFT JOIN reversal r ON r.payment_id = p.id WHERE p.id = ? AND p.kind = 'AccountCredit'"
+)
+
+
+def _apply_again(unit: Unit, application_id: int, actor: str) -> operations.ApplyResult:
+    """Apply a reversed application's amount to its invoice again, keyed by the reversal: at most once per reversal."""
+    found = unit.row(_REVERSED_APPLICATION, (application_id,))
+    if found is None:
+        raise UnknownApplication(application_id)
+    reversal_id, number, amount_minor, currency, project_id = found
+    if reversal_id is None:
+        raise NotReversed(application_id)
+    amount = decimal_str(amount_minor, currency)
+    by = WriteRequest(actor, f"undo-reversal:{reversal_id}")
+    return operations.apply_credit(unit, number, amount, project_id, by)
 
 
 def _undone(ctx: Context, sentence: str, replayed: bool) -> Reply:

@@ -6,11 +6,10 @@ trigger_id, so the ledger answers it with the first result instead of writing tw
 
 from __future__ import annotations
 
-from bot import approvals
 from bot.commands.context import Context
+from bot.commands.permissions import require_billing_admin
 from bot.commands.reply import Reply
 from bot.grammar import Apply, Issue, Reverse
-from bot.permissions import require_billing_admin
 from bot.render import blocks, sentences
 from bot.render.blocks import Button
 from ledger import operations
@@ -20,22 +19,16 @@ from ledger.operations import ApplyResult, IssueResult, ReverseResult
 def issue(ctx: Context, command: Issue) -> Reply:
     asked = f"issue {command.client} {command.amount} {command.reason}"
     require_billing_admin(ctx, "issue credits", "issue_credit", asked, client=command.client)
-    if approvals.needs_approval(ctx.settings, command.amount):
-        return approvals.request_issue(ctx, command)
-    caller = ctx.caller
-    result = operations.issue_credit(
-        ctx.db, command.client, command.amount, command.reason, caller.actor, caller.request_key
-    )
+    request = ctx.caller.request
+    result = ctx.db.transact(operations.issue_credit, command.client, command.amount, command.reason, request)
     return issued_reply(result)
 
 
 def apply(ctx: Context, command: Apply) -> Reply:
     asked = " ".join(part for part in ("apply", command.invoice, command.amount, command.project) if part)
     require_billing_admin(ctx, "apply credits", "apply_credit", asked, invoice=command.invoice)
-    caller = ctx.caller
-    result = operations.apply_credit(
-        ctx.db, command.invoice, command.amount, command.project, caller.actor, caller.request_key
-    )
+    request = ctx.caller.request
+    result = ctx.db.transact(operations.apply_credit, command.invoice, command.amount, command.project, request)
     return applied_reply(result)
 
 
@@ -44,7 +37,7 @@ def reverse(ctx: Context, command: Reverse) -> Reply:
     require_billing_admin(
         ctx, "reverse credit applications", "reverse_application", asked, application_id=command.application_id
     )
-    result = operations.reverse_application(ctx.db, command.application_id, ctx.caller.actor, ctx.caller.request_key)
+    result = ctx.db.transact(operations.reverse_application, command.application_id, ctx.caller.request)
     return reversed_reply(result)
 
 

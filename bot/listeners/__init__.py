@@ -11,9 +11,9 @@ from types import ModuleType
 
 from slack_bolt import App
 
-from bot.listeners import actions, commands, events, qb_actions, scan_actions, views
+from bot.listeners import actions, commands, events
 
-LISTENER_MODULES: list[ModuleType] = [commands, actions, events, views, scan_actions, qb_actions]
+LISTENER_MODULES: list[ModuleType] = [commands, actions, events]
 
 
 def register_listeners(app: App) -> None:

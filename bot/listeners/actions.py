@@ -40,3 +40,5 @@ def carry_out(
     if reply.announcements:
         reply = deliver_announcements(client, ctx, reply)
     respond(**respond_arguments(reply))
+    if reply.follow_up is not None:
+        respond(**respond_arguments(reply.follow_up))

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.commands import registry
-from bot.commands.context import Caller, Context, Services
+from bot.commands.context import Caller, ClickedMessage, Context, Services
 from bot.commands.reply import Reply
 
 log = logging.getLogger("creditbot.bot")
@@ -32,14 +32,23 @@ def command_caller(command: dict[str, Any]) -> Caller:
 
 
 def action_caller(body: dict[str, Any], action: dict[str, Any]) -> Caller:
-    """A button: the same button on the same message, clicked twice or retried, has the same key."""
+    """A button: the same person clicking the same button on the same message twice, or Slack retrying the click,
+    has the same key; another person's click on it is a request of their own."""
     user = (body.get("user") or {}).get("id") or "-"
     team = (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id") or "-"
     container = body.get("container") or {}
     where = container.get("message_ts") or container.get("view_id") or (body.get("view") or {}).get("id") or "-"
     channel = (body.get("channel") or {}).get("id") or container.get("channel_id")
-    key = f"slack:act:{team}:{where}:{action.get('action_id', '')}:{action.get('value', '')}"
-    return Caller(user, team, channel, f"slack:{user}", _key(key))
+    key = f"slack:act:{team}:{user}:{where}:{action.get('action_id', '')}:{action.get('value', '')}"
+    message = body.get("message") or {}
+    clicked = ClickedMessage(
+        channel=container.get("channel_id") or channel,
+        ts=container.get("message_ts"),
+        is_ephemeral=bool(container.get("is_ephemeral")),
+        text=str(message.get("text") or ""),
+        blocks=tuple(block for block in message.get("blocks") or () if isinstance(block, dict)),
+    )
+    return Caller(user, team, channel, f"slack:{user}", _key(key), clicked)
 
 
 def event_caller(body: dict[str, Any], event: dict[str, Any]) -> Caller:

@@ -314,13 +314,14 @@ def undone(sentence: str, by_actor: str) -> Blocks:
 def approval_request(
     request_id: int, requester: str, what: str, reason: str, threshold: str, buttons: Sequence[Button]
 ) -> Blocks:
+    because = f"\n>Reason: {esc(reason)}" if reason else ""
     return _dicts(
         [
-            _section(f":lock: *Approval needed:* {mention(requester)} asks to {esc(what)}.\n>Reason: {esc(reason)}"),
+            _section(f":lock: *Approval needed:* {mention(requester)} asks to {esc(what)}.{because}"),
             _actions(buttons),
             _context(
                 f"Request #{request_id} · above the approval threshold of {esc(threshold)}: a second billing admin "
-                "must approve it; the requester cannot. Nothing is issued until then."
+                "must approve it; the requester cannot. Nothing changes until then."
             ),
         ]
     )

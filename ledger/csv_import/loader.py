@@ -27,8 +27,8 @@ from ledger.csv_import.batches import driver_rows, stored_rows
 from ledger.csv_import.reader import CsvTable, Row, TableSpec
 from ledger.db import Database
 from ledger.errors import ImportRowError, InvalidCurrency
-from ledger.models import Client, Credit, HistoryEntry, Invoice, Payment, PaymentKind, Project, utcnow
 from ledger.money import decimal_str, normalize_currency
+from ledger.tables import Client, Credit, HistoryEntry, Invoice, Payment, PaymentKind, Project, utcnow
 from ledger.totals import add_to_totals, refresh_totals
 
 ACTOR = "import"
@@ -82,8 +82,8 @@ def import_directory(db: Database, directory: Path, progress: Progress | None = 
     """Import the CSV files in `directory`; see the module docstring for the rules."""
     if not (directory / reader.CLIENTS.file).exists():
         raise ImportRowError(reader.CLIENTS.file, None, None, f"{reader.CLIENTS.file} is required in {directory}")
-    with _collector_paused(), db.write() as session:
-        run = _ImportRun(session, directory, progress or (lambda _file, _done, _total: None), progress is not None)
+    with _collector_paused(), db.write() as unit:
+        run = _ImportRun(unit.session, directory, progress or (lambda _file, _done, _total: None), progress is not None)
         return run.execute()
 
 

@@ -17,8 +17,8 @@ from ledger.bulk import TableWriter
 from ledger.csv_import import reader
 from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress
 from ledger.errors import InvalidAmount
-from ledger.models import PaymentKind
 from ledger.money import parse_amount
+from ledger.tables import PaymentKind
 
 PLAIN = ("external_id", "invoice_id", "client_id", "kind", "amount_minor", "received_on", "created_at")
 ALL = (*PLAIN, "updated_at", "project_id")

@@ -44,7 +44,7 @@ PAYMENTS = TableSpec(
 )
 
 
-# The ledger's column sizes (ledger/models.py): longer text is refused here, never cut or left to the database.
+# The ledger's column sizes (ledger/tables.py): longer text is refused here, never cut or left to the database.
 MAX_LENGTH = {"client_id": 64, "project_id": 64, "invoice_number": 64, "credit_id": 64, "payment_id": 64,
               "qb_customer_id": 64, "qb_invoice_id": 64, "name": 200, "currency": 3, "type": 16}  # fmt: skip
 

@@ -6,7 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-import ledger.schema  # noqa: F401  (registers every table on the metadata)
+import ledger.tables  # noqa: F401  (every table on the metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

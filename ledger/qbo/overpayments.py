@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
-
 from ledger import idempotency
-from ledger.db import Database
-from ledger.models import Credit
-from ledger.operations import Wallet, grant_credit, lock_wallet, result_to_store
+from ledger.approvals import WriteRequest
+from ledger.idempotency import result_to_store
+from ledger.operations import Wallet, grant_credit, lock_wallet
 from ledger.qbo.errors import QBOverpaymentAlreadyEntered, UnknownQBOverpayment
-from ledger.qbo.models import QBOverpayment
+from ledger.unit import Unit, statement
 
 OPERATION = "enter_qb_overpayment"
 
@@ -36,56 +34,53 @@ class OverpaymentCreditResult:
     replayed: bool = False
 
 
-def enter_qb_overpayment_as_credit(db: Database, qb_payment_id: str, actor: str, key: str) -> OverpaymentCreditResult:
+def enter_qb_overpayment_as_credit(unit: Unit, qb_payment_id: str, by: WriteRequest) -> OverpaymentCreditResult:
     """Issue a credit for the overpayment on QuickBooks payment `qb_payment_id`, linked to that payment."""
     qb_payment_id = qb_payment_id.strip()
     params = {"qb_payment_id": qb_payment_id}
-    with db.write() as session:
-        wallet, overpayment = _lock_overpayment(session, qb_payment_id)
-        if (replay := idempotency.stored_result(session, key, OPERATION, params)) is not None:
-            return OverpaymentCreditResult(**replay, replayed=True)
-        if wallet is None or overpayment is None:
-            raise UnknownQBOverpayment(qb_payment_id)
-        entered = session.exec(select(Credit).where(Credit.qb_payment_id == qb_payment_id)).first()
-        if entered is not None:
-            raise QBOverpaymentAlreadyEntered(qb_payment_id, _id(entered.id), entered.created_by, entered.created_at)
-        before = wallet.available_credit_minor
-        reason = f"Overpayment on QuickBooks payment {qb_payment_id} of {overpayment.qb_txn_date.isoformat()}"
-        credit_id = grant_credit(
-            session, wallet, overpayment.amount_minor, reason, actor, qb_payment_id=qb_payment_id, action=OPERATION
-        )
-        result = OverpaymentCreditResult(
-            credit_id=credit_id,
-            qb_payment_id=qb_payment_id,
-            client_id=wallet.id,
-            client_name=wallet.name,
-            currency=wallet.currency,
-            amount_minor=overpayment.amount_minor,
-            available_before_minor=before,
-            available_after_minor=wallet.available_credit_minor,
-        )
-        idempotency.remember(session, key, OPERATION, params, result_to_store(result))
-        return result
+    wallet, overpayment = _lock_overpayment(unit, qb_payment_id)
+    if (replay := idempotency.stored_result(unit, by.key, OPERATION, params)) is not None:
+        return OverpaymentCreditResult(**replay, replayed=True)
+    if wallet is None or overpayment is None:
+        raise UnknownQBOverpayment(qb_payment_id)
+    amount_minor, txn_date = overpayment
+    entered = unit.row(_ENTERED, (qb_payment_id,))
+    if entered is not None:
+        credit_id, created_by, created_at = entered
+        raise QBOverpaymentAlreadyEntered(qb_payment_id, credit_id, created_by, unit.read_time(created_at))
+    before = wallet.available_credit_minor
+    reason = f"Overpayment on QuickBooks payment {qb_payment_id} of {unit.read_day(txn_date).isoformat()}"
+    credit_id = grant_credit(unit, wallet, amount_minor, reason, by.actor, qb_payment_id=qb_payment_id,
+                             action=OPERATION)  # fmt: skip
+    result = OverpaymentCreditResult(
+        credit_id=credit_id,
+        qb_payment_id=qb_payment_id,
+        client_id=wallet.id,
+        client_name=wallet.name,
+        currency=wallet.currency,
+        amount_minor=amount_minor,
+        available_before_minor=before,
+        available_after_minor=wallet.available_credit_minor,
+    )
+    idempotency.remember(unit, by.key, OPERATION, params, result_to_store(result))
+    return result
 
 
-def _lock_overpayment(session: Session, qb_payment_id: str) -> tuple[Wallet | None, QBOverpayment | None]:
-    """The overpayment, read again once its client is locked (the sync changes it only under that lock)."""
+_OVERPAYMENT = statement("SELECT client_id, amount_minor, qb_txn_date FROM qb_overpayment WHERE qb_payment_id = ?")
+_ENTERED = statement("SELECT id, created_by, created_at FROM credit WHERE qb_payment_id = ?")
+
+
+def _lock_overpayment(unit: Unit, qb_payment_id: str) -> tuple[Wallet | None, tuple[int, object] | None]:
+    """The overpayment (amount, date), read again once its client is locked (the sync changes it only under that
+    lock)."""
     for _ in range(3):
-        overpayment = _overpayment(session, qb_payment_id)
-        if overpayment is None:
+        found = unit.row(_OVERPAYMENT, (qb_payment_id,))
+        if found is None:
             return None, None
-        wallet = lock_wallet(session, overpayment.client_id)
-        overpayment = _overpayment(session, qb_payment_id)
-        if overpayment is None or overpayment.client_id == wallet.id:
-            return (wallet, overpayment) if overpayment else (None, None)
+        wallet = lock_wallet(unit, found[0])
+        again = unit.row(_OVERPAYMENT, (qb_payment_id,))
+        if again is None:
+            return None, None
+        if again[0] == wallet.id:
+            return wallet, (again[1], again[2])
     return None, None  # it keeps moving between clients: refuse rather than guess
-
-
-def _overpayment(session: Session, qb_payment_id: str) -> QBOverpayment | None:
-    statement = select(QBOverpayment).where(QBOverpayment.qb_payment_id == qb_payment_id)
-    return session.exec(statement.execution_options(populate_existing=True)).first()
-
-
-def _id(value: int | None) -> int:
-    assert value is not None, "the row was flushed, so it has an id"
-    return value

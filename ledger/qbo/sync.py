@@ -35,9 +35,7 @@ from typing import Any, TypeVar
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from ledger.db import Database
 from ledger.errors import InvalidAmount
-from ledger.models import Client, Credit, HistoryEntry, Invoice, Payment, PaymentKind, Reversal, utcnow
 from ledger.money import decimal_str, parse_amount
 from ledger.qbo.entities import (
     CREDIT_MEMO,
@@ -55,9 +53,22 @@ from ledger.qbo.entities import (
 )
 from ledger.qbo.errors import QBOFeedError
 from ledger.qbo.feed import QBOFeed
-from ledger.qbo.models import QBOverpayment, QBTxn, QBTxnPayment, QBTxnStatus
 from ledger.qbo.summary import Drift, OverpaymentChange, PaymentChange, PostedInvoice, Problem, ProblemCode, SyncSummary
+from ledger.tables import (
+    Client,
+    Credit,
+    HistoryEntry,
+    Invoice,
+    Payment,
+    PaymentKind,
+    QBOverpayment,
+    QBTxn,
+    QBTxnPayment,
+    QBTxnStatus,
+    Reversal,
+)
 from ledger.totals import refresh_totals
+from ledger.unit import Unit
 
 ACTOR = "qbo"
 _CHUNK = 500
@@ -65,21 +76,20 @@ _CHUNK = 500
 _SYNC_LOCK = 0x5142_0053_594E_43
 
 
-def sync_feed(db: Database, feed: QBOFeed, *, now: datetime | None = None) -> SyncSummary:
+def sync_feed(unit: Unit, feed: QBOFeed, *, now: datetime | None = None) -> SyncSummary:
     """Apply a parsed QuickBooks response (see `ledger.qbo.feed`)."""
-    summary = apply_entities(db, feed.entities, now=now)
+    summary = apply_entities(unit, feed.entities, now=now)
     summary.other_entities = dict(feed.other_entities)
     return summary
 
 
-def apply_entities(db: Database, entities: Iterable[QBOEntity], *, now: datetime | None = None) -> SyncSummary:
+def apply_entities(unit: Unit, entities: Iterable[QBOEntity], *, now: datetime | None = None) -> SyncSummary:
     """Apply QuickBooks entity versions from any source (a file, CDC, entities fetched after a webhook).
 
-    One transaction: any error (a bad amount for the client's currency, ...) writes nothing.
+    In the caller's unit of work: any error (a bad amount for the client's currency, ...) writes nothing.
     """
     versions = latest_versions(entities)
-    with db.write() as session:
-        return _SyncRun(session, now or utcnow()).run(versions)
+    return _SyncRun(unit.session, now or unit.now).run(versions)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 - `run_scan(db, ScanOptions(...), full=False)`: evaluate the detectors (incrementally by default) and store
   the findings (`ledger.scans.scanner`).
-- `open_findings(session)`, `acknowledge(db, id, actor)` (`ledger.scans.store`).
+- `open_findings(unit)`, `acknowledge(unit, id, actor)` (`ledger.scans.store`).
 - `claim_alerts` / `mark_attempt` / `record_posted` / `release`: the database side of posting each alert
   exactly once (`ledger.scans.alerting`); the Slack side lives in `bot.alerts`.
 - `claim_slot` / `finish_slot`: each scheduled slot runs once across instances (`ledger.scans.slots`).

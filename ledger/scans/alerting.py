@@ -29,10 +29,9 @@ from sqlalchemy import case, or_, update
 from sqlmodel import col, select
 
 from ledger.db import Database
-from ledger.models import utcnow
 from ledger.scans.findings import StoredFinding
-from ledger.scans.models import AlertState, FindingState, ScanFinding
 from ledger.scans.store import findings_by_id
+from ledger.tables import AlertState, FindingState, ScanFinding, utcnow
 
 LEASE = timedelta(minutes=15)
 # Slack allows 50 blocks per message; a finding takes three, plus a header.
@@ -69,7 +68,8 @@ def claim_alerts(
     """Claim up to `limit` alerts to post: pending ones, and ones whose poster died (claim older than the lease)."""
     now = now or utcnow()
     claim = new_claim()
-    with db.write() as session:
+    with db.write() as unit:
+        session = unit.session
         claimable = or_(
             ScanFinding.alert_state == AlertState.PENDING.value,
             (ScanFinding.alert_state == AlertState.POSTING.value) & (col(ScanFinding.alert_claimed_at) < now - lease),
@@ -90,7 +90,7 @@ def claim_alerts(
             .where(col(ScanFinding.id).in_(ids))
             .values(alert_state=AlertState.POSTING.value, alert_claim=claim, alert_claimed_at=now)
         )
-        findings = findings_by_id(session, ids)
+        findings = findings_by_id(unit, ids)
     return AlertBatch(claim, findings, _earlier_attempts(rows))
 
 
@@ -106,7 +106,8 @@ def _earlier_attempts(rows: list[tuple[int | None, str | None, datetime | None]]
 
 def mark_attempt(db: Database, claim: str, ids: list[int], now: datetime | None = None) -> None:
     """Just before posting: these rows' alert may now exist in Slack under `claim`."""
-    with db.write() as session:
+    with db.write() as unit:
+        session = unit.session
         session.execute(
             update(ScanFinding)
             .where(col(ScanFinding.id).in_(ids), ScanFinding.alert_claim == claim)
@@ -116,7 +117,8 @@ def mark_attempt(db: Database, claim: str, ids: list[int], now: datetime | None 
 
 def record_posted(db: Database, claim: str, ids: list[int], channel: str, ts: str) -> int:
     """The post succeeded: keep where it is. Returns how many rows were still held by this claim."""
-    with db.write() as session:
+    with db.write() as unit:
+        session = unit.session
         result = session.execute(
             update(ScanFinding)
             .where(col(ScanFinding.id).in_(ids), ScanFinding.alert_claim == claim)
@@ -133,7 +135,8 @@ def record_posted(db: Database, claim: str, ids: list[int], channel: str, ts: st
 
 def release(db: Database, claim: str) -> int:
     """The post failed: the alerts wait for the next run (or are skipped if the finding closed meanwhile)."""
-    with db.write() as session:
+    with db.write() as unit:
+        session = unit.session
         result = session.execute(
             update(ScanFinding)
             .where(ScanFinding.alert_claim == claim)

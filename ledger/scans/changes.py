@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from ledger.db import Database
-from ledger.models import HistoryEntry
+from ledger.tables import HistoryEntry
 
 log = logging.getLogger(__name__)
 

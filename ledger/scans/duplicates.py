@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ledger.db import Database
+from ledger.approvals import WriteRequest
 from ledger.errors import AlreadyReversed, LedgerError
-from ledger.models import IdempotencyKey
 from ledger.operations import ReverseResult, reverse_application
 from ledger.scans.detectors import ScanOptions, detect_duplicate_credit
 from ledger.scans.findings import FindingKind, StoredFinding
 from ledger.scans.store import acknowledge, get_finding
+from ledger.tables import IdempotencyKey
+from ledger.unit import Unit
 
 
 class NotADuplicateFinding(LedgerError):
@@ -52,20 +53,20 @@ def reversal_key(finding: StoredFinding, payment_id: int) -> str:
 
 
 def reverse_duplicate(
-    db: Database, finding_id: int, actor: str, options: ScanOptions | None = None
+    unit: Unit, finding_id: int, by: WriteRequest, options: ScanOptions | None = None
 ) -> DuplicateReversal:
     """Reverse the later applications of a duplicate-credit finding and acknowledge it as handled by `actor`.
 
     The finding is checked against the ledger as it is now (the payments may have changed since the scan:
     edited, or reversed by hand), so a stale alert never reverses anything.
     """
-    with db.read() as session:
-        finding = get_finding(session, finding_id)
-        if finding.kind is not FindingKind.DUPLICATE_CREDIT:
-            raise NotADuplicateFinding(finding.id, finding.kind.value)
-        # Reversed from this finding before (a double click, a second admin): the reversals replay below.
-        done_before = all(session.get(IdempotencyKey, reversal_key(finding, p)) for p in finding.payment_ids[1:])
-        current = detect_duplicate_credit(session, [finding.invoice_id], options or ScanOptions())
+    session = unit.session
+    finding = get_finding(unit, finding_id)
+    if finding.kind is not FindingKind.DUPLICATE_CREDIT:
+        raise NotADuplicateFinding(finding.id, finding.kind.value)
+    # Reversed from this finding before (a double click, a second admin): the reversals replay below.
+    done_before = all(session.get(IdempotencyKey, reversal_key(finding, p)) for p in finding.payment_ids[1:])
+    current = detect_duplicate_credit(session, [finding.invoice_id], options or ScanOptions())
     still_true = finding.closed_at is None and finding.fingerprint in {found.fingerprint for found in current}
     if not (still_true or done_before):
         raise FindingNoLongerOpen(finding.id, finding.invoice_number)
@@ -75,14 +76,13 @@ def reverse_duplicate(
         try:
             results.append(
                 reverse_application(
-                    db,
+                    unit,
                     payment_id,
-                    actor,
-                    reversal_key(finding, payment_id),
+                    WriteRequest(by.actor, reversal_key(finding, payment_id), by.approved_by),
                     reason=f"duplicate credit (finding #{finding.id})",
                 )
             )
         except AlreadyReversed:
             already.append(payment_id)
-    acknowledged = acknowledge(db, finding.id, actor)
+    acknowledged = acknowledge(unit, finding.id, by.actor)
     return DuplicateReversal(acknowledged.finding, kept, results, already)

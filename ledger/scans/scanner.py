@@ -28,12 +28,11 @@ from sqlmodel import Session, select
 
 from ledger.db import Database
 from ledger.errors import LedgerError
-from ledger.models import utcnow
 from ledger.scans.changes import SOURCES, Changes, load_changes, max_ids, settled_positions
 from ledger.scans.detectors import DETECTORS, Detector, ScanOptions
 from ledger.scans.findings import Finding
-from ledger.scans.models import ScanWatermark
 from ledger.scans.store import Reconciliation, reconcile
+from ledger.tables import ScanWatermark, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,8 @@ def run_scan(
 
 def _superseded(db: Database, evaluations: list[_Evaluation]) -> bool:
     """Whether the scans that stored first had read every change this one read (its work would repeat theirs)."""
-    with db.read() as session:
+    with db.read() as unit:
+        session = unit.session
         marks = {row.detector: row for row in session.exec(select(ScanWatermark))}
     for evaluation in evaluations:
         if not evaluation.available:
@@ -132,8 +132,8 @@ def evaluate_all(db: Database, options: ScanOptions | None = None) -> list[Findi
 def _snapshot(db: Database) -> Iterator[Session]:
     """One consistent view for the whole evaluation (SQLite's read transaction already is one in WAL mode)."""
     if db.is_sqlite:
-        with db.read() as session, session.begin():
-            yield session
+        with db.read() as unit:
+            yield unit.session
         return
     engine = db.engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
     with Session(engine, expire_on_commit=False) as session, session.begin():
@@ -205,7 +205,8 @@ def _store(db: Database, evaluations: list[_Evaluation], now: datetime) -> ScanR
     stored = [evaluation for evaluation in evaluations if evaluation.available]
     work = [Reconciliation(e.detector.kind, _scope_names(e), e.found) for e in stored]
     try:
-        with db.write() as session:
+        with db.write() as unit:
+            session = unit.session
             _advance(session, stored, now)
             counts = reconcile(session, work, now)
     except IntegrityError as race:  # two first scans inserting the same watermark row

@@ -15,8 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col
 
 from ledger.db import Database
-from ledger.models import utcnow
-from ledger.scans.models import ScanSlot
+from ledger.tables import ScanSlot, utcnow
 
 
 def claim_slot(db: Database, job: str, slot: datetime, instance: str) -> int | None:
@@ -28,12 +27,14 @@ def claim_slot(db: Database, job: str, slot: datetime, instance: str) -> int | N
         .on_conflict_do_nothing(index_elements=["job", "slot"])
         .returning(col(ScanSlot.id))
     )
-    with db.write() as session:
+    with db.write() as unit:
+        session = unit.session
         return session.execute(statement).scalar_one_or_none()
 
 
 def finish_slot(db: Database, claim_id: int, outcome: str, detail: str = "") -> None:
-    with db.write() as session:
+    with db.write() as unit:
+        session = unit.session
         session.execute(
             update(ScanSlot)
             .where(col(ScanSlot.id) == claim_id)

@@ -15,11 +15,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
-from ledger.db import Database
 from ledger.errors import LedgerError
-from ledger.models import Client, utcnow
 from ledger.scans.findings import KIND_ORDER, Finding, FindingKind, StoredFinding
-from ledger.scans.models import AlertState, FindingState, ScanFinding
+from ledger.tables import AlertState, Client, FindingState, ScanFinding
+from ledger.unit import Unit
 
 _CHUNK = 500
 
@@ -196,23 +195,23 @@ def _close(session: Session, ids: list[int], now: datetime) -> None:
 # --- reads ----------------------------------------------------------------------------------------------
 
 
-def open_findings(session: Session) -> list[StoredFinding]:
+def open_findings(unit: Unit) -> list[StoredFinding]:
     """Every live finding (open or acknowledged), money counted twice first, then oldest first."""
-    return _stored(session, col(ScanFinding.closed_at).is_(None))
+    return _stored(unit.session, col(ScanFinding.closed_at).is_(None))
 
 
-def findings_by_id(session: Session, ids: Iterable[int]) -> list[StoredFinding]:
+def findings_by_id(unit: Unit, ids: Iterable[int]) -> list[StoredFinding]:
     wanted = sorted(set(ids))
-    return _stored(session, col(ScanFinding.id).in_(wanted)) if wanted else []
+    return _stored(unit.session, col(ScanFinding.id).in_(wanted)) if wanted else []
 
 
-def findings_of_message(session: Session, channel: str, ts: str) -> list[StoredFinding]:
+def findings_of_message(unit: Unit, channel: str, ts: str) -> list[StoredFinding]:
     """The findings one alert message carries, to redraw it after a button was used."""
-    return _stored(session, ScanFinding.alert_channel == channel, ScanFinding.alert_ts == ts)
+    return _stored(unit.session, ScanFinding.alert_channel == channel, ScanFinding.alert_ts == ts)
 
 
-def get_finding(session: Session, finding_id: int) -> StoredFinding:
-    found = findings_by_id(session, [finding_id])
+def get_finding(unit: Unit, finding_id: int) -> StoredFinding:
+    found = findings_by_id(unit, [finding_id])
     if not found:
         raise UnknownFinding(finding_id)
     return found[0]
@@ -264,19 +263,19 @@ class AcknowledgeResult:
     newly_acknowledged: bool
 
 
-def acknowledge(db: Database, finding_id: int, actor: str, now: datetime | None = None) -> AcknowledgeResult:
+def acknowledge(unit: Unit, finding_id: int, actor: str) -> AcknowledgeResult:
     """Record who acknowledged a finding; it stays listed while it is true, but is never alerted again."""
-    with db.write() as session:
-        row = session.exec(select(ScanFinding).where(ScanFinding.id == int(finding_id)).with_for_update()).one_or_none()
-        if row is None:
-            raise UnknownFinding(finding_id)
-        newly = row.acknowledged_by is None
-        if newly:
-            row.acknowledged_by, row.acknowledged_at = actor, now or utcnow()
-            if row.state == FindingState.OPEN.value:
-                row.state = FindingState.ACKNOWLEDGED.value
-            if row.alert_state == AlertState.PENDING.value:
-                row.alert_state = AlertState.SKIPPED.value
-            session.add(row)
-            session.flush()
-        return AcknowledgeResult(get_finding(session, int(finding_id)), newly)
+    session = unit.session
+    row = session.exec(select(ScanFinding).where(ScanFinding.id == int(finding_id)).with_for_update()).one_or_none()
+    if row is None:
+        raise UnknownFinding(finding_id)
+    newly = row.acknowledged_by is None
+    if newly:
+        row.acknowledged_by, row.acknowledged_at = actor, unit.now
+        if row.state == FindingState.OPEN.value:
+            row.state = FindingState.ACKNOWLEDGED.value
+        if row.alert_state == AlertState.PENDING.value:
+            row.alert_state = AlertState.SKIPPED.value
+        session.add(row)
+        session.flush()
+    return AcknowledgeResult(get_finding(unit, int(finding_id)), newly)

@@ -13,7 +13,7 @@ from bot.commands.context import Context
 from ledger import operations
 from ledger.errors import LedgerError, PermissionRefused
 from ledger.lookup import find_client, find_invoice
-from ledger.models import Credit, Payment
+from ledger.unit import Unit, statement
 
 
 def require_billing_admin(
@@ -32,31 +32,31 @@ def require_billing_admin(
     """
     if ctx.is_billing_admin:
         return
-    client_id, invoice_id = _where(ctx, client, invoice, application_id, credit_id)
     why = f"{ctx.caller.user_id} is not a billing admin; asked: {asked}"
-    operations.record_refusal(ctx.db, ctx.caller.actor, action, why, client_id=client_id, invoice_id=invoice_id)
+    ctx.db.transact(_record, ctx.caller.actor, action, why, client, invoice, application_id, credit_id)
     raise PermissionRefused(doing)
 
 
-def _where(
-    ctx: Context, client: str | None, invoice: str | None, application_id: int | None, credit_id: int | None
-) -> tuple[str | None, int | None]:
-    """The client and invoice a refused request named, when they exist, so the refusal shows in their history."""
+_PAYMENT = statement("SELECT client_id, invoice_id FROM payment WHERE id = ?")
+_CREDIT = statement("SELECT client_id FROM credit WHERE id = ?")
+
+
+def _record(
+    unit: Unit, actor: str, action: str, why: str, client: str | None, invoice: str | None,
+    application_id: int | None, credit_id: int | None,
+) -> None:  # fmt: skip
+    """The refusal, in the history of the client and invoice the request named, when they exist."""
     client_id: str | None = None
     invoice_id: int | None = None
-    with ctx.db.read() as session:
-        if application_id is not None:
-            payment = session.get(Payment, application_id)
-            if payment is not None:
-                client_id, invoice_id = payment.client_id, payment.invoice_id
-        if credit_id is not None:
-            credit = session.get(Credit, credit_id)
-            client_id = credit.client_id if credit is not None else None
-        if invoice and invoice_id is None:
-            with suppress(LedgerError):
-                found = find_invoice(session, invoice)
-                client_id, invoice_id = found.client_id, found.id
-        if client and client_id is None:
-            with suppress(LedgerError):
-                client_id = find_client(session, client).id
-    return client_id, invoice_id
+    if application_id is not None and (payment := unit.row(_PAYMENT, (application_id,))) is not None:
+        client_id, invoice_id = payment
+    if credit_id is not None and (credit := unit.row(_CREDIT, (credit_id,))) is not None:
+        client_id = credit[0]
+    if invoice and invoice_id is None:
+        with suppress(LedgerError):
+            found = find_invoice(unit, invoice)
+            client_id, invoice_id = found.client_id, found.id
+    if client and client_id is None:
+        with suppress(LedgerError):
+            client_id = find_client(unit, client).id
+    operations.record_refusal(unit, actor, action, why, client_id=client_id, invoice_id=invoice_id)

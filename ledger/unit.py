@@ -1,0 +1,165 @@
+"""The unit of work: one transaction on one pooled connection, which every ledger operation and read takes.
+
+A caller opens one (`Database.write()` / `Database.read()`, or `Database.transact(work, ...)`, which retries a
+write that lost a deadlock) and passes it to as many operations as belong together: what they do commits
+together or not at all (a move is a reversal and an application in one unit).
+
+Statements are plain SQL on the driver's cursor (`row`, `rows`, `one`, `column`, `execute`, `executemany`):
+through a SQLAlchemy Session every statement costs about 0.1 ms of Python bookkeeping (execution context, events,
+result metadata), several times SQLite's own work for the ledger's short writes. Values that are not plain
+(aware times, dates, JSON) are converted the way SQLAlchemy stores them, so what a unit writes reads back the same
+through the ORM. Code written against SQLAlchemy reaches the same transaction through `connection` (Core) or
+`session` (ORM); both are made only when asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, RootTransaction
+from sqlmodel import Session
+
+if TYPE_CHECKING:
+    from ledger.rules import Rules
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement, spelled for each database."""
+
+    sqlite: str
+    postgresql: str
+
+
+def statement(sql: str, row_lock: str = "") -> Statement:
+    """`sql` with `?` for its parameters; `row_lock` is the locking clause PostgreSQL appends.
+
+    SQLite needs no row locks: a write unit begins IMMEDIATE, so it holds the database's write lock throughout.
+    """
+    return Statement(sql, sql.replace("?", "%s") + (f" {row_lock}" if row_lock else ""))
+
+
+class Unit:
+    """One transaction: the cursor every statement runs on, the ledger's rules, and the time it began."""
+
+    def __init__(self, connection: Connection, *, writes: bool, is_sqlite: bool, rules: Rules) -> None:
+        self._connection = connection
+        self._cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self._transaction: RootTransaction | None = None
+        self._session: Session | None = None
+        self._after_commit: list[Callable[[], None]] = []
+        self.writes = writes
+        self.is_sqlite = is_sqlite
+        self.rules = rules
+        # One time for everything the unit records, so the history of one request reads as one moment.
+        self.now = datetime.now(UTC)
+
+    # --- statements ---------------------------------------------------------------------------------
+
+    def execute(self, sql: Statement, params: Sequence[Any] = ()) -> None:
+        self._cursor.execute(sql.sqlite if self.is_sqlite else sql.postgresql, params)
+
+    def executemany(self, sql: Statement, rows: Iterable[Sequence[Any]]) -> None:
+        self._cursor.executemany(sql.sqlite if self.is_sqlite else sql.postgresql, rows)
+
+    def row(self, sql: Statement, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of a query, or None."""
+        self.execute(sql, params)
+        return self._cursor.fetchone()
+
+    def one(self, sql: Statement, params: Sequence[Any] = ()) -> tuple[Any, ...]:
+        """The row a statement must return (a locked row by id, an insert's RETURNING)."""
+        row = self.row(sql, params)
+        if row is None:
+            raise LookupError(f"no row from {sql.sqlite!r}")
+        return row
+
+    def column(self, sql: Statement, params: Sequence[Any] = ()) -> list[Any]:
+        """The first column of every row of a query."""
+        self.execute(sql, params)
+        return [row[0] for row in self._cursor.fetchall()]
+
+    def rows(self, sql: Statement, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Every row of a query."""
+        self.execute(sql, params)
+        return self._cursor.fetchall()
+
+    @property
+    def rowcount(self) -> int:
+        """How many rows the last statement changed."""
+        return self._cursor.rowcount
+
+    # --- values in ----------------------------------------------------------------------------------
+
+    def time(self, value: datetime | None) -> Any:
+        """An aware time: on SQLite UTC text in SQLAlchemy's format (microseconds always), else the value."""
+        if value is None or not self.is_sqlite:
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def day(self, value: date | None) -> Any:
+        return value.isoformat() if self.is_sqlite and value is not None else value
+
+    def json(self, value: Any) -> str | None:
+        """JSON text; PostgreSQL casts the untyped parameter to the column's json type."""
+        return None if value is None else json.dumps(value)
+
+    # --- values out ---------------------------------------------------------------------------------
+
+    def read_json(self, value: Any) -> Any:
+        """SQLite returns JSON columns as text; psycopg has already parsed them."""
+        return json.loads(value) if isinstance(value, str) else value
+
+    def read_time(self, value: Any) -> datetime | None:
+        """An aware UTC time, from SQLite's text (stored without an offset, as UTC) or PostgreSQL's timestamptz."""
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
+
+    def read_day(self, value: Any) -> date:
+        """A date, from SQLite's ISO text or PostgreSQL's date."""
+        return date.fromisoformat(value) if isinstance(value, str) else value
+
+    # --- the same transaction for SQLAlchemy code -----------------------------------------------------
+
+    @property
+    def connection(self) -> Connection:
+        """The unit's transaction as a SQLAlchemy Core connection."""
+        if self._transaction is None:
+            # The driver's transaction is already open (BEGIN was sent on the cursor); SQLAlchemy joins it.
+            self._transaction = self._connection.begin()
+        return self._connection
+
+    @property
+    def session(self) -> Session:
+        """The unit's transaction as a SQLModel Session (it flushes before the unit commits)."""
+        if self._session is None:
+            # The connection's transaction is the unit's: the Session joins it and never ends it itself.
+            self._session = Session(bind=self.connection, expire_on_commit=False)
+        return self._session
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once the unit has committed (never when it rolls back): e.g. refresh a Slack view."""
+        self._after_commit.append(callback)
+
+    # --- the end --------------------------------------------------------------------------------------
+
+    def _finish(self, commit: bool) -> None:
+        if self._session is not None:
+            if commit:
+                self._session.flush()
+            self._session.close()
+        if self._transaction is not None:
+            (self._transaction.commit if commit else self._transaction.rollback)()
+        else:
+            dbapi = self._connection.connection.dbapi_connection
+            assert dbapi is not None
+            (dbapi.commit if commit else dbapi.rollback)()
+
+    def _committed_callbacks(self) -> list[Callable[[], None]]:
+        return self._after_commit
