@@ -26,9 +26,9 @@ from typing import Any
 from bench.floors import sqlite_executemany_import
 from bench.synthetic import write_ledger
 from ledger import operations
+from ledger.approvals import WriteRequest
 from ledger.csv_import.loader import import_directory
 from ledger.db import Database
-from ledger.approvals import WriteRequest
 
 APPLY_CLIENTS = 64
 APPLY_OPS = 800
@@ -106,7 +106,9 @@ def bench_apply(url: str, label: str, folder: Path) -> list[dict[str, Any]]:
 
         def ours(writer: int, n: int, run: str = run) -> None:
             number = f"AI-{(writer * 7 + n) % APPLY_CLIENTS}-{n % 4}"
-            db.transact(operations.apply_credit, number, "0.01", None, WriteRequest("bench", f"bench:{run}:{writer}:{n}"))
+            db.transact(
+                operations.apply_credit, number, "0.01", None, WriteRequest("bench", f"bench:{run}:{writer}:{n}")
+            )
 
         def floor(writer: int, n: int, run: str = run) -> None:
             number = f"AI-{(writer * 7 + n) % APPLY_CLIENTS}-{n % 4}"

@@ -282,7 +282,6 @@ def main() -> None:
 
         first_full = timed(lambda: scans.run_scan(db, full=True))
         with db.read() as unit:
-            session = unit.session
             found = scans.open_findings(unit)
         plain = median_of(args.runs, lambda: plain_sql(db))
         full = median_of(args.runs, lambda: scans.run_scan(db, full=True))
@@ -304,7 +303,6 @@ def main() -> None:
 
 def assert_incremental_agrees(db: Database) -> None:
     with db.read() as unit:
-        session = unit.session
         stored = {f.fingerprint for f in scans.open_findings(unit)}
     if stored != {f.fingerprint for f in scans.evaluate_all(db)}:
         raise SystemExit("incremental and full scans disagree: a bug")

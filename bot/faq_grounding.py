@@ -222,9 +222,7 @@ def _finding_line(finding: OpenFinding, escape: Callable[[str], str]) -> str:
     )
 
 
-def _findings(
-    unit: Unit, *, invoice_numbers: Sequence[str] = (), client_id: str | None = None
-) -> list[OpenFinding]:
+def _findings(unit: Unit, *, invoice_numbers: Sequence[str] = (), client_id: str | None = None) -> list[OpenFinding]:
     """Open scan findings on these invoices or this client; none where the scans are not installed."""
     try:
         from ledger.scans import FindingKind

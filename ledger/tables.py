@@ -241,15 +241,15 @@ class ApprovalUsage(SQLModel, table=True):
 
 
 # --- QuickBooks Online (ledger/qbo) -----------------------------------------------------------------
-#Tables of the QuickBooks Online sync.
+# Tables of the QuickBooks Online sync.
 #
-#- `qb_txn`: every QuickBooks entity the sync has seen, by (entity type, QuickBooks Id), with the last SyncToken
+# - `qb_txn`: every QuickBooks entity the sync has seen, by (entity type, QuickBooks Id), with the last SyncToken
 #  applied and that version's fields (`payload`). The unique key is what makes a re-sent, reordered or stale feed
 #  harmless: a version older than the one recorded is ignored, and a deleted entity stays deleted. A version that
 #  could not be matched yet (`unresolved`: unknown customer or invoice) is tried again by every later sync.
-#- `qb_txn_payment`: which ledger payments a QuickBooks payment produced (a payment's id is unique here, so a ledger
+# - `qb_txn_payment`: which ledger payments a QuickBooks payment produced (a payment's id is unique here, so a ledger
 #  payment belongs to one QuickBooks payment). Live ones are those without a reversal.
-#- `qb_overpayment`: money a client overpaid in QuickBooks (`Payment.UnappliedAmt`). It never enters the wallet by
+# - `qb_overpayment`: money a client overpaid in QuickBooks (`Payment.UnappliedAmt`). It never enters the wallet by
 #  itself (R6); a person may enter it once as a client credit (`credit.qb_payment_id` is unique). Read by the scans.
 
 
@@ -303,14 +303,14 @@ class QBOverpayment(SQLModel, table=True):
 
 
 # --- scans (ledger/scans) --------------------------------------------------------------------------
-#Tables of the scans: findings (with their alert state), per-detector watermarks, scheduler slot claims.
+# Tables of the scans: findings (with their alert state), per-detector watermarks, scheduler slot claims.
 #
-#Invariants the database keeps:
-#- At most one live (not closed) finding per fingerprint: a partial unique index. A finding that was fixed is
+# Invariants the database keeps:
+# - At most one live (not closed) finding per fingerprint: a partial unique index. A finding that was fixed is
 #  closed; if the same problem comes back it is a new row (the next `occurrence`), so it is alerted again.
-#- A finding is alerted once: its alert moves pending -> posting (claimed by one poster, `alert_claim`) ->
+# - A finding is alerted once: its alert moves pending -> posting (claimed by one poster, `alert_claim`) ->
 #  posted (with the Slack message ts). Claims are taken in short transactions; see `ledger.scans.alerting`.
-#- Each scheduled slot runs once: (job, slot) is unique in `scan_slot`, and the row is inserted before the run.
+# - Each scheduled slot runs once: (job, slot) is unique in `scan_slot`, and the row is inserted before the run.
 
 
 class FindingState(enum.StrEnum):

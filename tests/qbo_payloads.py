@@ -13,9 +13,8 @@ from typing import Any
 from sqlmodel import select
 
 from ledger.db import Database
-from ledger.tables import Invoice, Payment, Reversal
 from ledger.qbo import SyncSummary, read_feed, sync_feed
-from ledger.tables import QBOverpayment
+from ledger.tables import Invoice, Payment, QBOverpayment, Reversal
 from ledger.totals import stored_totals, totals_from_entries
 from tests.builders import client, credit, import_rows, invoice
 

@@ -9,8 +9,7 @@ import pytest
 from sqlmodel import func, select
 
 from ledger import reads
-from ledger.tables import Credit, HistoryEntry
-from ledger.tables import PendingApproval
+from ledger.tables import Credit, HistoryEntry, PendingApproval
 from tests.builders import simple_ledger
 from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, SlackStandIn, running_bot
 
@@ -32,7 +31,6 @@ def bot(db, slack):
 
 def available(db) -> int:
     with db.read() as unit:
-        session = unit.session
         return reads.client_balance(unit, "C1").available_credit_minor
 
 

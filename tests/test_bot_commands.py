@@ -147,7 +147,6 @@ def test_apply_with_a_project_tag(db, bot):
     simple_ledger(db)
     bot.slash("apply INV-1 50 project:P1")
     with db.read() as unit:
-        session = unit.session
         assert reads.client_balance(unit, "C1").credits_by_project_minor == {"P1": 5000}
 
 

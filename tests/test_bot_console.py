@@ -32,7 +32,6 @@ def run_console(db, lines: list[str], user: str = CONSOLE_USER, **settings: str)
 
 def available(db) -> int:
     with db.read() as unit:
-        session = unit.session
         return reads.client_balance(unit, "C1").available_credit_minor
 
 

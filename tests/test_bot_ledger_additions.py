@@ -9,6 +9,7 @@ import pytest
 from sqlmodel import select
 
 from ledger import approvals, operations, reads
+from ledger.approvals import WriteRequest
 from ledger.errors import (
     ApprovalAlreadyDecided,
     CreditAlreadyRevoked,
@@ -22,13 +23,11 @@ from ledger.errors import (
 )
 from ledger.tables import Credit, HistoryEntry
 from ledger.totals import refresh_totals, stored_totals, totals_from_entries
-from ledger.approvals import WriteRequest
 from tests.builders import simple_ledger
 
 
 def available(db) -> int:
     with db.read() as unit:
-        session = unit.session
         return reads.client_balance(unit, "C1").available_credit_minor
 
 

@@ -10,8 +10,7 @@ from sqlmodel import func, select
 
 from bot import grammar
 from bot.grammar import UsageError
-from ledger.tables import Credit, HistoryEntry, IdempotencyKey, Payment, Reversal
-from ledger.tables import PendingApproval
+from ledger.tables import Credit, HistoryEntry, IdempotencyKey, Payment, PendingApproval, Reversal
 from tests.builders import simple_ledger
 from tests.slack_standin import ADMIN, READER, SlackStandIn, running_bot
 

@@ -49,7 +49,6 @@ def test_a_slash_command_is_answered_in_the_acknowledgement(db, slack, socket_mo
     assert ack["payload"]["response_type"] == "ephemeral"
     assert "Applied $100.00 of Client C1's credit to invoice INV-1" in ack["payload"]["text"]
     with db.read() as unit:
-        session = unit.session
         assert reads.client_balance(unit, "C1").available_credit_minor == 40000
 
     applied = Message(ack["payload"]["blocks"], ack["payload"]["text"], ts="1700000200.000001")
@@ -62,5 +61,4 @@ def test_a_slash_command_is_answered_in_the_acknowledgement(db, slack, socket_mo
     assert undone.body["replace_original"] is True
     assert "Undone by <@U-ADMIN>" in json.dumps(undone.body["blocks"])
     with db.read() as unit:
-        session = unit.session
         assert reads.client_balance(unit, "C1").available_credit_minor == 50000

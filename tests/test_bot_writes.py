@@ -35,13 +35,11 @@ def bot(db, slack):
 
 def available(db) -> int:
     with db.read() as unit:
-        session = unit.session
         return reads.client_balance(unit, "C1").available_credit_minor
 
 
 def due(db) -> int:
     with db.read() as unit:
-        session = unit.session
         return reads.invoice_detail(unit, "INV-1").summary.balance_due_minor
 
 

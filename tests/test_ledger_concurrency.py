@@ -8,11 +8,11 @@ from decimal import Decimal
 from sqlmodel import select
 
 from ledger import operations, reads
+from ledger.approvals import WriteRequest
 from ledger.db import Database
 from ledger.errors import ExceedsBalanceDue, InsufficientCredit, LedgerError
 from ledger.tables import HistoryEntry
 from ledger.totals import stored_totals, totals_from_entries
-from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice
 
 THREADS = 16
@@ -36,7 +36,13 @@ def test_racing_writers_never_overapply_one_wallet(db):
         start.wait()
         for attempt in range(ATTEMPTS_PER_THREAD):
             try:
-                result = own.transact(operations.apply_credit, f"INV-{(thread + attempt) % 5}", "35.00", None, WriteRequest(f"t{thread}", f"k{thread}-{attempt}"))
+                result = own.transact(
+                    operations.apply_credit,
+                    f"INV-{(thread + attempt) % 5}",
+                    "35.00",
+                    None,
+                    WriteRequest(f"t{thread}", f"k{thread}-{attempt}"),
+                )
                 outcome: object = result.amount_minor
             except LedgerError as refused:
                 outcome = refused
@@ -73,7 +79,9 @@ def test_racing_double_clicks_with_one_key_apply_once(db):
     def click() -> None:
         own = Database(db.url.render_as_string(hide_password=False))
         start.wait()
-        results.append(own.transact(operations.apply_credit, "INV-1", "100.00", None, WriteRequest("slack:U1", "slack:same-click")))
+        results.append(
+            own.transact(operations.apply_credit, "INV-1", "100.00", None, WriteRequest("slack:U1", "slack:same-click"))
+        )
         own.dispose()
 
     threads = [threading.Thread(target=click) for _ in range(8)]
@@ -84,5 +92,4 @@ def test_racing_double_clicks_with_one_key_apply_once(db):
     assert len({r.application_id for r in results}) == 1  # type: ignore[attr-defined]
     assert sum(not r.replayed for r in results) == 1  # type: ignore[attr-defined]
     with db.read() as unit:
-        session = unit.session
         assert reads.client_balance(unit, "C1").available_credit_minor == 40000

@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
 from ledger import reads
+from ledger.approvals import WriteRequest
 from ledger.csv_import.loader import import_directory
 from ledger.errors import ImportRowError
 from ledger.tables import Client, Credit, HistoryEntry, Invoice, Payment, Project
 from ledger.totals import stored_totals, totals_from_entries
-from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice, payment, write_csv
 
 TABLES = (Client, Project, Invoice, Credit, Payment, HistoryEntry)

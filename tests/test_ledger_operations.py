@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from ledger import operations, reads
+from ledger.approvals import WriteRequest
 from ledger.errors import (
     AlreadyReversed,
     ExceedsBalanceDue,
@@ -23,7 +24,6 @@ from ledger.errors import (
 )
 from ledger.tables import HistoryEntry, IdempotencyKey, Payment, PaymentKind, Reversal
 from ledger.totals import stored_totals, totals_from_entries
-from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice, payment, simple_ledger
 
 
@@ -38,7 +38,6 @@ def _row_counts(db) -> tuple[int, ...]:
 
 def _balance(db, client_query: str = "C1"):
     with db.read() as unit:
-        session = unit.session
         return reads.client_balance(unit, client_query)
 
 
@@ -49,7 +48,6 @@ def test_apply_records_an_account_credit_payment_and_draws_on_the_wallet(db):
     assert (result.available_before_minor, result.available_after_minor) == (50000, 30000)
     assert (result.balance_due_before_minor, result.balance_due_after_minor) == (100000, 80000)
     with db.read() as unit:
-        session = unit.session
         detail = reads.invoice_detail(unit, "INV-1")
     assert [(p.kind, p.amount_minor) for p in detail.payments] == [(PaymentKind.ACCOUNT_CREDIT, 20000)]
     assert detail.summary.credits_applied_minor == 20000 and detail.summary.cash_paid_minor == 0
@@ -171,7 +169,6 @@ def test_reverse_restores_wallet_and_invoice_and_only_once(db):
         db.transact(operations.reverse_application, applied.application_id, WriteRequest("t", "k3"))
     assert db.transact(operations.reverse_application, applied.application_id, WriteRequest("t", "k2")).replayed
     with db.read() as unit:
-        session = unit.session
         detail = reads.invoice_detail(unit, "INV-1")
     assert detail.payments[0].reversed_at is not None
 
@@ -197,10 +194,11 @@ def test_reverse_refuses_cash_payments_unknown_ids_and_posted_invoices(db):
 
 def test_issue_credit_adds_to_the_wallet_by_client_name(db):
     simple_ledger(db, credit_amount="100.00")
-    result = db.transact(operations.issue_credit, "client c1", Decimal("25.50"), "Goodwill", WriteRequest("slack:U1", "k1"))
+    result = db.transact(
+        operations.issue_credit, "client c1", Decimal("25.50"), "Goodwill", WriteRequest("slack:U1", "k1")
+    )
     assert (result.available_before_minor, result.available_after_minor) == (10000, 12550)
     with db.read() as unit:
-        session = unit.session
         _, lines = reads.history(unit, "C1")
     assert [(line.actor, line.action) for line in lines][-1] == ("slack:U1", "issue_credit")
 
@@ -214,9 +212,10 @@ def test_unknown_invoice_is_refused(db):
 def test_every_write_is_in_the_history_with_before_and_after(db):
     simple_ledger(db)
     applied = db.transact(operations.apply_credit, "INV-1", "200.00", None, WriteRequest("cli:alice", "k1"))
-    db.transact(operations.reverse_application, applied.application_id, WriteRequest("cli:bob", "k2"), reason="wrong invoice")
+    db.transact(
+        operations.reverse_application, applied.application_id, WriteRequest("cli:bob", "k2"), reason="wrong invoice"
+    )
     with db.read() as unit:
-        session = unit.session
         _, lines = reads.history(unit, "INV-1")
     assert [(line.actor, line.action) for line in lines] == [
         ("cli:alice", "apply_credit"),
@@ -244,7 +243,6 @@ def test_a_limited_balance_reads_the_oldest_invoices_and_counts_them_all(db):
         invoices=[invoice(f"INV-{n:02d}", issued_on=f"2026-10-{n:02d}") for n in range(1, 16)],
     )
     with db.read() as unit:
-        session = unit.session
         limited = reads.client_balance(unit, "C1", invoice_limit=12)
         everything = reads.client_balance(unit, "C1")
     assert [i.number for i in limited.invoices] == [f"INV-{n:02d}" for n in range(1, 13)]

@@ -20,11 +20,11 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from ledger import operations
+from ledger.approvals import WriteRequest
 from ledger.db import Database
 from ledger.errors import LedgerError
 from ledger.tables import Client, HistoryEntry
 from ledger.totals import stored_totals, totals_from_entries
-from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice, payment
 from tests.conftest import _truncate_all
 

@@ -6,10 +6,10 @@ import json
 import threading
 
 from ledger import operations
+from ledger.approvals import WriteRequest
 from ledger.db import Database
 from ledger.qbo import read_feed, sync_feed
 from ledger.totals import stored_totals, totals_from_entries
-from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice
 from tests.qbo_payloads import cdc, ledger_state, link, memo_payment, qbo_invoice, qbo_payment, sync
 

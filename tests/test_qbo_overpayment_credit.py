@@ -8,13 +8,13 @@ import pytest
 from sqlmodel import select
 
 from ledger import reads
+from ledger.approvals import WriteRequest
 from ledger.db import Database
 from ledger.errors import IdempotencyConflict, LedgerError
-from ledger.tables import Credit, HistoryEntry
 from ledger.qbo.errors import QBOverpaymentAlreadyEntered, UnknownQBOverpayment
 from ledger.qbo.overpayments import enter_qb_overpayment_as_credit
+from ledger.tables import Credit, HistoryEntry
 from ledger.totals import stored_totals, totals_from_entries
-from ledger.approvals import WriteRequest
 from tests.qbo_payloads import cdc, link, load_overpaid_client, qbo_payment, sync
 
 
@@ -27,7 +27,6 @@ def overpaid(db):
 
 def available(db: Database) -> int:
     with db.read() as unit:
-        session = unit.session
         return reads.client_balance(unit, "C1").available_credit_minor
 
 
@@ -80,7 +79,9 @@ def test_an_overpayment_never_seen_or_gone_from_quickbooks_is_refused(overpaid):
 
 def test_the_credit_follows_the_latest_amount_quickbooks_shows(overpaid):
     sync(overpaid, cdc(Payment=[qbo_payment("180", [link("Invoice", "131", 500.00)], unapplied=80.00, sync_token="1")]))
-    assert overpaid.transact(enter_qb_overpayment_as_credit, "180", WriteRequest("slack:U1", "key-1")).amount_minor == 8000
+    assert (
+        overpaid.transact(enter_qb_overpayment_as_credit, "180", WriteRequest("slack:U1", "key-1")).amount_minor == 8000
+    )
 
 
 def test_racing_clicks_enter_the_overpayment_exactly_once(overpaid):

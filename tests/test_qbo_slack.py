@@ -62,7 +62,6 @@ def answers(bot, body: str, count: int) -> list[dict]:
 
 def available(db) -> int:
     with db.read() as unit:
-        session = unit.session
         return reads.client_balance(unit, "C1").available_credit_minor
 
 

@@ -9,11 +9,10 @@ import pytest
 from sqlmodel import select
 
 from ledger import reads
-from ledger.tables import Client, Credit, HistoryEntry, Invoice, Payment, Reversal
+from ledger.approvals import WriteRequest
 from ledger.qbo import apply_entities, parse_entity, parse_feed
 from ledger.qbo.errors import QBOFeedError
-from ledger.tables import QBOverpayment, QBTxn
-from ledger.approvals import WriteRequest
+from ledger.tables import Client, Credit, HistoryEntry, Invoice, Payment, QBOverpayment, QBTxn, Reversal
 from tests.builders import client, import_rows, invoice
 from tests.qbo_payloads import (
     cdc,
@@ -68,7 +67,6 @@ def posted(db, *pairs: tuple[str, str]) -> None:
 
 def detail(db, number: str) -> reads.InvoiceDetail:
     with db.read() as unit:
-        session = unit.session
         return reads.invoice_detail(unit, number)
 
 

@@ -150,7 +150,6 @@ def test_slash_credit_scan_answers_with_the_findings(db, slack):
 def open_after_scan(db) -> list[scans.StoredFinding]:
     scans.run_scan(db)
     with db.read() as unit:
-        session = unit.session
         return scans.open_findings(unit)
 
 

@@ -13,12 +13,11 @@ from sqlmodel import select
 from bot.alerts import METADATA_EVENT, AlertsNotConfigured, alert_client, post_pending_alerts
 from bot.settings import Settings
 from ledger import operations, scans
+from ledger.approvals import WriteRequest
 from ledger.db import Database
 from ledger.demo import load_demo
-from ledger.tables import utcnow
 from ledger.scans import ScanOptions
-from ledger.tables import ScanFinding
-from ledger.approvals import WriteRequest
+from ledger.tables import ScanFinding, utcnow
 from tests.builders import client, credit, import_rows, invoice, payment
 from tests.scan_slack_standin import FlakySlack
 
@@ -260,7 +259,6 @@ def test_a_finding_fixed_before_its_alert_went_out_is_not_alerted(db, slack):
     load_demo(db)
     report = scans.run_scan(db, ScanOptions())
     with db.read() as unit:
-        session = unit.session
         duplicate = next(f for f in scans.open_findings(unit) if f.kind.value == "duplicate_credit")
     db.transact(operations.reverse_application, duplicate.payment_ids[1], WriteRequest("test", "undo"))
     scans.run_scan(db)

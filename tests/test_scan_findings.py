@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from ledger import operations, scans
+from ledger.approvals import WriteRequest
 from ledger.qbo.overpayments import enter_qb_overpayment_as_credit
 from ledger.scans import FindingKind, ScanOptions
-from ledger.approvals import WriteRequest
 from tests.builders import client, credit, import_rows, invoice, payment
 from tests.qbo_payloads import cdc, qbo_payment, sync
 
@@ -22,7 +22,6 @@ BEFORE, AFTER = "2026-10-04T08:00:00Z", "2026-10-07T08:00:00Z"
 def scan(db, *, full: bool = False, window: int = 7) -> list[scans.StoredFinding]:
     scans.run_scan(db, ScanOptions(duplicate_window_days=window), full=full)
     with db.read() as unit:
-        session = unit.session
         return scans.open_findings(unit)
 
 
@@ -36,7 +35,6 @@ def summary(findings) -> set[tuple[str, str | None, str | None, str | None]]:
 
 def assert_full_agrees(db, window: int = 7) -> None:
     with db.read() as unit:
-        session = unit.session
         stored = {(f.fingerprint, f.detail, f.amount_minor) for f in scans.open_findings(unit)}
     fresh = {(f.fingerprint, f.detail, f.amount_minor) for f in scans.evaluate_all(db, ScanOptions(window))}
     assert stored == fresh

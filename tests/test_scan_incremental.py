@@ -21,11 +21,11 @@ from sqlalchemy import text
 from sqlmodel import Session, SQLModel, select
 
 from ledger import operations, scans
+from ledger.approvals import WriteRequest
 from ledger.db import Database
 from ledger.errors import LedgerError
-from ledger.tables import Payment
 from ledger.scans import ScanOptions
-from ledger.approvals import WriteRequest
+from ledger.tables import Payment
 from tests.builders import client, credit, import_rows, invoice, payment
 
 CLIENTS = [client("C1"), client("C2")]
@@ -148,7 +148,6 @@ def check_scan_agrees(db: Database) -> None:
 
 def stored(db: Database) -> set[tuple]:
     with db.read() as unit:
-        session = unit.session
         return {
             (f.fingerprint, f.detail, f.amount_minor, f.invoice_id, f.client_id, f.payment_ids)
             for f in scans.open_findings(unit)

@@ -63,7 +63,6 @@ def test_each_slot_runs_once_across_concurrent_schedulers(db):
     assert ran == slots
     assert [(row.slot, row.outcome) for row in slot_rows(db)] == [(slot, "done") for slot in slots]
     with db.read() as unit:
-        session = unit.session
         assert len(scans.open_findings(unit)) == 2, "the demo's two findings, stored once"
 
 

@@ -19,8 +19,8 @@ from bot.render import blocks, sentences
 from bot.render.blocks import Button, mention
 from ledger import approvals, operations
 from ledger.approvals import ApprovalRequest
-from ledger.idempotency import result_to_store
 from ledger.errors import ApprovalRequired, LedgerError, SelfApproval, UnknownApprovalRequest
+from ledger.idempotency import result_to_store
 from ledger.operations import ApplyResult, IssueResult, ReverseResult, RevokeResult
 
 # What each approvable write is, in words, from its stored parameters.
