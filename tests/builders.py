@@ -1,12 +1,18 @@
-"""Building ledgers for tests through the real CSV import (no hand-made rows, no mocks)."""
+"""Building ledgers for tests through the real CSV import (no hand-made rows, no mocks), reading them back, and
+racing callers on one ledger."""
 
 from __future__ import annotations
 
 import csv
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import func, select
+
+from ledger import reads
 from ledger.csv_import.loader import ImportSummary, import_directory
 from ledger.db import Database
 
@@ -63,3 +69,42 @@ def simple_ledger(db: Database, credit_amount: str = "500.00", total: str = "100
         invoices=[invoice("INV-1", total=total)],
         credits=[credit("CR-1", amount=credit_amount)],
     )
+
+
+def available(db: Database, client_id: str = "C1") -> int:
+    """The client's available credit, in minor units, as the ledger reads it."""
+    with db.read() as unit:
+        return reads.client_balance(unit, client_id).available_credit_minor
+
+
+def row_counts(db: Database, *tables: Any) -> tuple[int, ...]:
+    """How many rows each of `tables` (SQLModel classes) holds, read in one transaction."""
+    with db.read() as unit:
+        return tuple(unit.session.exec(select(func.count()).select_from(table)).one() for table in tables)
+
+
+def race(db: Database, work: Callable[[Database, int], object], workers: int) -> list[object]:
+    """Run `work(own_db, n)` for n in range(workers) in threads released at once, each with its own connection pool
+    (like a process of its own); return what each returned or raised, in the order they finished."""
+    outcomes: list[object] = []
+    lock = threading.Lock()
+    start = threading.Barrier(workers)
+
+    def worker(n: int) -> None:
+        own = Database(db.url.render_as_string(hide_password=False))
+        start.wait()
+        try:
+            outcome = work(own, n)
+        except Exception as failed:  # every outcome is checked by the caller
+            outcome = failed
+        finally:
+            own.dispose()
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes

@@ -1,7 +1,11 @@
-"""Fixtures: a real, migrated ledger database per test, on SQLite and on PostgreSQL.
+"""Fixtures: a real, migrated ledger database per test, on SQLite and on PostgreSQL; Slack and the bot over HTTP.
 
 PostgreSQL tests read its URL from CREDITBOT_TEST_POSTGRES_URL. Where it is not set or not reachable they skip,
 saying why; with CREDITBOT_REQUIRE_POSTGRES=1 (as .ci/run sets) they fail instead, so CI cannot pass without them.
+
+`slack` is a stand-in for Slack's Web API and `bot` the running bot over `db` (tests/slack_standin.py). A test file
+whose bot needs a ledger loaded first, or other settings, overrides `bot_ledger` or `bot_env` (pytest's fixture
+overriding), not `bot` itself.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -19,9 +24,11 @@ from sqlmodel import SQLModel
 import ledger.tables  # noqa: F401  (every table on the metadata)
 from ledger.db import Database
 
+if TYPE_CHECKING:
+    from tests.slack_standin import BotUnderTest, SlackStandIn
+
 POSTGRES_ENV = "CREDITBOT_TEST_POSTGRES_URL"
 REQUIRE_ENV = "CREDITBOT_REQUIRE_POSTGRES"
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 
 def _postgres_unavailable(reason: str) -> None:
@@ -102,3 +109,35 @@ def _truncate_all(database: Database) -> None:
     tables = ", ".join(f'"{table.name}"' for table in SQLModel.metadata.sorted_tables)
     with database.engine.begin() as connection:
         connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+# --- Slack and the bot (imported when used, so the ledger's tests do not depend on bot/) ---------------------
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackStandIn]:
+    """A stand-in for Slack's Web API, healthy until the test tells it to misbehave (`fail`, `fail_next`)."""
+    from tests.slack_standin import SlackStandIn
+
+    with SlackStandIn() as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def bot_ledger(db: Database) -> None:
+    """What the ledger holds when `bot` starts: nothing. A test file overrides this to load its own first."""
+
+
+@pytest.fixture
+def bot_env() -> dict[str, str]:
+    """Settings for `bot` beyond tests/slack_standin.py's `bot_settings`; a test file overrides this for its own."""
+    return {}
+
+
+@pytest.fixture
+def bot(db: Database, slack: SlackStandIn, bot_ledger: None, bot_env: dict[str, str]) -> Iterator[BotUnderTest]:
+    """The bot's WSGI app (as `creditbot serve` runs it) on a local port over `db`, talking to `slack`."""
+    from tests.slack_standin import running_bot
+
+    with running_bot(db, slack, **bot_env) as running:
+        yield running

@@ -1,8 +1,10 @@
 """Slack's side of the conversation, for end-to-end tests of the bot over real HTTP.
 
 - `SlackStandIn`: a stdlib HTTP server standing in for Slack's Web API (`SLACK_API_URL` points at its /api/) and
-  for `response_url`s (/respond/<name>). It records every call, answers like Slack does, and can be told to
-  refuse a method (e.g. chat.postMessage with not_in_channel).
+  for `response_url`s (/respond/<name>). It records every call and answers like Slack does: every message posted
+  is kept (`posted`), `conversations.history` returns them with their metadata, `chat.delete` removes one. It
+  misbehaves when told to: `fail` refuses a method as Slack does (e.g. chat.postMessage with not_in_channel);
+  `fail_next` queues what goes wrong at the HTTP level with a method's next requests (see `FAULTS`).
 - `running_bot`: the bot's WSGI app (the one `creditbot serve` runs) on a local port, built for a test database.
 - `BotUnderTest`: sends what Slack sends, signed with the signing secret: slash commands (form-encoded) and
   button clicks (`payload=` JSON); clicks are answered through `respond()`, which the stand-in records.
@@ -19,6 +21,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,10 +44,19 @@ ADMIN, OTHER_ADMIN, READER = "U-ADMIN", "U-ADMIN2", "U-READER"
 CHANNEL = "C-BILLING"
 WAIT_SECONDS = 15
 
+# What `fail_next` can make a request meet, instead of Slack's answer:
+FAULTS = {
+    "500": "HTTP 500 (fatal_error)",
+    "503": "HTTP 503 (fatal_error)",
+    "429": "HTTP 429 (ratelimited) with Retry-After: 0",
+    "drop": "the connection closed without an answer, before anything was done",
+    "post-then-drop": "the method carried out (the message posted), then the connection closed: the answer is lost",
+}
+
 
 @dataclass(frozen=True)
 class Call:
-    """One request the bot made to "Slack": a Web API method or a response_url."""
+    """One request the bot made to "Slack": a Web API method or a response_url (faults included)."""
 
     kind: str  # "api" or "respond"
     name: str  # the API method ("chat.postMessage") or the response_url's name
@@ -52,35 +64,28 @@ class Call:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Posted:
+    """A message really in a channel (chat.postMessage answered, or its answer lost; not deleted since)."""
+
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    metadata: dict[str, Any] | None
+
+
 class SlackStandIn:
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.posted: list[Posted] = []
         self._changed = threading.Condition()
         self._failures: dict[str, tuple[str, set[str] | None]] = {}
+        self._faults: dict[str, deque[str]] = defaultdict(deque)
         # Where apps.connections.open sends a Socket Mode client (a SocketModeStandIn's url).
         self.socket_url: str | None = None
         self._ts = itertools.count(1)
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length).decode()
-                body = _decode(raw, self.headers.get("Content-Type") or "")
-                path = urllib.parse.urlparse(self.path).path
-                kind, _, name = path.strip("/").partition("/")
-                status, answer = stand_in._answer(kind, name, body, dict(self.headers.items()))
-                payload = answer.encode() if isinstance(answer, str) else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json" if not isinstance(answer, str) else "text/plain")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
@@ -104,6 +109,13 @@ class SlackStandIn:
         """Answer `method` with {"ok": false, "error": error} (only for these channels, if given)."""
         self._failures[method] = (error, channels)
 
+    def fail_next(self, method: str, *faults: str) -> None:
+        """Meet the next requests for `method` with these faults (keys of `FAULTS`), one each, in order."""
+        unknown = set(faults) - set(FAULTS)
+        assert not unknown, f"no such fault {unknown}; the stand-in knows {sorted(FAULTS)}"
+        with self._changed:
+            self._faults[method].extend(faults)
+
     def api_calls(self, method: str) -> list[Call]:
         with self._changed:
             return [c for c in self.calls if c.kind == "api" and c.name == method]
@@ -123,23 +135,105 @@ class SlackStandIn:
                 self._changed.wait(left)
             return calls
 
-    def _answer(self, kind: str, name: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, Any]:
+    def _record(self, call: Call) -> str | None:
+        """Keep the call; return the fault queued for it, if any."""
         with self._changed:
-            self.calls.append(Call(kind, name, body, headers))
+            self.calls.append(call)
             self._changed.notify_all()
+            queue = self._faults.get(call.name) if call.kind == "api" else None
+            return queue.popleft() if queue else None
+
+    def _answer(self, kind: str, name: str, body: dict[str, Any]) -> Any:
         if kind == "respond":
-            return 200, "ok"
+            return "ok"
         failure = self._failures.get(name)
         if failure is not None and (failure[1] is None or body.get("channel") in failure[1]):
-            return 200, {"ok": False, "error": failure[0]}
+            return {"ok": False, "error": failure[0]}
         if name == "auth.test":
-            return 200, {"ok": True, "team": "Test", "team_id": TEAM, "user": "creditbot", "user_id": "U-BOT",
-                         "bot_id": "B-BOT", "url": "https://test.slack.com/"}  # fmt: skip
+            return {"ok": True, "team": "Test", "team_id": TEAM, "user": "creditbot", "user_id": "U-BOT",
+                    "bot_id": "B-BOT", "url": "https://test.slack.com/"}  # fmt: skip
         if name == "apps.connections.open" and self.socket_url:
-            return 200, {"ok": True, "url": self.socket_url}
+            return {"ok": True, "url": self.socket_url}
         if name == "chat.postMessage":
-            return 200, {"ok": True, "channel": body.get("channel"), "ts": f"1700000000.{next(self._ts):06d}"}
-        return 200, {"ok": True}
+            message = self._post(body)
+            return {"ok": True, "channel": message.channel, "ts": message.ts}
+        if name == "conversations.history":
+            return {"ok": True, "messages": self._history(body), "has_more": False,
+                    "response_metadata": {"next_cursor": ""}}  # fmt: skip
+        if name == "chat.delete":
+            with self._changed:
+                self.posted = [m for m in self.posted if m.ts != body.get("ts")]
+            return {"ok": True, "channel": body.get("channel"), "ts": body.get("ts")}
+        return {"ok": True}
+
+    def _post(self, body: dict[str, Any]) -> Posted:
+        # Real timestamps: the alerts look a message up again with conversations.history(oldest=...).
+        message = Posted(
+            channel=_channel_id(str(body.get("channel") or "")),
+            ts=f"{int(time.time())}.{next(self._ts):06d}",
+            text=body.get("text", ""),
+            blocks=_json(body.get("blocks")) or [],
+            metadata=_json(body.get("metadata")),
+        )
+        with self._changed:
+            self.posted.append(message)
+        return message
+
+    def _history(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """The channel's messages since `oldest`, newest first, as conversations.history lists them."""
+        with self._changed:
+            found = [m for m in self.posted if m.channel == _channel_id(str(body.get("channel") or ""))]
+        oldest = float(body.get("oldest") or 0)
+        return [
+            {"type": "message", "ts": m.ts, "text": m.text, **({"metadata": m.metadata} if m.metadata else {})}
+            for m in reversed(found)
+            if float(m.ts) >= oldest
+        ]
+
+
+def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # so that "drop" is a connection closed on a client that expects more
+
+        def do_GET(self) -> None:  # slack_sdk reads some methods (conversations.history) with GET
+            query = urllib.parse.urlparse(self.path).query
+            self._handle(dict(urllib.parse.parse_qsl(query, keep_blank_values=True)))
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+            self._handle(_decode(raw, self.headers.get("Content-Type") or ""))
+
+        def _handle(self, body: dict[str, Any]) -> None:
+            kind, _, name = urllib.parse.urlparse(self.path).path.strip("/").partition("/")
+            fault = stand_in._record(Call(kind, name, body, dict(self.headers.items())))
+            if fault == "drop":
+                self.close_connection = True
+                return
+            if fault in ("500", "503", "429"):
+                if fault == "429":
+                    return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"})
+                return self._send(int(fault), {"ok": False, "error": "fatal_error"})
+            answer = stand_in._answer(kind, name, body)
+            if fault == "post-then-drop":
+                self.close_connection = True
+                return
+            self._send(200, answer)
+
+        def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
+            text = isinstance(answer, str)
+            payload = answer.encode() if text else json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain" if text else "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            for header, value in (headers or {}).items():
+                self.send_header(header, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
 
 
 def _decode(raw: str, content_type: str) -> dict[str, Any]:
@@ -148,6 +242,15 @@ def _decode(raw: str, content_type: str) -> dict[str, Any]:
     if "json" in content_type:
         return json.loads(raw)
     return {k: v[0] for k, v in urllib.parse.parse_qs(raw, keep_blank_values=True).items()}
+
+
+def _channel_id(channel: str) -> str:
+    # Slack answers with the channel's id even when it was given by name.
+    return channel if not channel.startswith("#") else "C" + channel[1:].upper()
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
 
 
 class SocketModeStandIn:

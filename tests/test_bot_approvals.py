@@ -6,38 +6,28 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
-from ledger import reads
 from ledger.tables import Credit, HistoryEntry, PendingApproval
-from tests.builders import simple_ledger
-from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, SlackStandIn, running_bot
+from tests.builders import available, row_counts, simple_ledger
+from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, running_bot
 
 ALERTS = "C-ALERTS"
 
 
 @pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
+def bot_ledger(db):
+    simple_ledger(db)  # C1 with $500.00 of credit
 
 
 @pytest.fixture
-def bot(db, slack):
-    simple_ledger(db)  # C1 with $500.00 of credit
-    with running_bot(db, slack, CREDITBOT_APPROVAL_THRESHOLD="1000") as running:
-        yield running
-
-
-def available(db) -> int:
-    with db.read() as unit:
-        return reads.client_balance(unit, "C1").available_credit_minor
+def bot_env():
+    return {"CREDITBOT_APPROVAL_THRESHOLD": "1000"}
 
 
 def credits(db) -> int:
-    with db.read() as unit:
-        session = unit.session
-        return session.exec(select(func.count()).select_from(Credit)).one()
+    [count] = row_counts(db, Credit)
+    return count
 
 
 def request_status(db) -> list[str]:

@@ -4,35 +4,18 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import select
 
 from faq import load_faq
 from ledger import reads
 from ledger.demo import load_demo
 from ledger.tables import Credit, HistoryEntry, Payment, Reversal
-from tests.builders import client, credit, import_rows, invoice, payment, simple_ledger
-from tests.slack_standin import READER, SlackStandIn, running_bot
-
-
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def bot(db, slack):
-    with running_bot(db, slack) as running:
-        yield running
+from tests.builders import client, credit, import_rows, invoice, payment, row_counts, simple_ledger
+from tests.slack_standin import READER
 
 
 def counts(db):
-    with db.read() as unit:
-        session = unit.session
-        return tuple(
-            session.exec(select(func.count()).select_from(table)).one()
-            for table in (Credit, Payment, Reversal, HistoryEntry)
-        )
+    return row_counts(db, Credit, Payment, Reversal, HistoryEntry)
 
 
 def test_help_lists_every_subcommand_with_an_example(bot):

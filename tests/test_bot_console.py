@@ -17,9 +17,8 @@ from bot.render import blocks
 from bot.render.blocks import Button
 from bot.render.console_text import plain, render
 from bot.settings import Settings
-from ledger import reads
 from ledger.tables import Credit
-from tests.builders import simple_ledger
+from tests.builders import available, simple_ledger
 
 
 def run_console(db, lines: list[str], user: str = CONSOLE_USER, **settings: str) -> str:
@@ -28,11 +27,6 @@ def run_console(db, lines: list[str], user: str = CONSOLE_USER, **settings: str)
     out = io.StringIO()
     Console(services, user_id=user, out=out).run(lines, interactive=False)
     return out.getvalue()
-
-
-def available(db) -> int:
-    with db.read() as unit:
-        return reads.client_balance(unit, "C1").available_credit_minor
 
 
 def test_the_console_shows_replies_as_text(db):

@@ -12,21 +12,13 @@ from faq import load_faq
 from ledger import scans
 from ledger.demo import load_demo
 from tests.builders import client, import_rows, invoice
-from tests.slack_standin import CHANNEL, READER, SlackStandIn, event_body, running_bot
+from tests.slack_standin import CHANNEL, READER, SlackStandIn, event_body
 from tests.test_bot_console import run_console
 
 
 @pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def bot(db, slack):
+def bot_ledger():
     forget_client_names()  # each test's ledger is new: don't reuse the names cached for the last one
-    with running_bot(db, slack) as running:
-        yield running
 
 
 @pytest.fixture

@@ -14,12 +14,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from sqlmodel import func, select
 
 from bot.commands.context import Services
 from bot.commands.reads import warm_up
 from ledger.tables import Credit, HistoryEntry
-from tests.builders import simple_ledger
+from tests.builders import row_counts, simple_ledger
 from tests.slack_standin import (
     ADMIN,
     BOT_TOKEN,
@@ -27,35 +26,20 @@ from tests.slack_standin import (
     READER,
     SIGNING_SECRET,
     BotUnderTest,
-    SlackStandIn,
     bot_settings,
     event_body,
-    running_bot,
 )
 
 SERVE_TIMEOUT = 60
 
 
 @pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def bot(db, slack):
+def bot_ledger(db):
     simple_ledger(db)
-    with running_bot(db, slack) as running:
-        yield running
 
 
-def rows(db) -> tuple[int, int]:
-    with db.read() as unit:
-        session = unit.session
-        return (
-            session.exec(select(func.count()).select_from(Credit)).one(),
-            session.exec(select(func.count()).select_from(HistoryEntry)).one(),
-        )
+def rows(db) -> tuple[int, ...]:
+    return row_counts(db, Credit, HistoryEntry)
 
 
 # --- request verification ---------------------------------------------------------------------------------

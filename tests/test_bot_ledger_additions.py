@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlmodel import select
 
-from ledger import approvals, operations, reads
+from ledger import approvals, operations
 from ledger.approvals import WriteRequest
 from ledger.errors import (
     ApprovalAlreadyDecided,
@@ -23,12 +23,7 @@ from ledger.errors import (
 )
 from ledger.tables import Credit, HistoryEntry
 from ledger.totals import refresh_totals, stored_totals, totals_from_entries
-from tests.builders import simple_ledger
-
-
-def available(db) -> int:
-    with db.read() as unit:
-        return reads.client_balance(unit, "C1").available_credit_minor
+from tests.builders import available, simple_ledger
 
 
 def assert_totals_agree(db) -> None:

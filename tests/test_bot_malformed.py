@@ -6,13 +6,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlmodel import func, select
 
 from bot import grammar
 from bot.grammar import UsageError
 from ledger.tables import Credit, HistoryEntry, IdempotencyKey, Payment, PendingApproval, Reversal
-from tests.builders import simple_ledger
-from tests.slack_standin import ADMIN, READER, SlackStandIn, running_bot
+from tests.builders import row_counts, simple_ledger
+from tests.slack_standin import ADMIN, READER
 
 WRITE_SENTENCES = ("Issued ", "Applied ", "Reversed ", "Asked for approval")
 APOLOGY = "Sorry, something went wrong"
@@ -41,22 +40,12 @@ QUICK = settings(max_examples=120, deadline=None, suppress_health_check=[HealthC
 
 
 @pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def bot(db, slack):
+def bot_ledger(db):
     simple_ledger(db)
-    with running_bot(db, slack) as running:
-        yield running
 
 
 def counts(db, tables=TABLES) -> tuple[int, ...]:
-    with db.read() as unit:
-        session = unit.session
-        return tuple(session.exec(select(func.count()).select_from(table)).one() for table in tables)
+    return row_counts(db, *tables)
 
 
 @QUICK

@@ -11,13 +11,7 @@ import pytest
 from bot.socket import socket_mode_handler
 from ledger import reads
 from tests.builders import simple_ledger
-from tests.slack_standin import BotUnderTest, Message, SlackStandIn, SocketModeStandIn, bot_settings
-
-
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
+from tests.slack_standin import BotUnderTest, Message, SocketModeStandIn, bot_settings
 
 
 @pytest.fixture

@@ -11,31 +11,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import func, select
+from sqlmodel import select
 
 from ledger import reads
 from ledger.tables import Credit, HistoryEntry, Payment, Reversal
 from ledger.totals import stored_totals, totals_from_entries
-from tests.builders import simple_ledger
-from tests.slack_standin import OTHER_ADMIN, READER, SlackStandIn, running_bot
+from tests.builders import available, row_counts, simple_ledger
+from tests.slack_standin import OTHER_ADMIN, READER, running_bot
 
 
 @pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def bot(db, slack):
+def bot_ledger(db):
     simple_ledger(db)  # C1 with $500.00 of credit, INV-1 owing $1,000.00
-    with running_bot(db, slack) as running:
-        yield running
-
-
-def available(db) -> int:
-    with db.read() as unit:
-        return reads.client_balance(unit, "C1").available_credit_minor
 
 
 def due(db) -> int:
@@ -44,9 +31,8 @@ def due(db) -> int:
 
 
 def count(db, table) -> int:
-    with db.read() as unit:
-        session = unit.session
-        return session.exec(select(func.count()).select_from(table)).one()
+    [rows] = row_counts(db, table)
+    return rows
 
 
 def assert_totals_agree(db) -> None:

@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 import json
-import threading
 
 from ledger import operations
 from ledger.approvals import WriteRequest
 from ledger.db import Database
 from ledger.qbo import read_feed, sync_feed
 from ledger.totals import stored_totals, totals_from_entries
-from tests.builders import client, credit, import_rows, invoice
+from tests.builders import client, credit, import_rows, invoice, race
 from tests.qbo_payloads import cdc, ledger_state, link, memo_payment, qbo_invoice, qbo_payment, sync
 
 WORKERS = 8
-
-
-def race(db: Database, work) -> list[object]:
-    outcomes: list[object] = []
-    lock = threading.Lock()
-    start = threading.Barrier(WORKERS)
-
-    def worker(n: int) -> None:
-        own = Database(db.url.render_as_string(hide_password=False))
-        start.wait()
-        try:
-            outcome = work(own, n)
-        except Exception as failed:  # every outcome is checked by the caller
-            outcome = failed
-        finally:
-            own.dispose()
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(WORKERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
 
 
 def test_racing_syncs_of_one_payments_versions_end_at_the_newest(db):
@@ -49,7 +23,7 @@ def test_racing_syncs_of_one_payments_versions_end_at_the_newest(db):
     def send(own: Database, n: int) -> object:
         return own.transact(sync_feed, read_feed(json.dumps(cdc(Payment=[versions[n]])), f"feed-{n}.json"))
 
-    outcomes = race(db, send)
+    outcomes = race(db, send, WORKERS)
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     state = ledger_state(db)
     assert [(kind, amount) for _, kind, amount, _ in state["live_payments"]] == [("QBCreditMemo", 10000 + 100 * 7)]
@@ -73,7 +47,7 @@ def test_a_sync_and_credit_applications_on_one_client_do_not_deadlock(db):
         payment = qbo_payment(f"17{n}", [link("Invoice", "130", 10.0)], unapplied=1.0)
         return own.transact(sync_feed, read_feed(json.dumps(cdc(Payment=[payment])), f"feed-{n}.json"))
 
-    outcomes = race(db, work)
+    outcomes = race(db, work, WORKERS)
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     state = ledger_state(db)
     assert len(state["live_payments"]) == WORKERS // 2 and len(state["overpayments"]) == WORKERS // 2

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlmodel import select
 
-from ledger import reads
 from ledger.approvals import WriteRequest
 from ledger.db import Database
-from ledger.errors import IdempotencyConflict, LedgerError
+from ledger.errors import IdempotencyConflict
 from ledger.qbo.errors import QBOverpaymentAlreadyEntered, UnknownQBOverpayment
 from ledger.qbo.overpayments import enter_qb_overpayment_as_credit
 from ledger.tables import Credit, HistoryEntry
 from ledger.totals import stored_totals, totals_from_entries
+from tests.builders import available, race
 from tests.qbo_payloads import cdc, link, load_overpaid_client, qbo_payment, sync
 
 
@@ -23,11 +21,6 @@ def overpaid(db):
     """Acme paid $620 in QuickBooks for a $500 invoice: $120 unapplied on QuickBooks payment 180."""
     load_overpaid_client(db)
     return db
-
-
-def available(db: Database) -> int:
-    with db.read() as unit:
-        return reads.client_balance(unit, "C1").available_credit_minor
 
 
 def test_entering_an_overpayment_issues_a_credit_linked_to_the_quickbooks_payment(overpaid):
@@ -86,32 +79,13 @@ def test_the_credit_follows_the_latest_amount_quickbooks_shows(overpaid):
 
 def test_racing_clicks_enter_the_overpayment_exactly_once(overpaid):
     clicks = 12
-    start = threading.Barrier(clicks)
-    outcomes: list[object] = []
-    lock = threading.Lock()
 
-    def click(n: int) -> None:
-        own = Database(overpaid.url.render_as_string(hide_password=False))
-        start.wait()
-        try:
-            # Half the clicks are one person's double click (one key), the rest other admins (own keys).
-            key = "double-click" if n % 2 else f"admin-{n}"
-            outcome: object = own.transact(enter_qb_overpayment_as_credit, "180", WriteRequest(f"slack:U{n}", key))
-        except LedgerError as refused:
-            outcome = refused
-        except Exception as unexpected:  # a bug: reported by the assertions below
-            outcome = unexpected
-        finally:
-            own.dispose()
-        with lock:
-            outcomes.append(outcome)
+    def click(own: Database, n: int) -> object:
+        # Half the clicks are one person's double click (one key), the rest other admins (own keys).
+        key = "double-click" if n % 2 else f"admin-{n}"
+        return own.transact(enter_qb_overpayment_as_credit, "180", WriteRequest(f"slack:U{n}", key))
 
-    threads = [threading.Thread(target=click, args=(n,)) for n in range(clicks)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    outcomes = race(overpaid, click, clicks)  # a refusal or a bug is an outcome, checked below
     issued = [o for o in outcomes if not isinstance(o, Exception) and not o.replayed]
     replayed = [o for o in outcomes if not isinstance(o, Exception) and o.replayed]
     refused = [o for o in outcomes if isinstance(o, Exception)]

@@ -11,24 +11,16 @@ from slack_sdk.models.blocks import ActionsBlock, ButtonElement, SectionBlock
 from sqlmodel import select
 
 from bot.render.findings import ENTER_OVERPAYMENT_ACTION, overpayment_button
-from ledger import reads
 from ledger.tables import Credit, HistoryEntry
+from tests.builders import available
 from tests.qbo_payloads import cdc, link, load_overpaid_client, qbo_payment, sync
-from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, Message, SlackStandIn, running_bot
+from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, Message
 
 
 @pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
-
-
-@pytest.fixture
-def bot(db, slack):
+def bot_ledger(db):
     """Acme overpaid $120.00 in QuickBooks (payment 180) and has $50.00 of credit here."""
     load_overpaid_client(db)
-    with running_bot(db, slack) as running:
-        yield running
 
 
 def alert(ts: str = "1700000200.000001") -> Message:
@@ -58,11 +50,6 @@ def answers(bot, body: str, count: int) -> list[dict]:
     name = json.loads(dict(urllib.parse.parse_qsl(body))["payload"])["response_url"].rsplit("/", 1)[1]
     assert bot.post(body).status == 200
     return [call.body for call in bot.slack.wait_for(lambda: bot.slack.responses(name), count)]
-
-
-def available(db) -> int:
-    with db.read() as unit:
-        return reads.client_balance(unit, "C1").available_credit_minor
 
 
 def test_the_button_is_built_for_the_alert():

@@ -6,7 +6,6 @@ own message; Acknowledge records who and stops the alert. The alert message is r
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import select
 
 from bot.alerts import post_pending_alerts
@@ -16,13 +15,7 @@ from ledger import scans
 from ledger.demo import load_demo
 from ledger.tables import HistoryEntry, Payment, Reversal, ScanFinding
 from tests.builders import client, credit, import_rows, invoice, payment
-from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, Message, SlackStandIn, bot_settings, running_bot
-
-
-@pytest.fixture
-def slack():
-    with SlackStandIn() as stand_in:
-        yield stand_in
+from tests.slack_standin import ADMIN, CHANNEL, OTHER_ADMIN, READER, Message, bot_settings, running_bot
 
 
 def alert_in_channel(db, slack) -> Message:

@@ -1,5 +1,5 @@
 """Alerts reach the billing channel exactly once: through 500s, 429s, dropped connections, crashes, and two
-alerting scans at once. Slack is a local stand-in that misbehaves on demand (tests/scan_slack_standin.py)."""
+alerting scans at once. Slack is a local stand-in that misbehaves on demand (tests/slack_standin.py)."""
 
 from __future__ import annotations
 
@@ -19,18 +19,12 @@ from ledger.demo import load_demo
 from ledger.scans import ScanOptions
 from ledger.tables import ScanFinding, utcnow
 from tests.builders import client, credit, import_rows, invoice, payment
-from tests.scan_slack_standin import FlakySlack
+from tests.slack_standin import SlackStandIn
 
 CHANNEL = "C-ALERTS"
 
 
-@pytest.fixture
-def slack():
-    with FlakySlack() as stand_in:
-        yield stand_in
-
-
-def settings_for(slack: FlakySlack, **overrides) -> Settings:
+def settings_for(slack: SlackStandIn, **overrides) -> Settings:
     values = {
         "SLACK_BOT_TOKEN": "xoxb-test",
         "SLACK_API_URL": slack.api_url,
@@ -40,7 +34,7 @@ def settings_for(slack: FlakySlack, **overrides) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def post(db: Database, slack: FlakySlack):
+def post(db: Database, slack: SlackStandIn):
     settings = settings_for(slack)
     return post_pending_alerts(db, settings, alert_client(settings, backoff_factor=0.01))
 
@@ -51,7 +45,7 @@ def finding_ids_in(message) -> list[int]:
     return [int(number) for number in re.findall(r"finding #(\d+)", text)]
 
 
-def alerted(slack: FlakySlack) -> list[int]:
+def alerted(slack: SlackStandIn) -> list[int]:
     """Every finding id in every message in the channel (a repeat would show twice)."""
     return sorted(finding_id for message in slack.posted for finding_id in finding_ids_in(message))
 
@@ -126,7 +120,7 @@ def test_slack_errors_are_retried_and_the_alert_is_posted_once(db, slack, faults
     slack.fail_next("chat.postMessage", *faults)
     sent = post(db, slack)
     assert (sent.posted, sent.failed) == (2, None)
-    assert slack.requests.count("chat.postMessage") == len(faults) + 1
+    assert len(slack.api_calls("chat.postMessage")) == len(faults) + 1
     assert len(slack.posted) == 1 and alerted(slack) == sorted(stored_alerts(db))
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from bot.cli import common, scan_commands
 from bot.settings import get_settings
 from ledger.demo import load_demo
-from tests.scan_slack_standin import FlakySlack
+from tests.slack_standin import SlackStandIn
 
 runner = CliRunner()
 
@@ -63,7 +63,7 @@ def test_scan_prints_a_table_of_open_findings(cli):
 
 def test_scan_alert_posts_to_the_channel(cli, monkeypatch):
     load_demo(common.database())
-    with FlakySlack() as slack:
+    with SlackStandIn() as slack:
         monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
         monkeypatch.setenv("SLACK_API_URL", slack.api_url)
         monkeypatch.setenv("CREDITBOT_ALERT_CHANNEL", "C-ALERTS")
