@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
-from bot.cli.bot_commands import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
+from bot.cli.bot import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
 from tests.slack_standin import SIGNING_SECRET, SlackStandIn  # noqa: E402
 
 TOKEN = "xoxb-bench"
@@ -59,7 +59,7 @@ def bare_wsgi_app() -> Any:
     from slack_bolt import App
     from slack_sdk import WebClient
 
-    from bot.server import wsgi_app
+    from bot.slack.server import wsgi_app
 
     app = App(
         client=WebClient(token=TOKEN, base_url=os.environ["SLACK_API_URL"]),
@@ -75,7 +75,7 @@ def bare_wsgi_app() -> Any:
 
 
 def serve_bare(port: int, workers: int, threads: int) -> None:
-    from bot.server import run_server
+    from bot.slack.server import run_server
 
     run_server(bare_wsgi_app, "127.0.0.1", port, workers, threads)
 

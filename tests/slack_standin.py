@@ -32,9 +32,9 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from slack_sdk.signature import SignatureVerifier
 
-from bot.app import create_app
-from bot.server import wsgi_app
 from bot.settings import Settings
+from bot.slack.app import create_app
+from bot.slack.server import wsgi_app
 from ledger.db import Database
 
 SIGNING_SECRET = "test-signing-secret"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from sqlmodel import func, select
 
-from bot.commands.context import Services
-from bot.console import CONSOLE_USER, Console
+from bot.cli.console import CONSOLE_USER, Console
+from bot.handlers.context import Services
 from bot.render import blocks
 from bot.render.blocks import Button
 from bot.render.console_text import plain, render

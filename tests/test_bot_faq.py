@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.faq_grounding import GroundedFaqCache, forget_client_names, grounded_faq
+from bot.handlers.faq_grounding import GroundedFaqCache, forget_client_names, grounded_faq
 from faq import load_faq
 from ledger import scans
 from ledger.demo import load_demo

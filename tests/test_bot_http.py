@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands.context import Services
-from bot.commands.reads import warm_up
+from bot.handlers.context import Services
+from bot.handlers.reads import warm_up
 from ledger.tables import Credit, HistoryEntry
 from tests.builders import row_counts, simple_ledger
 from tests.slack_standin import (

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bot import grammar
-from bot.grammar import UsageError
+from bot.handlers import grammar
+from bot.handlers.grammar import UsageError
 from ledger.tables import Credit, HistoryEntry, IdempotencyKey, Payment, PendingApproval, Reversal
 from tests.builders import row_counts, simple_ledger
 from tests.slack_standin import ADMIN, READER

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from slack_sdk.models.blocks import Block
 
-from bot.commands import builtin, registry
-from bot.commands.context import Caller, Context, Services
+from bot.handlers import builtin, registry
+from bot.handlers.context import Caller, Context, Services
 from bot.settings import Settings
 from ledger.demo import load_demo
 from tests.builders import client, credit, import_rows, invoice, payment

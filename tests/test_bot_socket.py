@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from bot.socket import socket_mode_handler
+from bot.slack.socket import socket_mode_handler
 from ledger import reads
 from tests.builders import simple_ledger
 from tests.slack_standin import BotUnderTest, Message, SocketModeStandIn, bot_settings

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.cli import faq_command
+from bot.cli import faq as faq_cli
 from faq.answering import DEFAULT_CONTENT_DIR
 from faq.evaluation import read_eval_file
 
@@ -25,7 +25,7 @@ def run():
     def root() -> None:
         """creditbot (test app)."""
 
-    faq_command.register(app)
+    faq_cli.register(app)
 
     def invoke(*args: str):
         return runner.invoke(app, ["faq", *args])

@@ -9,7 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.cli import common, qb_commands
+from bot.cli import common
+from bot.cli import quickbooks as quickbooks_cli
 from bot.settings import get_settings
 from tests.builders import client, invoice, write_csv
 from tests.qbo_payloads import cdc, link, memo_payment, qbo_invoice, qbo_payment
@@ -19,11 +20,11 @@ runner = CliRunner()
 
 def creditbot() -> typer.Typer:
     """The CLI with this module's commands (plus import, for setting up), as bot/cli registers them."""
-    from bot.cli import ledger_commands
+    from bot.cli import ledger as ledger_cli
 
     app = typer.Typer(pretty_exceptions_enable=False)
-    ledger_commands.register(app)
-    qb_commands.register(app)
+    ledger_cli.register(app)
+    quickbooks_cli.register(app)
     return app
 
 

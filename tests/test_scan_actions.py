@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from bot.alerts import post_pending_alerts
+from bot.jobs.alerts import post_pending_alerts
 from bot.render.findings import scan_reply_blocks
 from bot.settings import scan_options
 from ledger import scans

@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot.alerts import METADATA_EVENT, AlertsNotConfigured, alert_client, post_pending_alerts
+from bot.jobs.alerts import METADATA_EVENT, AlertsNotConfigured, alert_client, post_pending_alerts
 from bot.settings import Settings
 from ledger import operations, scans
 from ledger.approvals import WriteRequest

@@ -9,7 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from bot.cli import common, scan_commands
+from bot.cli import common
+from bot.cli import scans as scans_cli
 from bot.settings import get_settings
 from ledger.demo import load_demo
 from tests.slack_standin import SlackStandIn
@@ -25,7 +26,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     get_settings.cache_clear()
     common.database.cache_clear()
     app = typer.Typer()
-    scan_commands.register(app)
+    scans_cli.register(app)
 
     def run(*args: str):
         get_settings.cache_clear()

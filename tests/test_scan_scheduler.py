@@ -11,8 +11,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlmodel import select
 
-from bot import scheduler as scan_scheduler
-from bot.scheduler import InvalidCron, run_scheduled_scan, scan_trigger, slot_for, start_scheduler
+from bot.jobs import scheduler as scan_scheduler
+from bot.jobs.scheduler import InvalidCron, run_scheduled_scan, scan_trigger, slot_for, start_scheduler
 from bot.settings import Settings
 from ledger import scans
 from ledger.db import Database

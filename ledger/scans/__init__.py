@@ -4,7 +4,7 @@
   the findings (`ledger.scans.scanner`).
 - `open_findings(unit)`, `acknowledge(unit, id, actor)` (`ledger.scans.store`).
 - `claim_alerts` / `mark_attempt` / `record_posted` / `release`: the database side of posting each alert
-  exactly once (`ledger.scans.alerting`); the Slack side lives in `bot.alerts`.
+  exactly once (`ledger.scans.alerting`); the Slack side lives in `bot.jobs.alerts`.
 - `claim_slot` / `finish_slot`: each scheduled slot runs once across instances (`ledger.scans.slots`).
 - `reverse_duplicate(db, id, actor)`: the fix for a duplicate credit (`ledger.scans.duplicates`).
 

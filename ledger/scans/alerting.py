@@ -1,4 +1,4 @@
-"""The database side of posting each finding's alert exactly once (no Slack here; `bot.alerts` posts).
+"""The database side of posting each finding's alert exactly once (no Slack here; `bot.jobs.alerts` posts).
 
 The protocol, with no transaction held across the network call:
 1. `claim_alerts`: a short transaction moves up to `limit` pending alerts to "posting" under a fresh claim

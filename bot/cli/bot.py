@@ -12,10 +12,10 @@ from functools import partial
 import typer
 from rich.markup import escape
 
-from bot.app import MissingSetting
 from bot.cli.common import database, err
-from bot.console import CONSOLE_USER, Console
+from bot.cli.console import CONSOLE_USER, Console
 from bot.settings import get_settings
+from bot.slack.app import MissingSetting
 from ledger.errors import LedgerError
 
 CPU_COUNT = os.cpu_count() or 1
@@ -41,7 +41,7 @@ def serve(
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ):
     """Serve the Slack app over HTTP (gunicorn) on /slack/events; requests are verified with SLACK_SIGNING_SECRET."""
-    from bot.server import StartupError, check_startup, creditbot_wsgi_app, run_server
+    from bot.slack.server import StartupError, check_startup, creditbot_wsgi_app, run_server
 
     _configure_logging()
     settings = get_settings()
@@ -55,7 +55,7 @@ def serve(
 
 def socket():
     """Connect to Slack in Socket Mode with SLACK_APP_TOKEN (no public URL needed)."""
-    from bot.socket import run_socket_mode
+    from bot.slack.socket import run_socket_mode
 
     _configure_logging()
     with _startup_errors():
@@ -68,7 +68,7 @@ def console(
     ),
 ):
     """The Slack bot in your terminal: type /credit lines, see the replies, click buttons by number."""
-    from bot.commands.context import Services
+    from bot.handlers.context import Services
 
     with _startup_errors():
         services = Services(get_settings(), database(), extra_admins=frozenset({CONSOLE_USER}))

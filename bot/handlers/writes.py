@@ -6,10 +6,10 @@ trigger_id, so the ledger answers it with the first result instead of writing tw
 
 from __future__ import annotations
 
-from bot.commands.context import Context
-from bot.commands.permissions import require_billing_admin
-from bot.commands.reply import Reply
-from bot.grammar import Apply, Issue, Reverse
+from bot.handlers.context import Context
+from bot.handlers.grammar import Apply, Issue, Reverse
+from bot.handlers.permissions import require_billing_admin
+from bot.handlers.reply import Reply
 from bot.render import blocks, sentences
 from bot.render.blocks import Button
 from ledger import operations

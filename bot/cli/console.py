@@ -15,9 +15,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TextIO
 
-from bot.commands import builtin, registry
-from bot.commands.context import Caller, ClickedMessage, Context, Services
-from bot.commands.reply import Reply
+from bot.handlers import builtin, registry
+from bot.handlers.context import Caller, ClickedMessage, Context, Services
+from bot.handlers.reply import Reply
 from bot.render.console_text import Choice, render
 
 CONSOLE_USER = "U-CONSOLE"

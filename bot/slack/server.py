@@ -8,7 +8,7 @@ Start-up is checked once in the main process before any worker starts (settings,
 token against Slack), so a mistake is one clear line, not a worker crash loop.
 
 Each worker gets ready before it serves, so the slowest requests are not the ones that find it cold or collecting
-garbage: it runs a balance read on each of its database connections (`bot.commands.reads.warm_up`), then moves
+garbage: it runs a balance read on each of its database connections (`bot.handlers.reads.warm_up`), then moves
 everything built so far out of the garbage collector's reach (`_freeze_start_up_heap`).
 """
 
@@ -28,10 +28,10 @@ from slack_bolt.context import BoltContext
 from slack_bolt.request.internals import build_context
 from slack_sdk.errors import SlackApiError
 
-from bot.app import HTTP_SETTINGS, create_app, require_settings, run_startup_hooks, web_client
-from bot.commands import reads
-from bot.commands.context import Services
+from bot.handlers import reads
+from bot.handlers.context import Services
 from bot.settings import Settings, get_settings, open_database
+from bot.slack.app import HTTP_SETTINGS, create_app, require_settings, run_startup_hooks, web_client
 
 log = logging.getLogger("creditbot.server")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.commands.context import Context
-from bot.commands.permissions import require_billing_admin
-from bot.commands.reply import Reply
+from bot.handlers.context import Context
+from bot.handlers.permissions import require_billing_admin
+from bot.handlers.reply import Reply
 from bot.render.blocks import esc, mention, message
 from bot.render.findings import ENTER_OVERPAYMENT_ACTION
 from ledger.money import format_money

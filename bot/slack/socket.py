@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from slack_bolt.adapter.socket_mode.websocket_client import SocketModeHandler
 
-from bot.app import SOCKET_SETTINGS, create_app, require_settings, run_startup_hooks, secret
 from bot.settings import Settings, open_database
+from bot.slack.app import SOCKET_SETTINGS, create_app, require_settings, run_startup_hooks, secret
 from ledger.db import Database
 
 

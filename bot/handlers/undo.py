@@ -10,9 +10,9 @@ A double click on one button carries one request key, so the ledger replays the 
 
 from __future__ import annotations
 
-from bot.commands.context import Context
-from bot.commands.permissions import require_billing_admin
-from bot.commands.reply import Reply
+from bot.handlers.context import Context
+from bot.handlers.permissions import require_billing_admin
+from bot.handlers.reply import Reply
 from bot.render import blocks, sentences
 from ledger import operations
 from ledger.approvals import WriteRequest

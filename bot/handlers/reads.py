@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from contextlib import ExitStack
 
-from bot import grammar
-from bot.commands.context import Caller, Context, Services
-from bot.commands.registry import findings_for, run_line
-from bot.commands.reply import Reply
-from bot.grammar import Balance, Help, History, ShowInvoice, UsageError
+from bot.handlers import grammar
+from bot.handlers.context import Caller, Context, Services
+from bot.handlers.grammar import Balance, Help, History, ShowInvoice, UsageError
+from bot.handlers.registry import findings_for, run_line
+from bot.handlers.reply import Reply
 from bot.render import blocks
 from bot.render.blocks import Button, Findings
 from ledger import reads

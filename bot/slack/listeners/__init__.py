@@ -2,7 +2,7 @@
 
 Each module has `register(app)`. To add listeners, append a module to `LISTENER_MODULES`. Bolt runs the first
 listener that matches a request, so a module listed later cannot take over a request an earlier one handles:
-to change what a subcommand or a button does, register a handler in `bot.commands.registry` instead.
+to change what a subcommand or a button does, register a handler in `bot.handlers.registry` instead.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from types import ModuleType
 
 from slack_bolt import App
 
-from bot.listeners import actions, commands, events
+from bot.slack.listeners import actions, events, slash
 
-LISTENER_MODULES: list[ModuleType] = [commands, actions, events]
+LISTENER_MODULES: list[ModuleType] = [slash, actions, events]
 
 
 def register_listeners(app: App) -> None:

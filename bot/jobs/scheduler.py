@@ -20,7 +20,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.alerts import AlertReport, AlertsNotConfigured, post_pending_alerts
+from bot.jobs.alerts import AlertReport, AlertsNotConfigured, post_pending_alerts
 from bot.settings import Settings, scan_options
 from ledger import scans
 from ledger.db import Database
@@ -138,7 +138,7 @@ def start_scheduler(settings: Settings, db: Database) -> BackgroundScheduler:
 
 
 def on_app_startup(app: object, settings: Settings, db: Database) -> None:
-    """For `bot.app.STARTUP_HOOKS`: every running app (server worker, Socket Mode process) schedules scans;
+    """For `bot.slack.app.STARTUP_HOOKS`: every running app (server worker, Socket Mode process) schedules scans;
     the slot claims make sure each slot still runs once."""
     start_scheduler(settings, db)
 

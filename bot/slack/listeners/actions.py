@@ -13,9 +13,9 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.commands import registry
-from bot.commands.context import Context
-from bot.listeners.payloads import action_caller, deliver_announcements, respond_arguments, services_of
+from bot.handlers import registry
+from bot.handlers.context import Context
+from bot.slack.listeners.payloads import action_caller, deliver_announcements, respond_arguments, services_of
 
 ANY_ACTION = re.compile(r".+")
 

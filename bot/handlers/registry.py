@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from bot import grammar
-from bot.commands import approvals
-from bot.commands.context import Context
-from bot.commands.reply import Reply
-from bot.grammar import Command, UsageError
+from bot.handlers import approvals, grammar
+from bot.handlers.context import Context
+from bot.handlers.grammar import Command, UsageError
+from bot.handlers.reply import Reply
 from bot.render import blocks
 from ledger.errors import ApprovalRequired, LedgerError
 from ledger.unit import Unit

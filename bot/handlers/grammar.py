@@ -4,7 +4,7 @@ The grammar knows words, not the ledger: it checks the shape of what was typed (
 looks like an amount, an application id that is a number) and leaves every lookup and money rule to the
 ledger. Anything malformed is a `UsageError` that says what is wrong and carries the right usage line.
 
-Other modules add subcommands with `add_subcommand(Syntax(...))` (and a handler in `bot.commands`).
+Other modules add subcommands with `add_subcommand(Syntax(...))` (and a handler in `bot.handlers`).
 """
 
 from __future__ import annotations

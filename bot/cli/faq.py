@@ -10,7 +10,7 @@ from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from bot.cli.common import err, out, print_json
-from bot.faq_grounding import LedgerGrounder, client_names
+from bot.handlers.faq_grounding import LedgerGrounder, client_names
 from bot.settings import get_settings
 from faq import Faq, FaqAnswer, FaqContentError, load_faq
 from faq.evaluation import EvalFileError, EvalTotals, QuestionResult, evaluate, read_eval_file

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
-from bot.commands.context import Context
+from bot.handlers.context import Context
 from ledger import operations
 from ledger.errors import LedgerError, PermissionRefused
 from ledger.lookup import find_client, find_invoice

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from bot.commands.context import Context
-from bot.commands.permissions import require_billing_admin
-from bot.commands.reply import Reply
-from bot.grammar import Scan
+from bot.handlers.context import Context
+from bot.handlers.grammar import Scan
+from bot.handlers.permissions import require_billing_admin
+from bot.handlers.reply import Reply
 from bot.render import blocks, sentences
 from bot.render.findings import ACKNOWLEDGE_ACTION, REVERSE_DUPLICATE_ACTION, alert_blocks, scan_reply_blocks
 from bot.settings import scan_options

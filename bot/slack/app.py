@@ -16,12 +16,12 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import scheduler
-from bot.commands import builtin, faq_answers
-from bot.commands.context import Services
-from bot.listeners import register_listeners
-from bot.listeners.payloads import SERVICES
+from bot.handlers import builtin, faq_answers
+from bot.handlers.context import Services
+from bot.jobs import scheduler
 from bot.settings import Settings
+from bot.slack.listeners import register_listeners
+from bot.slack.listeners.payloads import SERVICES
 from ledger.db import Database
 
 log = logging.getLogger("creditbot.bot")

@@ -13,9 +13,10 @@ from typing import Any
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
-from bot.commands import registry
-from bot.commands.context import Context
-from bot.listeners.payloads import (
+from bot.handlers import registry
+from bot.handlers.context import Context
+from bot.render import blocks
+from bot.slack.listeners.payloads import (
     command_caller,
     deliver_announcements,
     ephemeral,
@@ -23,7 +24,6 @@ from bot.listeners.payloads import (
     services_of,
     typed_text,
 )
-from bot.render import blocks
 
 WORKING = "Working on it: the answer will appear here in a moment."
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.commands.context import Context
-from bot.commands.permissions import require_billing_admin
-from bot.commands.reply import Announcement, Reply
+from bot.handlers.context import Context
+from bot.handlers.permissions import require_billing_admin
+from bot.handlers.reply import Announcement, Reply
 from bot.render import blocks, sentences
 from bot.render.blocks import Button, mention
 from ledger import approvals, operations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.commands import approvals, faq_answers, quickbooks, reads, registry, scan, undo, writes
+from bot.handlers import approvals, faq_answers, quickbooks, reads, registry, scan, undo, writes
 
 SUBCOMMAND_HANDLERS = {
     "help": reads.help_reply,

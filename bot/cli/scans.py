@@ -7,9 +7,9 @@ import logging
 import typer
 from rich.table import Table
 
-from bot.alerts import AlertsNotConfigured, missing_alert_settings, post_pending_alerts
 from bot.cli.common import JSON_OPTION, database, err, out, print_json, refusals_exit
-from bot.scheduler import InvalidCron, run_scheduler_forever, scan_trigger
+from bot.jobs.alerts import AlertsNotConfigured, missing_alert_settings, post_pending_alerts
+from bot.jobs.scheduler import InvalidCron, run_scheduler_forever, scan_trigger
 from bot.settings import Settings, get_settings, scan_options
 from ledger import scans
 from ledger.db import Database

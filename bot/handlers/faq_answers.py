@@ -1,9 +1,9 @@
 """`ask` and `tips`: answers from the FAQ package (`faq.load_faq`), with its suggestions as buttons.
 
 A question that names an invoice or a client of the ledger also gets that record's live facts (balance split,
-posting state, open findings with the entry that explains each), through `bot.faq_grounding`. An honest "I don't
-know" points to `/credit tips`, `/credit help` and the billing lead. The FAQ is optional: where it is not
-installed, both say so.
+posting state, open findings with the entry that explains each), through `bot.handlers.faq_grounding`. An
+honest "I don't know" points to `/credit tips`, `/credit help` and the billing lead. The FAQ is optional: where it
+is not installed, both say so.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from bot.commands.context import Context
-from bot.commands.reply import Reply
-from bot.grammar import Ask, Tips
+from bot.handlers.context import Context
+from bot.handlers.grammar import Ask, Tips
+from bot.handlers.reply import Reply
 from bot.render import blocks
 from bot.render.blocks import Button
 
@@ -62,7 +62,7 @@ def warm_up(backend: str | None = None) -> None:
 
 def _grounded(faq: Any, ctx: Context) -> Any:
     try:
-        from bot.faq_grounding import grounded_faq
+        from bot.handlers.faq_grounding import grounded_faq
 
         return grounded_faq(faq, ctx.db)
     except Exception:

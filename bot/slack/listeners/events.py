@@ -13,10 +13,9 @@ from typing import Any
 
 from slack_bolt import Ack, App, Say
 
-from bot import grammar
-from bot.commands import registry
-from bot.commands.context import Context
-from bot.listeners.payloads import deliver_announcements, event_caller, services_of, typed_text
+from bot.handlers import grammar, registry
+from bot.handlers.context import Context
+from bot.slack.listeners.payloads import deliver_announcements, event_caller, services_of, typed_text
 
 _MENTION = re.compile(r"<@[^<>]+>")
 

@@ -10,9 +10,9 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.commands import registry
-from bot.commands.context import Caller, ClickedMessage, Context, Services
-from bot.commands.reply import Reply
+from bot.handlers import registry
+from bot.handlers.context import Caller, ClickedMessage, Context, Services
+from bot.handlers.reply import Reply
 
 log = logging.getLogger("creditbot.bot")
 SERVICES = "creditbot"

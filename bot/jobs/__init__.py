@@ -1,0 +1,1 @@
+"""Background jobs: the scheduled scans and the alerts they post."""
