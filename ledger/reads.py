@@ -226,7 +226,11 @@ _PAYMENTS = statement(
     "ORDER BY p.received_on, p.id"
 )
 _HISTORY_COLUMNS = "SELECT at, actor, action, outcome, subject, before, after, detail FROM history"
-_INVOICE_HISTORY = statement(f"{_HISTORY_COLUMNS} WHERE invoice_id = ? ORDER BY id")
+# An invoice's lines, and the import that created it (an import's line is timed as the rows it creates).
+_INVOICE_HISTORY = statement(
+    f"{_HISTORY_COLUMNS} WHERE invoice_id = ? OR (action = 'import' AND invoice_id IS NULL "
+    "AND at = (SELECT created_at FROM invoice WHERE id = ?)) ORDER BY id"
+)
 _CLIENT_HISTORY = statement(f"{_HISTORY_COLUMNS} WHERE client_id = ? ORDER BY id DESC LIMIT ?")
 
 
@@ -250,7 +254,7 @@ def invoice_detail(unit: Unit, number: str) -> InvoiceDetail:
 
 
 def invoice_history(unit: Unit, invoice: InvoiceRef) -> list[HistoryLine]:
-    return [_history_line(unit, row) for row in unit.rows(_INVOICE_HISTORY, (invoice.id,))]
+    return [_history_line(unit, row) for row in unit.rows(_INVOICE_HISTORY, (invoice.id, invoice.id))]
 
 
 def client_history(unit: Unit, client: ClientRef, limit: int = 200) -> list[HistoryLine]:

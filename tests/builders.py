@@ -17,8 +17,9 @@ from ledger.csv_import.loader import ImportSummary, import_directory
 from ledger.db import Database
 
 
-def write_csv(directory: Path, name: str, rows: list[dict[str, Any]]) -> None:
-    columns: list[str] = []
+def write_csv(directory: Path, name: str, rows: list[dict[str, Any]], fieldnames: list[str] | None = None) -> None:
+    """Rows as a CSV file; the columns are `fieldnames` (empty cells where a row has none) or every row's keys."""
+    columns: list[str] = list(fieldnames or ())
     for row in rows:
         columns.extend(column for column in row if column not in columns)
     with (directory / name).open("w", newline="", encoding="utf-8") as handle:
@@ -69,6 +70,19 @@ def simple_ledger(db: Database, credit_amount: str = "500.00", total: str = "100
         invoices=[invoice("INV-1", total=total)],
         credits=[credit("CR-1", amount=credit_amount)],
     )
+
+
+def empty(db: Database) -> None:
+    """Delete every row, ids starting again from 1 (hypothesis runs many examples on one test's database)."""
+    from sqlmodel import SQLModel
+
+    tables = [f'"{table.name}"' for table in reversed(SQLModel.metadata.sorted_tables)]
+    with db.engine.begin() as connection:
+        if not db.is_sqlite:
+            connection.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            return
+        for table in tables:
+            connection.exec_driver_sql(f"DELETE FROM {table}")
 
 
 def available(db: Database, client_id: str = "C1") -> int:

@@ -13,11 +13,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlmodel import SQLModel
 
 from ledger.db import Database
-from tests.builders import client, import_rows, invoice
-from tests.conftest import _truncate_all
+from tests.builders import client, empty, import_rows, invoice
 from tests.qbo_payloads import cdc, deleted, ledger_state, link, qbo_invoice, qbo_payment, sync, voided
 
 # QuickBooks invoice ids per customer: 130, 131 and 133 are linked by the import, 132 only once its Invoice is
@@ -28,12 +26,7 @@ NUMBERS = {"130": "INV-1", "131": "INV-2", "132": "INV-3", "133": "INV-4"}
 
 def fresh(db: Database) -> None:
     """An empty ledger with two clients and four invoices (hypothesis runs many examples on one database)."""
-    if db.is_sqlite:
-        with db.engine.begin() as connection:
-            for table in reversed(SQLModel.metadata.sorted_tables):
-                connection.exec_driver_sql(f'DELETE FROM "{table.name}"')
-    else:
-        _truncate_all(db)
+    empty(db)
     import_rows(
         db,
         clients=[client("C1", "Acme", qb_customer_id="58"), client("C2", "Birch", qb_customer_id="59")],

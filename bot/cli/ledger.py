@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.cli.common import JSON_OPTION, database, default_actor, out, print_json, refusals_exit
@@ -183,12 +184,17 @@ def import_command(
         print_json({"imported": summary.as_json()})
         return
     for name, counts in summary.files.items():
-        out.print(f"{name}: {counts.created} new, {counts.edited} edited, {counts.unchanged} unchanged")
+        kept_out = f", {counts.conflicts} conflicts kept out" if counts.conflicts else ""
+        out.print(f"{name}: {counts.created} new, {counts.edited} edited, {counts.unchanged} unchanged{kept_out}")
+    for conflict in summary.conflicts:
+        out.print(f"[yellow]Conflict:[/] {escape(conflict.message)}.", soft_wrap=True)
+    if summary.quickbooks is not None:
+        out.print(f"QuickBooks changes waiting for this import, now applied: {summary.quickbooks.counts()}.")
 
 
 def _import_with_progress(db: Database, directory: Path, show: bool) -> ImportSummary:
     if not show:
-        return import_directory(db, directory)
+        return import_directory(db, directory, by=default_actor())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, transient=False) as bar:
         tasks: dict[str, int] = {}
@@ -198,7 +204,7 @@ def _import_with_progress(db: Database, directory: Path, show: bool) -> ImportSu
                 tasks[file] = bar.add_task(file, total=total)
             bar.update(tasks[file], completed=done, total=max(total, done))
 
-        return import_directory(db, directory, progress=advance)
+        return import_directory(db, directory, progress=advance, by=default_actor())
 
 
 def demo(as_json: bool = JSON_OPTION):

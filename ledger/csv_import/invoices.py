@@ -1,22 +1,124 @@
-"""invoices.csv: ordinary rows go from CSV text straight to insert tuples (batches.py), as payments do.
+"""invoices.csv: ordinary rows go from CSV text straight to insert tuples (batches.py), as payments do; the rest
+take the careful path here (`_careful_invoice`).
 
 A ledger has about one invoice for every ten payments, so at a million payments this is the second largest file.
+
+Who owns what (rule R4): the billing system owns an invoice's client, project, date and total; its posting state
+(`posted_to_qb_at`, `qb_invoice_id`) is QuickBooks' once set. An export may set them on an invoice not posted
+yet; an empty cell never un-posts one, and a value that contradicts the ledger's is a conflict: reported in the
+summary, kept in the history, never applied.
 """
 
 from __future__ import annotations
 
+from datetime import UTC
 from operator import itemgetter
 from typing import Any
 
+from sqlalchemy import select
+
 from ledger.bulk import TableWriter
 from ledger.csv_import import reader
-from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress
+from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress, stored_rows
+from ledger.csv_import.reader import CsvTable
+from ledger.csv_import.run import Conflict, Edit, ImportRun, References, known, pick, project_of, readable, table_of
 from ledger.errors import InvalidAmount
 from ledger.money import parse_amount
+from ledger.tables import Invoice
 
 PLAIN = ("number", "client_id", "issued_on", "total_minor")
 ALL = ("number", "client_id", "project_id", "issued_on", "total_minor", "posted_to_qb_at", "qb_invoice_id",
        "updated_at")  # fmt: skip
+# The fields QuickBooks owns once they are set, and their places in a stored row (ALL without the number).
+QUICKBOOKS_OWNS = ("posted_to_qb_at", "qb_invoice_id")
+_NOTHING_PAID = {"cash_paid_minor": 0, "credits_applied_minor": 0, "qb_credit_memos_minor": 0}
+
+
+def load_invoices(run: ImportRun) -> None:
+    """Write invoices.csv's new invoices and edits; ordinary rows by the fast path, the rest by `_careful_invoice`."""
+    spec = reader.INVOICES
+    with reader.open_table(run.directory, spec) as table:
+        if table is None:
+            return
+        summary = run.summary.for_file(spec)
+        lines = reader.count_rows(run.directory, spec)
+        existing = stored_rows(run.session, "invoice", "number", ALL[1:])
+        refs = References(run.clients(), {}, run.projects())
+        edits: list[Edit] = []
+        constants = {"created_at": run.now, **_NOTHING_PAID}
+        with TableWriter(run.session, table_of(Invoice), constants, lines - len(existing)) as writer:
+            load = InvoiceLoad(writer, refs.clients, existing, table)
+            load.run(
+                lambda values: _careful_invoice(run, table, values, load, refs, edits),
+                lambda done: run.progress(spec.file, done, lines),
+            )
+        run.write_edits(spec, table_of(Invoice), edits)
+    summary.created, summary.edited, summary.unchanged = writer.written, len(edits), load.unchanged
+
+
+def _careful_invoice(
+    run: ImportRun, table: CsvTable, values: list[str], load: InvoiceLoad, refs: References, edits: list[Edit]
+) -> dict[str, Any] | None:
+    """The general path for one invoices.csv row: a new invoice's values, or None (a blank line, an edit...)."""
+    if not table.checked(values):
+        return None
+    row = table.row(values)
+    number = run.unique_key(row, reader.INVOICES, "invoice_number", load.seen)
+    client_id = known(row, "client_id", refs.clients)
+    new = {
+        "number": number,
+        "client_id": client_id,
+        "project_id": project_of(row, client_id, refs.projects),
+        "issued_on": row.day("issued_on"),
+        "total_minor": row.amount("total", refs.clients[client_id]),
+        "posted_to_qb_at": row.optional_time("posted_to_qb_at"),
+        "qb_invoice_id": row.optional("qb_invoice_id") or None,
+        "updated_at": row.optional_time("updated_at"),
+    }
+    stored = load.existing.get(number)
+    if stored is None:
+        return new
+    if load.stored_form(new) == stored[1]:
+        load.unchanged += 1
+        return None
+    invoice = table_of(Invoice)
+    old = run.session.execute(select(invoice).where(invoice.c.id == stored[0])).one()
+    if old.client_id != client_id:
+        raise row.error("client_id", "an invoice cannot move to another client")
+    del new["number"]
+    _keep_quickbooks_fields(run, row.line, number, old, new)
+    edit = run.edit(
+        old.id, pick(old, new), new, new["updated_at"], client_id, old.id, f"invoice:{number}", refs.clients[client_id]
+    )
+    if edit is None:  # the same values, stored in another form, or only what QuickBooks owns differed
+        load.unchanged += 1
+        return None
+    edits.append(edit)
+    run.touched_invoices.add(old.id)
+    return None
+
+
+def _keep_quickbooks_fields(run: ImportRun, line: int, number: str, old: Any, new: dict[str, Any]) -> None:
+    """Once an invoice is posted, its posting fields stay as they are: an empty cell is no news, another value a
+    conflict (reported, kept in the history, not applied)."""
+    if old.posted_to_qb_at is None and old.qb_invoice_id is None:
+        return  # not posted yet: the export may post it
+    for name in QUICKBOOKS_OWNS:
+        ledger_value, export_value = getattr(old, name), new[name]
+        new[name] = ledger_value
+        if export_value is not None and not _same(ledger_value, export_value):
+            conflict = Conflict(
+                reader.INVOICES.file, line, f"invoice {number}", name,
+                readable(name, ledger_value, None), readable(name, export_value, None), "QuickBooks",
+            )  # fmt: skip
+            run.conflict(conflict, old.client_id, old.id)
+
+
+def _same(ledger_value: Any, export_value: Any) -> bool:
+    """Equal, reading a time without a zone (as SQLite returns it) as UTC."""
+    if hasattr(ledger_value, "tzinfo") and hasattr(export_value, "tzinfo"):
+        return ledger_value.replace(tzinfo=None) == export_value.astimezone(UTC).replace(tzinfo=None)
+    return ledger_value == export_value
 
 
 class InvoiceLoad(BatchedLoad):
@@ -71,7 +173,9 @@ class InvoiceLoad(BatchedLoad):
                                 shape, batch = plain, self.flush(shape, batch)
                             batch.append((number, client_id, day, minor))
                             continue
-                        if old[1] == (client_id, None, day, minor, None, None, None):
+                        # Unchanged: the same values, the posting state (QuickBooks') whatever it is.
+                        stored = old[1]
+                        if stored[:4] == (client_id, None, day, minor) and stored[6] is None:
                             remember(number)
                             self.unchanged += 1
                             continue

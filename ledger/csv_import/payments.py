@@ -3,7 +3,8 @@
 A ledger export of a million payments repeats a few thousand invoices, a handful of types, a few hundred days and
 amounts: each distinct text is checked once and remembered in its stored form, so an ordinary row costs a few
 dictionary lookups and no row object, dict of values or conversion. The loop is written out in one method because
-at a million rows every call per row shows in the import's time.
+at a million rows every call per row shows in the import's time. Rows it does not take go the careful path here
+(`_careful_payment`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
+from sqlalchemy import select
+
 from ledger.bulk import TableWriter
 from ledger.csv_import import reader
-from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress
+from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress, stored_rows
+from ledger.csv_import.reader import CsvTable, Row
+from ledger.csv_import.run import ACTOR, Edit, ImportRun, References, known, pick, project_of, table_of
 from ledger.errors import InvalidAmount
 from ledger.money import parse_amount
-from ledger.tables import PaymentKind
+from ledger.tables import Payment, PaymentKind
 
 PLAIN = ("external_id", "invoice_id", "client_id", "kind", "amount_minor", "received_on", "created_at")
 ALL = (*PLAIN, "updated_at", "project_id")
@@ -30,6 +35,88 @@ _TOTAL_OF_KIND = {kind.value: 0 if kind.is_cash else 1 if kind is PaymentKind.AC
 _CREDITS_APPLIED = 1
 # A plain row's updated_at and project_id, for comparing it with a stored payment.
 _NO_OPTIONALS = (None, None)
+
+
+def load_payments(run: ImportRun) -> None:
+    """Write payments.csv's new payments and edits; ordinary rows by the fast path, the rest by `_careful_payment`."""
+    spec = reader.PAYMENTS
+    with reader.open_table(run.directory, spec) as table:
+        if table is None:
+            return
+        summary = run.summary.for_file(spec)
+        lines = reader.count_rows(run.directory, spec)
+        existing = stored_rows(run.session, "payment", "external_id", ALL[1:])
+        refs = References(run.clients(), run.invoices(), run.projects())
+        edits: list[Edit] = []
+        with TableWriter(run.session, table_of(Payment), {"created_by": ACTOR}, lines - len(existing)) as writer:
+            load = PaymentLoad(writer, refs.clients, refs.invoices, existing, table)
+            load.run(
+                lambda values: _careful_payment(run, table, values, load, refs, edits),
+                lambda done: run.progress(spec.file, done, lines),
+            )
+        run.write_edits(spec, table_of(Payment), edits)
+    summary.created, summary.edited, summary.unchanged = writer.written, len(edits), load.unchanged
+    run.new_paid = load.invoice_totals()
+    run.new_applied = load.credits_applied()
+
+
+def _careful_payment(
+    run: ImportRun, table: CsvTable, values: list[str], load: PaymentLoad, refs: References, edits: list[Edit]
+) -> dict[str, Any] | None:
+    """The general path for one payments.csv row: a new payment's values, or None (a blank line, an edit...)."""
+    if not table.checked(values):
+        return None
+    row = table.row(values)
+    payment_id = run.unique_key(row, reader.PAYMENTS, "payment_id", load.seen)
+    invoice_id, client_id = refs.invoices[known(row, "invoice_number", refs.invoices)]
+    currency = refs.clients[client_id]
+    new = _payment_values(row, payment_id, invoice_id, client_id, currency, refs.projects)
+    stored = load.existing.get(payment_id)
+    if stored is None:
+        return new
+    if load.stored_form(new) == stored[1]:
+        load.unchanged += 1
+        return None
+    payment = table_of(Payment)
+    old = run.session.execute(select(payment).where(payment.c.id == stored[0])).one()
+    del new["external_id"], new["created_by"]
+    subject = f"payment:{payment_id}"
+    edit = run.edit(old.id, pick(old, new), new, new["updated_at"], client_id, invoice_id, subject, currency)
+    if edit is None:  # the same values, stored in another form
+        load.unchanged += 1
+        return None
+    edits.append(edit)
+    run.touch(invoice_id, client_id, new["kind"])
+    run.touch(old.invoice_id, old.client_id, old.kind)
+    return None
+
+
+def _payment_values(
+    row: Row, payment_id: str, invoice_id: int, client_id: str, currency: str, projects: dict[str, str]
+) -> dict[str, Any]:
+    kind = IMPORTABLE_KINDS.get(row.required("type").lower())
+    if kind is None:
+        raise row.error(
+            "type",
+            f"“{row.optional('type')}” is not a payment type; use one of "
+            + ", ".join(k.value for k in IMPORTABLE_KINDS.values()),
+        )
+    received_on = row.day("received_on")
+    project_id = project_of(row, client_id, projects)
+    if project_id and kind is not PaymentKind.ACCOUNT_CREDIT:
+        raise row.error("project_id", "a project tag is only for AccountCredit payments (credits applied)")
+    return {
+        "external_id": payment_id,
+        "invoice_id": invoice_id,
+        "client_id": client_id,
+        "kind": kind.value,
+        "amount_minor": row.amount("amount", currency),
+        "received_on": received_on,
+        "created_at": row.optional_time("created_at") or start_of(received_on),
+        "updated_at": row.optional_time("updated_at"),
+        "project_id": project_id,
+        "created_by": ACTOR,
+    }
 
 
 @lru_cache(maxsize=4096)

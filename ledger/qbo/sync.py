@@ -33,9 +33,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import text
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
+from ledger import history
 from ledger.errors import InvalidAmount
+from ledger.history import Line
 from ledger.money import decimal_str, parse_amount
 from ledger.qbo.entities import (
     CREDIT_MEMO,
@@ -57,7 +59,6 @@ from ledger.qbo.summary import Drift, OverpaymentChange, PaymentChange, PostedIn
 from ledger.tables import (
     Client,
     Credit,
-    HistoryEntry,
     Invoice,
     Payment,
     PaymentKind,
@@ -89,7 +90,7 @@ def apply_entities(unit: Unit, entities: Iterable[QBOEntity], *, now: datetime |
     In the caller's unit of work: any error (a bad amount for the client's currency, ...) writes nothing.
     """
     versions = latest_versions(entities)
-    return _SyncRun(unit.session, now or unit.now).run(versions)
+    return _SyncRun(unit, now or unit.now).run(versions)
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,8 @@ class _Effect:
 
 
 class _SyncRun:
-    def __init__(self, session: Session, now: datetime) -> None:
-        self.session, self.now = session, now
+    def __init__(self, unit: Unit, now: datetime) -> None:
+        self.unit, self.session, self.now = unit, unit.session, now
         self.summary = SyncSummary()
         self.txns: dict[tuple[str, str], QBTxn] = {}
         self.retried: set[tuple[str, str]] = set()
@@ -388,7 +389,9 @@ class _SyncRun:
         else:
             return
         invoice.qb_invoice_id = version.Id
-        self.invoices_by_qb_id.setdefault(version.Id, []).append(invoice)
+        linked = self.invoices_by_qb_id.setdefault(version.Id, [])
+        if not any(found is invoice for found in linked):  # linked by the export already: listed once
+            linked.append(invoice)
         self.session.add(invoice)
         after = {"posted_to_qb_at": _iso(invoice.posted_to_qb_at), "qb_invoice_id": invoice.qb_invoice_id}
         detail = f"QuickBooks invoice {version.Id}, SyncToken {version.SyncToken}"
@@ -615,19 +618,8 @@ class _SyncRun:
         after: dict[str, Any] | None,
         detail: str,
     ) -> None:
-        self.session.add(
-            HistoryEntry(
-                at=self.now,
-                actor=ACTOR,
-                action=action,
-                client_id=client_id,
-                invoice_id=invoice_id,
-                subject=subject,
-                before=before,
-                after=after,
-                detail=detail,
-            )
-        )
+        line = Line(ACTOR, action, client_id, invoice_id, subject, before, after, detail, at=self.now)
+        history.record(self.unit, line)
 
 
 _Row = TypeVar("_Row", Client, Invoice)

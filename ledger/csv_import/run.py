@@ -1,0 +1,316 @@
+"""One import in progress: what every file's module shares (the unit of work, the summary, edits and history).
+
+Each file has its module (clients.py, projects.py, invoices.py, credits.py, payments.py) with its fast and its
+careful path; they read and write through an `ImportRun`, and loader.py orders them in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Table, update
+
+from ledger.bulk import bulk_insert
+from ledger.csv_import import reader
+from ledger.csv_import.reader import Row, TableSpec
+from ledger.errors import InvalidCurrency
+from ledger.history import REFUSED, Line
+from ledger.money import decimal_str, normalize_currency
+from ledger.tables import PaymentKind
+from ledger.unit import Unit, statement
+
+# Who rows are created by: the import, whoever ran it (the history's import line names the person).
+ACTOR = "import"
+
+# Called with (file name, rows read so far, rows in the file) as the import reads.
+Progress = Callable[[str, int, int], None]
+
+_PROGRESS_EVERY = 10_000
+_CLIENT_CURRENCIES = statement("SELECT id, currency FROM client")
+_PROJECT_CLIENTS = statement("SELECT id, client_id FROM project")
+_INVOICE_NUMBERS = statement("SELECT number, id, client_id FROM invoice")
+
+
+@dataclass
+class FileSummary:
+    created: int = 0
+    edited: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A value of the export that contradicts one another source owns: reported and kept in the history, not applied."""
+
+    file: str
+    line: int
+    subject: str
+    column: str
+    ledger: Any
+    export: Any
+    owner: str
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.file} line {self.line}: {self.subject} {self.column} is {self.ledger!r} in the ledger "
+            f"(set by {self.owner}) but {self.export!r} in the export; kept the ledger's value"
+        )
+
+
+@dataclass
+class ImportSummary:
+    files: dict[str, FileSummary] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)
+    # QuickBooks changes an earlier sync could not match, applied now that the import brought what they refer to.
+    quickbooks: Any = None
+
+    def for_file(self, spec: TableSpec) -> FileSummary:
+        return self.files.setdefault(spec.file, FileSummary())
+
+    @property
+    def changed(self) -> bool:
+        return any(s.created or s.edited for s in self.files.values())
+
+    def as_json(self) -> dict[str, Any]:
+        shown: dict[str, Any] = {name: vars(summary) for name, summary in self.files.items()}
+        if self.conflicts:
+            shown["conflicts"] = [conflict.message for conflict in self.conflicts]
+        if self.quickbooks is not None:
+            shown["quickbooks"] = self.quickbooks.as_json()
+        return shown
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One changed row: what to write, and what the history keeps."""
+
+    key: Any
+    values: dict[str, Any]
+    before: dict[str, Any]
+    after: dict[str, Any]
+    at: datetime
+    client_id: str | None
+    invoice_id: int | None
+    subject: str
+
+
+@dataclass(frozen=True)
+class References:
+    """What rows may refer to: client id -> currency, invoice number -> (id, client id), project id -> client id."""
+
+    clients: dict[str, str]
+    invoices: dict[str, tuple[int, str]]
+    projects: dict[str, str]
+
+
+class ImportRun:
+    """The state of one import: its unit of work, what it changed, and the history lines it will record."""
+
+    def __init__(self, unit: Unit, directory: Path, progress: Progress, show_progress: bool, by: str) -> None:
+        self.unit, self.session, self.directory, self.progress = unit, unit.session, directory, progress
+        self.by = by
+        self.summary = ImportSummary()
+        self.now = unit.now
+        # Edited entries' invoices and clients: their totals are recomputed from the entries.
+        self.touched_invoices: set[int] = set()
+        self.touched_clients: set[str] = set()
+        # New entries' sums, added to the running totals: (cash, credits, memos, invoice id); client -> issued.
+        self.new_paid: list[tuple[int, int, int, int]] = []
+        self.new_applied: dict[str, int] = {}
+        self.new_issued: dict[str, int] = {}
+        self.history: list[Line] = []
+        self.rows_read: dict[str, int] = {}
+        self.show_progress = show_progress
+        self._client_currencies: dict[str, str] | None = None
+        self._project_clients: dict[str, str] | None = None
+
+    # --- what rows refer to, read once each (after the file that adds to it) ---------------------------------
+
+    def clients(self) -> dict[str, str]:
+        """Client id -> currency, as the ledger has them after this import's clients (nothing later changes one)."""
+        if self._client_currencies is None:
+            self._client_currencies = dict(self.unit.rows(_CLIENT_CURRENCIES))  # type: ignore[arg-type]
+        return self._client_currencies
+
+    def projects(self) -> dict[str, str]:
+        """Project id -> client id, read once after projects.csv."""
+        if self._project_clients is None:
+            self._project_clients = dict(self.unit.rows(_PROJECT_CLIENTS))  # type: ignore[arg-type]
+        return self._project_clients
+
+    def invoices(self) -> dict[str, tuple[int, str]]:
+        """Invoice number -> (id, client id)."""
+        return {number: (invoice_id, client_id) for number, invoice_id, client_id in self.unit.rows(_INVOICE_NUMBERS)}
+
+    # --- reading ---------------------------------------------------------------------------------------
+
+    def rows(self, spec: TableSpec) -> Iterable[Row]:
+        """The rows of a small file (clients, projects, credits) through the careful reader, with progress."""
+        if not (self.directory / spec.file).exists():
+            return
+        self.summary.for_file(spec)
+        # Counting lines costs a read of the file: only for a progress bar that shows a total.
+        total = reader.count_rows(self.directory, spec) if self.show_progress else 0
+        done = 0
+        for done, row in enumerate(reader.read_table(self.directory, spec), start=1):
+            if done % _PROGRESS_EVERY == 0:
+                self.progress(spec.file, done, total)
+            yield row
+        self.rows_read[spec.file] = done
+        self.progress(spec.file, done, max(total, done))
+
+    def unique_key(self, row: Row, spec: TableSpec, column: str, seen: set[str]) -> str:
+        """A row's key, refused if an earlier row had it (the first one's line is found then, not kept)."""
+        value = row.required(column)
+        if value in seen:
+            raise reader.repeated(spec, row.line, column, value, reader.first_line(self.directory, spec, column, value))
+        seen.add(value)
+        return value
+
+    # --- changes ---------------------------------------------------------------------------------------
+
+    def edit(
+        self,
+        key: Any,
+        before: dict[str, Any],
+        after: dict[str, Any],
+        edited_at: datetime | None,
+        client_id: str | None,
+        invoice_id: int | None,
+        subject: str,
+        currency: str | None = None,
+    ) -> Edit | None:
+        """The edit that turns `before` into `after`, or None when nothing differs."""
+        changed = {name for name in after if before[name] != after[name]}
+        if not changed:
+            return None
+        return Edit(
+            key=key,
+            values=after,
+            before={_field(name): readable(name, before[name], currency) for name in sorted(changed)},
+            after={_field(name): readable(name, after[name], currency) for name in sorted(changed)},
+            at=edited_at or self.now,
+            client_id=client_id,
+            invoice_id=invoice_id,
+            subject=subject,
+        )
+
+    def conflict(self, conflict: Conflict, client_id: str | None, invoice_id: int | None) -> None:
+        """Report a value the export may not change, and keep it in the history (refused, with both values)."""
+        self.summary.conflicts.append(conflict)
+        self.summary.files[conflict.file].conflicts += 1
+        self.history.append(
+            Line(
+                actor=ACTOR,
+                action="import_conflict",
+                outcome=REFUSED,
+                client_id=client_id,
+                invoice_id=invoice_id,
+                subject=conflict.subject,
+                before={conflict.column: conflict.ledger},
+                after={conflict.column: conflict.export},
+                detail=f"{conflict.file} line {conflict.line}: {conflict.owner} owns this field; not applied",
+                at=self.now,
+            )
+        )
+
+    def write(self, spec: TableSpec, table: Table, new_rows: list[dict[str, Any]], edits: list[Edit]) -> None:
+        """A small file's new rows and edits, and its counts."""
+        summary = self.summary.files.get(spec.file)
+        if summary is None:
+            return
+        bulk_insert(self.session, table, new_rows)
+        self.write_edits(spec, table, edits)
+        summary.created += len(new_rows)
+        summary.edited += len(edits)
+        summary.unchanged += self.rows_read.get(spec.file, 0) - len(new_rows) - len(edits)
+
+    def write_edits(self, spec: TableSpec, table: Table, edits: list[Edit]) -> None:
+        for edit in edits:
+            self.session.execute(update(table).where(table.c.id == edit.key).values(**edit.values))
+            self.history.append(
+                Line(
+                    actor=ACTOR,
+                    action="import_edit",
+                    client_id=edit.client_id,
+                    invoice_id=edit.invoice_id,
+                    subject=edit.subject,
+                    before=edit.before,
+                    after=edit.after,
+                    detail=spec.file,
+                    at=edit.at,
+                )
+            )
+
+    def touch(self, invoice_id: int, client_id: str, kind: str) -> None:
+        """An edited payment: its invoice's totals, and for a credit applied its client's wallet, are recomputed."""
+        self.touched_invoices.add(invoice_id)
+        if kind == PaymentKind.ACCOUNT_CREDIT.value:
+            self.touched_clients.add(client_id)
+
+
+# --- row checks the files share ---------------------------------------------------------------------------
+
+
+def unique(row: Row, column: str, seen: dict[str, int]) -> str:
+    value = row.required(column)
+    if value in seen:
+        raise row.error(column, f"“{value}” appears twice (also on line {seen[value]})")
+    seen[value] = row.line
+    return value
+
+
+def known(row: Row, column: str, names: dict[str, Any]) -> str:
+    """The row's reference in `column`, which must name something in the ledger or in this import."""
+    value = row.required(column)
+    if value not in names:
+        raise row.error(column, f"“{value}” is not in the ledger or in this import")
+    return value
+
+
+def currency_of(row: Row) -> str:
+    text = row.optional("currency") or "USD"
+    try:
+        return normalize_currency(text)
+    except InvalidCurrency as refused:
+        raise row.error("currency", refused.message.rstrip(".")) from None
+
+
+def project_of(row: Row, client_id: str, projects: dict[str, str]) -> str | None:
+    project_id = row.optional("project_id")
+    if not project_id:
+        return None
+    owner = projects.get(project_id)
+    if owner is None:
+        raise row.error("project_id", f"“{project_id}” is not a known project")
+    if owner != client_id:
+        raise row.error("project_id", f"project “{project_id}” belongs to client {owner}, not {client_id}")
+    return project_id
+
+
+def pick(old: Any, values: dict[str, Any]) -> dict[str, Any]:
+    return {name: getattr(old, name) for name in values}
+
+
+def table_of(model: Any) -> Table:
+    return model.__table__
+
+
+def readable(name: str, value: Any, currency: str | None) -> Any:
+    """A value as the history and the summary show it: amounts in the client's currency, times in ISO form."""
+    if name.endswith("_minor") and currency is not None and value is not None:
+        return decimal_str(value, currency)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _field(name: str) -> str:
+    """History names a field as the CSV does: `total`, not `total_minor`."""
+    return name.removesuffix("_minor")
