@@ -15,6 +15,7 @@ from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     from ledger.db import Database
+    from ledger.rules import Rules
     from ledger.scans.detectors import ScanOptions
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbot.db"
@@ -66,9 +67,15 @@ class Settings(BaseSettings):
 def open_database(settings: Settings) -> Database:
     """The configured ledger with the configured rules: every front end opens it this way, so none skips a rule."""
     from ledger.db import Database
+
+    return Database(settings.database_url, rules=ledger_rules(settings))
+
+
+def ledger_rules(settings: Settings) -> Rules:
+    """The rules the ledger enforces on every write: approval thresholds, and the scans' options."""
     from ledger.rules import Rules
 
-    return Database(settings.database_url, rules=Rules(approval=settings.approval_threshold))
+    return Rules(approval=settings.approval_threshold, scan=scan_options(settings))
 
 
 def scan_options(settings: Settings) -> ScanOptions:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from ledger.wording import possessive
+
 
 class LedgerError(Exception):
     """A refusal: nothing was written."""
@@ -82,7 +84,8 @@ class UnknownProject(LedgerError):
 
     def __init__(self, project: str, client_name: str, projects: Sequence[str]) -> None:
         known = f" Its projects are: {', '.join(projects)}." if projects else " It has no projects."
-        super().__init__(f"“{project}” is not one of {client_name}'s projects, so it cannot tag this credit.{known}")
+        whose = possessive(client_name)
+        super().__init__(f"“{project}” is not one of {whose} projects, so it cannot tag this credit.{known}")
 
 
 class InsufficientCredit(LedgerError):

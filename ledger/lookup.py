@@ -64,8 +64,11 @@ def find_client(unit: Unit, query: str) -> ClientRef:
 
 
 def closest_clients(unit: Unit, text: str, limit: int = 3) -> list[str]:
+    """The clients whose names are closest to `text`, best first: good matches if any, else the nearest few."""
     names = {f"{name} ({client_id})": name.lower() for client_id, name in unit.rows(_ALL_NAMES)}
-    matches = process.extract(text.lower(), names, scorer=fuzz.WRatio, limit=limit, score_cutoff=50)
+    matches = process.extract(text.lower(), names, scorer=fuzz.WRatio, limit=limit, score_cutoff=50) or (
+        process.extract(text.lower(), names, scorer=fuzz.WRatio, limit=limit)
+    )
     return [label for _, _, label in matches]
 
 

@@ -41,6 +41,7 @@ from ledger.lookup import find_client
 from ledger.money import decimal_str, format_money, parse_amount
 from ledger.tables import PaymentKind
 from ledger.unit import Unit, statement
+from ledger.wording import possessive
 
 # The external id of a credit entry that takes credit #N back: "revokes:N" (unique, so at most once per credit).
 REVOCATION_PREFIX = "revokes:"
@@ -144,7 +145,8 @@ def apply_credit(
     project_id = _project_of_tag(unit, wallet, project_tag)
     amount_minor = _amount_to_apply(wallet, bill, amount)
     again = {"invoice": bill.number, "amount": decimal_str(amount_minor, wallet.currency), "project_tag": project_id}
-    what = f"apply {format_money(amount_minor, wallet.currency)} of {wallet.name}'s credit to invoice {bill.number}"
+    money = format_money(amount_minor, wallet.currency)
+    what = f"apply {money} of {possessive(wallet.name)} credit to invoice {bill.number}"
     approved = approvals.check(unit, by, approvals.APPLY, wallet.id, wallet.currency, amount_minor, again, what)
     available_before, due_before = wallet.available_credit_minor, bill.balance_due_minor
     payment_id = _insert_application(unit, wallet, bill, amount_minor, project_id, by.actor)
@@ -291,6 +293,7 @@ def revoke_credit(unit: Unit, credit_id: int, by: WriteRequest, reason: str = ""
         after={"available_credit": decimal_str(wallet.available_credit_minor, money),
                "credit_revoked": decimal_str(credit_minor, money)},
         detail=_with(reason, approved)))  # fmt: skip
+    settle_findings(unit, None, wallet.id)
     idempotency.remember(unit, by.key, "revoke_credit", params, result_to_store(result))
     return result
 
@@ -480,6 +483,13 @@ def _bump(unit: Unit, wallet: Wallet, bill: _Bill | None, issued: int = 0, appli
         bill.credits_applied_minor += applied
 
 
+def settle_findings(unit: Unit, invoice_id: int | None, client_id: str) -> None:
+    """Close the findings this write resolved (ledger/scans/settle.py), in its unit of work."""
+    from ledger.scans.settle import settle_findings as settle  # ledger.scans imports this module
+
+    settle(unit, invoice_id, client_id)
+
+
 def _record_balance_change(
     unit: Unit,
     actor: str,
@@ -501,3 +511,4 @@ def _record_balance_change(
     }
     history.record(unit, history.Line(actor, action, client_id=client.id, invoice_id=invoice.id, subject=subject,
                                       before=before, after=after, detail=detail))  # fmt: skip
+    settle_findings(unit, invoice.id, client.id)

@@ -105,6 +105,8 @@ def test_the_manifest_declares_the_command_scopes_events_and_interactivity():
     assert command["command"] == "/credit" and command["url"].endswith("/slack/events")
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "app_mentions:read", "im:history"} <= scopes
+    # Alert recovery reads the billing channel's history (conversations.history), public or private.
+    assert {"channels:history", "groups:history"} <= scopes
     settings = manifest["settings"]
     assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
     assert settings["interactivity"]["is_enabled"] is True

@@ -8,12 +8,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 
 import typer
 from rich.markup import escape
 
 from bot.cli.common import database, err
-from bot.cli.console import CONSOLE_USER, Console
+from bot.cli.console import CONSOLE_USER, Console, typed_lines
 from bot.settings import get_settings
 from bot.slack.app import MissingSetting
 from ledger.errors import LedgerError
@@ -72,7 +73,9 @@ def console(
 
     with _startup_errors():
         services = Services(get_settings(), database(), extra_admins=frozenset({CONSOLE_USER}))
-    Console(services, user_id=user).run(sys.stdin, interactive=sys.stdin.isatty())
+    interactive = sys.stdin.isatty()
+    lines = typed_lines(Path.home() / ".cache" / "creditbot" / "console_history") if interactive else sys.stdin
+    Console(services, user_id=user).run(lines, interactive=interactive)
 
 
 @contextmanager

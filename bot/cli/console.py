@@ -8,11 +8,13 @@ shown too, with their buttons. `:as USER` switches who you are (to approve someo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from bot.handlers import builtin, registry
@@ -54,10 +56,8 @@ class Console:
         self._clickable: dict[int, _Clickable] = {}
 
     def run(self, lines: Iterable[str], interactive: bool) -> None:
+        """Answer `lines`; interactive ones come from `typed_lines` (which prompts), others are echoed."""
         self._print(INTRO)
-        if interactive:
-            self.out.write(PROMPT)
-            self.out.flush()
         for raw in lines:
             line = raw.strip()
             if not interactive and line:
@@ -66,9 +66,6 @@ class Console:
                 break
             if line:
                 self.handle(line)
-            if interactive:
-                self.out.write(PROMPT)
-                self.out.flush()
 
     def handle(self, line: str) -> None:
         if line.startswith(":as"):
@@ -133,3 +130,31 @@ class Console:
     def _print(self, text: str) -> None:
         self.out.write(text + "\n")
         self.out.flush()
+
+
+def typed_lines(history_file: Path | None = None) -> Iterator[str]:
+    """Lines typed at the prompt with line editing and history (the arrow keys, Ctrl-R) through the standard
+    library's readline; the history is kept in `history_file` between sessions."""
+    try:
+        import readline
+    except ImportError:  # a Python built without it: plain input, still usable
+        readline = None  # type: ignore[assignment]
+    if readline is not None and history_file is not None:
+        with contextlib.suppress(OSError):
+            readline.read_history_file(history_file)
+        readline.set_history_length(1000)
+    try:
+        while True:
+            try:
+                yield input(PROMPT)
+            except EOFError:
+                print()
+                return
+            except KeyboardInterrupt:
+                print()
+                continue
+    finally:
+        if readline is not None and history_file is not None:
+            with contextlib.suppress(OSError):
+                history_file.parent.mkdir(parents=True, exist_ok=True)
+                readline.write_history_file(history_file)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from ledger.money import format_money
-from ledger.reads import ClientBalance, HistoryLine, InvoiceDetail
+from ledger.reads import ClientBalance, HistoryLine, InvoiceDetail, PaymentLine
 
 
 def balance_table(balance: ClientBalance) -> Table:
@@ -41,27 +41,36 @@ def invoice_table(detail: InvoiceDetail) -> Table:
         f" · balance due {format_money(summary.balance_due_minor, currency)} · {posted}",
         title_justify="left",
     )
-    for column in ("#", "Date", "Kind", "Amount", "Note"):
+    rows = [_payment_row(payment, currency) for payment in detail.payments]
+    # Columns only where some payment fills them: the export's payment id, and notes (reversed, project).
+    shown = [index for index in range(6) if index not in (1, 5) or any(row[index] for row in rows)]
+    for index in shown:
+        column = ("#", "Payment id", "Date", "Kind", "Amount", "Note")[index]
         table.add_column(column, justify="right" if column in ("#", "Amount") else "left")
-    for payment in detail.payments:
-        notes = []
-        if payment.reversed_at:
-            notes.append(f"reversed {payment.reversed_at:%Y-%m-%d}")
-        if payment.project_id:
-            notes.append(f"project {payment.project_id}")
-        table.add_row(
-            str(payment.id),
-            payment.received_on.isoformat(),
-            payment.kind.label,
-            format_money(payment.amount_minor, currency),
-            ", ".join(notes),
-        )
+    for row in rows:
+        table.add_row(*(row[index] for index in shown))
     table.caption = (
         f"Cash paid {format_money(summary.cash_paid_minor, currency)} · credits applied "
         f"{format_money(summary.credits_applied_minor, currency)} · QuickBooks credit memos "
         f"{format_money(summary.qb_credit_memos_minor, currency)}"
     )
     return table
+
+
+def _payment_row(payment: PaymentLine, currency: str) -> tuple[str, ...]:
+    notes = []
+    if payment.reversed_at:
+        notes.append(f"reversed {payment.reversed_at:%Y-%m-%d}")
+    if payment.project_id:
+        notes.append(f"project {payment.project_id}")
+    return (
+        str(payment.id),
+        payment.external_id or "",
+        payment.received_on.isoformat(),
+        payment.kind.label,
+        format_money(payment.amount_minor, currency),
+        ", ".join(notes),
+    )
 
 
 def history_table(title: str, lines: list[HistoryLine]) -> Table:

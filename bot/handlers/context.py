@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.settings import Settings
+from bot.settings import Settings, ledger_rules
 from ledger.approvals import WriteRequest
 from ledger.db import Database
-from ledger.rules import Rules
 
 
 class Services:
@@ -20,7 +19,7 @@ class Services:
     def __init__(self, settings: Settings, db: Database, extra_admins: frozenset[str] = frozenset()) -> None:
         self.settings = settings
         # The ledger under the configured rules (approval thresholds), whoever built the Database.
-        self.db = db.with_rules(Rules(approval=settings.approval_threshold))
+        self.db = db.with_rules(ledger_rules(settings))
         # The console's default user is a billing admin, so a newcomer can try writes on the demo ledger.
         self.billing_admins = frozenset(settings.billing_admins) | extra_admins
 

@@ -110,6 +110,4 @@ def did_you_mean(unclear: UnknownClient | AmbiguousClient, subcommand: str) -> R
         match = _SUGGESTED_ID.search(label)
         if match:
             buttons.append(Button(label, f"show:{number}", f"{subcommand} {match.group(1)}"))
-    return Reply(
-        text=unclear.message, blocks=blocks.message(f":mag: {unclear.message}", "Nothing was changed.", buttons)
-    )
+    return Reply(text=unclear.message, blocks=blocks.message(f":mag: {unclear.message}", None, buttons))

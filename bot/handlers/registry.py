@@ -83,7 +83,15 @@ def is_slow(line: str) -> bool:
 
 def run_line(ctx: Context, line: str) -> Reply:
     """Answer one `/credit ...` line."""
-    return answer(lambda: _dispatch(ctx, grammar.parse(line)), ctx, line)
+    return answer(lambda: _dispatch(ctx, grammar.parse(line)), ctx, line, reads_only=_reads_only(line))
+
+
+def _reads_only(line: str) -> bool:
+    """A line that only reads: its refusal does not say "Nothing was changed" (nothing was going to be)."""
+    try:
+        return not grammar.parse(line).writes
+    except UsageError:
+        return False
 
 
 def run_action(ctx: Context, action_id: str, value: str) -> Reply:
@@ -108,7 +116,7 @@ def findings_for(unit: Unit, invoice_numbers: Sequence[str]) -> dict[str, list[s
     return found
 
 
-def answer(produce: Callable[[], Reply], ctx: Context, what: str) -> Reply:
+def answer(produce: Callable[[], Reply], ctx: Context, what: str, *, reads_only: bool = False) -> Reply:
     try:
         return produce()
     except UsageError as malformed:
@@ -117,7 +125,7 @@ def answer(produce: Callable[[], Reply], ctx: Context, what: str) -> Reply:
         # Whichever command or button met the approval rule, the same request goes to a second admin.
         return answer(partial(approvals.ask_for_approval, ctx, held_back), ctx, f"approval request for {what}")
     except LedgerError as refused:
-        return Reply(text=refused.message, blocks=blocks.refusal(refused.message))
+        return Reply(text=refused.message, blocks=blocks.refusal(refused.message, changed_nothing=not reads_only))
     except Exception:
         error_id = uuid.uuid4().hex[:8]
         log.exception("error %s answering %r for %s", error_id, what, ctx.caller.actor)

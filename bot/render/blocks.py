@@ -141,9 +141,9 @@ def usage(problem: str, usage_line: str | None) -> Blocks:
     return message(esc(problem), f"Usage: {usage_line}" if usage_line else None)
 
 
-def refusal(text: str) -> Blocks:
-    """A refusal's message (it may quote what was typed, so it is escaped)."""
-    return message(f":no_entry: {esc(text)}", "Nothing was changed.")
+def refusal(text: str, changed_nothing: bool = True) -> Blocks:
+    """A refusal's message (it may quote what was typed, so it is escaped); a write's says nothing changed."""
+    return message(f":no_entry: {esc(text)}", "Nothing was changed." if changed_nothing else None)
 
 
 def help_blocks(entries: Sequence[tuple[str, str]], footer: str) -> Blocks:

@@ -1,0 +1,49 @@
+"""Findings a write resolved, closed by that write: after `reverse` of a duplicate application, the very next
+`balance` and `ask` no longer show the duplicate, without waiting for a scan.
+
+A write that changes an invoice or a client's wallet calls `settle_findings` in its own unit of work. Only the
+live findings of those scopes are evaluated again (one indexed read when there are none, the usual case), by the
+detectors that found them, with the ledger's scan options (`unit.rules.scan`). New findings are left to the scans.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from ledger.scans.detectors import DETECTORS, ScanOptions
+from ledger.scans.store import Reconciliation, reconcile
+from ledger.unit import Unit, statement
+
+_BY_KIND = {detector.kind.value: detector for detector in DETECTORS if detector.scope in ("invoice", "client")}
+_KINDS = ", ".join(f"'{kind}'" for kind in _BY_KIND)
+_LIVE_IN = {
+    count: statement(
+        f"SELECT kind, scope FROM scan_finding WHERE closed_at IS NULL AND kind IN ({_KINDS}) "
+        f"AND scope IN ({', '.join('?' * count)})"
+    )
+    for count in (1, 2)
+}
+
+
+def settle_findings(unit: Unit, invoice_id: int | None, client_id: str) -> int:
+    """Evaluate again the live findings of this invoice and client; return how many the write resolved."""
+    scopes = [f"client:{client_id}"] + ([f"invoice:{invoice_id}"] if invoice_id is not None else [])
+    live = unit.rows(_LIVE_IN[len(scopes)], scopes)
+    if not live:
+        return 0
+    scopes_of_kind: dict[str, set[str]] = defaultdict(set)
+    for kind, scope in live:
+        scopes_of_kind[kind].add(scope)
+    options = unit.rules.scan or ScanOptions()
+    work = []
+    for kind, kind_scopes in scopes_of_kind.items():
+        detector = _BY_KIND[kind]
+        keys = sorted(_key(scope) for scope in kind_scopes)
+        work.append(Reconciliation(detector.kind, sorted(kind_scopes), detector.detect(unit.session, keys, options)))
+    return reconcile(unit.session, work, unit.now).closed
+
+
+def _key(scope: str) -> int | str:
+    """`invoice:12` -> 12, `client:C1` -> "C1" (the keys a detector's scope takes)."""
+    name, _, key = scope.partition(":")
+    return int(key) if name == "invoice" else key
