@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from ledger.bulk import TableWriter
 from ledger.csv_import import reader
-from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress, stored_rows
+from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress
 from ledger.csv_import.reader import CsvTable
 from ledger.csv_import.run import Conflict, Edit, ImportRun, References, known, pick, project_of, readable, table_of
 from ledger.errors import InvalidAmount
@@ -36,24 +36,12 @@ _NOTHING_PAID = {"cash_paid_minor": 0, "credits_applied_minor": 0, "qb_credit_me
 
 def load_invoices(run: ImportRun) -> None:
     """Write invoices.csv's new invoices and edits; ordinary rows by the fast path, the rest by `_careful_invoice`."""
-    spec = reader.INVOICES
-    with reader.open_table(run.directory, spec) as table:
-        if table is None:
-            return
-        summary = run.summary.for_file(spec)
-        lines = reader.count_rows(run.directory, spec)
-        existing = stored_rows(run.session, "invoice", "number", ALL[1:])
-        refs = References(run.clients(), {}, run.projects())
-        edits: list[Edit] = []
-        constants = {"created_at": run.now, **_NOTHING_PAID}
-        with TableWriter(run.session, table_of(Invoice), constants, lines - len(existing)) as writer:
-            load = InvoiceLoad(writer, refs.clients, existing, table)
-            load.run(
-                lambda values: _careful_invoice(run, table, values, load, refs, edits),
-                lambda done: run.progress(spec.file, done, lines),
-            )
-        run.write_edits(spec, table_of(Invoice), edits)
-    summary.created, summary.edited, summary.unchanged = writer.written, len(edits), load.unchanged
+    refs = References(run.clients(), {}, run.projects())
+    run.load_batched(
+        reader.INVOICES, Invoice, "number", ALL[1:], {"created_at": run.now, **_NOTHING_PAID},
+        lambda writer, existing, table: InvoiceLoad(writer, refs.clients, existing, table),
+        lambda table, values, load, edits: _careful_invoice(run, table, values, load, refs, edits),
+    )  # fmt: skip
 
 
 def _careful_invoice(

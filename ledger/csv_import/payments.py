@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ledger.bulk import TableWriter
 from ledger.csv_import import reader
-from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress, stored_rows
+from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress
 from ledger.csv_import.reader import CsvTable, Row
 from ledger.csv_import.run import ACTOR, Edit, ImportRun, References, known, pick, project_of, table_of
 from ledger.errors import InvalidAmount
@@ -39,25 +39,15 @@ _NO_OPTIONALS = (None, None)
 
 def load_payments(run: ImportRun) -> None:
     """Write payments.csv's new payments and edits; ordinary rows by the fast path, the rest by `_careful_payment`."""
-    spec = reader.PAYMENTS
-    with reader.open_table(run.directory, spec) as table:
-        if table is None:
-            return
-        summary = run.summary.for_file(spec)
-        lines = reader.count_rows(run.directory, spec)
-        existing = stored_rows(run.session, "payment", "external_id", ALL[1:])
-        refs = References(run.clients(), run.invoices(), run.projects())
-        edits: list[Edit] = []
-        with TableWriter(run.session, table_of(Payment), {"created_by": ACTOR}, lines - len(existing)) as writer:
-            load = PaymentLoad(writer, refs.clients, refs.invoices, existing, table)
-            load.run(
-                lambda values: _careful_payment(run, table, values, load, refs, edits),
-                lambda done: run.progress(spec.file, done, lines),
-            )
-        run.write_edits(spec, table_of(Payment), edits)
-    summary.created, summary.edited, summary.unchanged = writer.written, len(edits), load.unchanged
-    run.new_paid = load.invoice_totals()
-    run.new_applied = load.credits_applied()
+    refs = References(run.clients(), run.invoices(), run.projects())
+    load = run.load_batched(
+        reader.PAYMENTS, Payment, "external_id", ALL[1:], {"created_by": ACTOR},
+        lambda writer, existing, table: PaymentLoad(writer, refs.clients, refs.invoices, existing, table),
+        lambda table, values, load, edits: _careful_payment(run, table, values, load, refs, edits),
+    )  # fmt: skip
+    if load is not None:
+        run.new_paid = load.invoice_totals()
+        run.new_applied = load.credits_applied()
 
 
 def _careful_payment(

@@ -6,7 +6,7 @@ careful path; they read and write through an `ImportRun`, and loader.py orders t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Table, update
 
-from ledger.bulk import bulk_insert
+from ledger.bulk import TableWriter, bulk_insert
 from ledger.csv_import import reader
-from ledger.csv_import.reader import Row, TableSpec
+from ledger.csv_import.batches import BatchedLoad, stored_rows
+from ledger.csv_import.reader import CsvTable, Row, TableSpec
 from ledger.errors import InvalidCurrency
 from ledger.history import REFUSED, Line
 from ledger.money import decimal_str, normalize_currency
@@ -164,6 +165,35 @@ class ImportRun:
             yield row
         self.rows_read[spec.file] = done
         self.progress(spec.file, done, max(total, done))
+
+    def load_batched(
+        self,
+        spec: TableSpec,
+        model: Any,
+        key: str,
+        columns: Sequence[str],
+        constants: dict[str, Any],
+        start: Callable[[TableWriter, dict[str, tuple[int, tuple]], CsvTable], BatchedLoad],
+        careful: Callable[[CsvTable, list[str], Any, list[Edit]], dict[str, Any] | None],
+    ) -> Any:
+        """A large file (invoices, payments): its fast path (`start` makes it) writes new rows in batches, its
+        careful path (`careful`) takes the rest and collects edits; returns the fast path, or None without a file."""
+        with reader.open_table(self.directory, spec) as table:
+            if table is None:
+                return None
+            summary = self.summary.for_file(spec)
+            lines = reader.count_rows(self.directory, spec)
+            existing = stored_rows(self.session, model.__tablename__, key, columns)
+            edits: list[Edit] = []
+            with TableWriter(self.session, table_of(model), constants, lines - len(existing)) as writer:
+                load = start(writer, existing, table)
+                load.run(
+                    lambda values: careful(table, values, load, edits),
+                    lambda done: self.progress(spec.file, done, lines),
+                )
+            self.write_edits(spec, table_of(model), edits)
+        summary.created, summary.edited, summary.unchanged = writer.written, len(edits), load.unchanged
+        return load
 
     def unique_key(self, row: Row, spec: TableSpec, column: str, seen: set[str]) -> str:
         """A row's key, refused if an earlier row had it (the first one's line is found then, not kept)."""
