@@ -307,3 +307,32 @@ def test_the_import_leaves_the_garbage_collector_as_it_found_it(db, tmp_path: Pa
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_small_export_into_a_large_ledger_reads_only_its_own_keys_and_means_the_same(db, tmp_path: Path):
+    """A month's export (a few rows) into a ledger many times its size: new rows, unchanged rows, an edit and a
+    repeated key are found as in a full read of the tables."""
+    invoices = [invoice(f"INV-{n}", "C1", "1000.00") for n in range(60)]
+    payments = [payment(f"PAY-{n}", f"INV-{n % 60}", "check", "10.00") for n in range(200)]
+    import_rows(db, clients=[client("C1")], invoices=invoices, payments=payments)
+
+    month = {
+        "clients": [client("C1")],
+        "invoices": [invoice("INV-5", "C1", "1000.00"), invoice("INV-7", "C1", "1200.00"), invoice("INV-NEW", "C1")],
+        "payments": [
+            payment("PAY-3", "INV-3", "check", "10.00"),  # unchanged
+            payment("PAY-4", "INV-4", "check", "12.00"),  # edited
+            payment("PAY-NEW", "INV-NEW", "check", "99.00"),
+            payment("PAY-O'NEIL", "INV-NEW", "check", "1.00"),  # a quote in a key
+        ],
+    }
+    summary = import_rows(db, **month)
+    assert vars(summary.files["invoices.csv"]) == {"created": 1, "edited": 1, "unchanged": 1, "conflicts": 0}
+    assert vars(summary.files["payments.csv"]) == {"created": 2, "edited": 1, "unchanged": 1, "conflicts": 0}
+    with db.read() as unit:
+        assert stored_totals(unit.session) == totals_from_entries(unit.session)
+        assert reads.invoice_detail(unit, "INV-NEW").summary.cash_paid_minor == 10000
+
+    month["payments"].append(payment("PAY-NEW", "INV-NEW", "check", "5.00"))
+    with pytest.raises(ImportRowError, match="“PAY-NEW” appears twice"):
+        import_rows(db, **month)

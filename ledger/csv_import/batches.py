@@ -8,7 +8,7 @@ which also words the errors: a fast path never decides an error and never accept
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, NoReturn
 
 from sqlmodel import Session
@@ -29,20 +29,39 @@ Careful = Callable[[list[str]], dict[str, Any] | None]
 Progress = Callable[[int], None]
 
 
-def driver_rows(session: Session, statement: str) -> list[tuple]:
-    """All rows of a query as the driver returns them: for reading whole tables, without SQLAlchemy's row objects."""
+def driver_rows(session: Session, statement: str, params: Sequence[str] = ()) -> list[tuple]:
+    """All rows of a query as the driver returns them: for reading whole tables, without SQLAlchemy's row objects.
+    `statement` marks its parameters with `?`."""
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    if params and session.get_bind().dialect.name != "sqlite":
+        statement = statement.replace("?", "%s")
     try:
-        cursor.execute(statement)
+        if params:
+            cursor.execute(statement, tuple(params))
+        else:
+            cursor.execute(statement)
         return cursor.fetchall()
     finally:
         cursor.close()
 
 
-def stored_rows(session: Session, table: str, key: str, columns: Sequence[str]) -> dict[str, tuple[int, tuple]]:
-    """A table's rows by `key`: (row id, the values of `columns` as the driver returns them); NULL keys left out."""
-    rows = driver_rows(session, f"SELECT {key}, id, {', '.join(columns)} FROM {table} WHERE {key} IS NOT NULL")
+def stored_rows(
+    session: Session, table: str, key: str, columns: Sequence[str], only: Collection[str] | None = None
+) -> dict[str, tuple[int, tuple]]:
+    """A table's rows by `key`: (row id, the values of `columns` as the driver returns them); NULL keys left out.
+    With `only`, just the rows with those keys (read by the key's unique index, a few hundred a statement)."""
+    select = f"SELECT {key}, id, {', '.join(columns)} FROM {table} WHERE {key} IS NOT NULL"
+    if only is None:
+        rows = driver_rows(session, select)
+    else:
+        keys, rows = sorted(only), []
+        for start in range(0, len(keys), _KEYS_PER_READ):
+            chunk = keys[start : start + _KEYS_PER_READ]
+            rows += driver_rows(session, f"{select} AND {key} IN ({', '.join('?' * len(chunk))})", chunk)
     return {row[0]: (row[1], row[2:]) for row in rows}
+
+
+_KEYS_PER_READ = 500
 
 
 class BatchedLoad:

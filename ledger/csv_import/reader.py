@@ -215,6 +215,15 @@ def first_line(directory: Path, spec: TableSpec, column: str, value: str) -> int
     return None
 
 
+def column_values(directory: Path, spec: TableSpec, column: str) -> set[str]:
+    """The distinct (stripped) values of one column: the keys a small file refers to, read in one pass."""
+    with open_table(directory, spec) as table:
+        if table is None or column not in table.index:
+            return set()
+        position, width = table.index[column], table.width
+        return {values[position].strip() for values in table.rows if len(values) == width}
+
+
 def count_rows(directory: Path, spec: TableSpec) -> int:
     """A quick line count (an upper bound on the data rows), for progress bars and for sizing a load."""
     path = directory / spec.file

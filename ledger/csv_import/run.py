@@ -22,7 +22,7 @@ from ledger.errors import InvalidCurrency
 from ledger.history import REFUSED, Line
 from ledger.money import decimal_str, normalize_currency
 from ledger.tables import PaymentKind
-from ledger.unit import Unit, statement
+from ledger.unit import Statement, Unit, statement
 
 # Who rows are created by: the import, whoever ran it (the history's import line names the person).
 ACTOR = "import"
@@ -34,6 +34,18 @@ _PROGRESS_EVERY = 10_000
 _CLIENT_CURRENCIES = statement("SELECT id, currency FROM client")
 _PROJECT_CLIENTS = statement("SELECT id, client_id FROM project")
 _INVOICE_NUMBERS = statement("SELECT number, id, client_id FROM invoice")
+# A file under a quarter of its table's rows reads the rows of its own keys (`ImportRun.stored`).
+_SMALL_FILE_RATIO = 4
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+def _invoices_numbered(count: int) -> Statement:
+    return statement(f"SELECT number, id, client_id FROM invoice WHERE number IN ({', '.join('?' * count)})")
 
 
 @dataclass
@@ -146,8 +158,14 @@ class ImportRun:
         return self._project_clients
 
     def invoices(self) -> dict[str, tuple[int, str]]:
-        """Invoice number -> (id, client id)."""
-        return {number: (invoice_id, client_id) for number, invoice_id, client_id in self.unit.rows(_INVOICE_NUMBERS)}
+        """Invoice number -> (id, client id): those payments.csv names when it is small beside the invoices."""
+        spec = reader.PAYMENTS
+        if not self.is_small(reader.count_rows(self.directory, spec), "invoice"):
+            rows = self.unit.rows(_INVOICE_NUMBERS)
+        else:
+            numbers = sorted(reader.column_values(self.directory, spec, "invoice_number"))
+            rows = [row for chunk in _chunks(numbers) for row in self.unit.rows(_invoices_numbered(len(chunk)), chunk)]
+        return {number: (invoice_id, client_id) for number, invoice_id, client_id in rows}
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -183,7 +201,7 @@ class ImportRun:
                 return None
             summary = self.summary.for_file(spec)
             lines = reader.count_rows(self.directory, spec)
-            existing = stored_rows(self.session, model.__tablename__, key, columns)
+            existing = self.stored(spec, model.__tablename__, key, columns, lines)
             edits: list[Edit] = []
             with TableWriter(self.session, table_of(model), constants, lines - len(existing)) as writer:
                 load = start(writer, existing, table)
@@ -194,6 +212,21 @@ class ImportRun:
             self.write_edits(spec, table_of(model), edits)
         summary.created, summary.edited, summary.unchanged = writer.written, len(edits), load.unchanged
         return load
+
+    def stored(
+        self, spec: TableSpec, table: str, key: str, columns: Sequence[str], lines: int
+    ) -> dict[str, tuple[int, tuple]]:
+        """The table's rows a file may match, by key: all of them, or, for a file much smaller than the table (a
+        month's export into years of ledger), only those whose keys the file holds, so the import's cost follows
+        the file, not the ledger."""
+        if not self.is_small(lines, table):
+            return stored_rows(self.session, table, key, columns)
+        file_column = {"number": "invoice_number", "external_id": "payment_id"}[key]
+        return stored_rows(self.session, table, key, columns, reader.column_values(self.directory, spec, file_column))
+
+    def is_small(self, lines: int, table: str) -> bool:
+        """Whether a file of `lines` rows is small beside `table` (reading its keys beats reading the table)."""
+        return lines * _SMALL_FILE_RATIO < (self.unit.one(statement(f"SELECT coalesce(max(id), 0) FROM {table}"))[0])
 
     def unique_key(self, row: Row, spec: TableSpec, column: str, seen: set[str]) -> str:
         """A row's key, refused if an earlier row had it (the first one's line is found then, not kept)."""
