@@ -1,35 +1,126 @@
-"""The `creditbot` command line. Each module here adds its own commands through `register(app)`."""
+"""The `creditbot` command line. Each module here adds its own commands through `register(app)`.
+
+`COMMANDS` says which module holds which command, so `creditbot --help` imports no module and a command imports
+only its own (a ledger read never loads Slack, the scheduler or the FAQ's model). tests/test_cli_lean.py checks
+the table against what the modules register, and what `--help` imports.
+"""
 
 from __future__ import annotations
 
-import typer
-from pydantic import ValidationError
+import importlib
+from functools import cache
+from typing import Any
 
-from bot.cli import bot, faq, ledger, quickbooks, scans
-from bot.settings import Settings
+from typer import core
 
-app = typer.Typer(
-    name="creditbot",
-    help="Client credits applied correctly, credit mistakes caught.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+HELP = "Client credits applied correctly, credit mistakes caught."
 
-for module in (ledger, bot, faq, quickbooks, scans):
-    module.register(app)
+# Command -> (the module that registers it, its one-line help as `creditbot --help` lists it).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "balance": (
+        "bot.cli.ledger",
+        "A client's available credit and open invoices, with cash, credits and credit memos apart.",
+    ),
+    "invoice": (
+        "bot.cli.ledger",
+        "An invoice's payment history (each kind spelled out), balance due, posting state and changes.",
+    ),
+    "issue": ("bot.cli.ledger", "Issue a credit to a client's wallet."),
+    "apply": ("bot.cli.ledger", "Apply the client's credit to an invoice (recorded as an AccountCredit payment)."),
+    "reverse": (
+        "bot.cli.ledger",
+        "Reverse a credit application: the credit returns to the wallet and the invoice owes it again.",
+    ),
+    "history": (
+        "bot.cli.ledger",
+        "Every recorded change (and refused write) of an invoice or a client: who, when, before and after.",
+    ),
+    "import": (
+        "bot.cli.ledger",
+        "Import the billing system's CSV export (one transaction; re-importing changes nothing).",
+    ),
+    "demo": (
+        "bot.cli.ledger",
+        "Load a realistic demo ledger (posted and unposted invoices, a duplicated credit, an edit after posting).",
+    ),
+    "db": ("bot.cli.ledger", "The database schema (Alembic migrations)."),
+    "serve": (
+        "bot.cli.bot",
+        "Serve the Slack app over HTTP (gunicorn) on /slack/events; requests are verified with SLACK_SIGNING_SECRET.",
+    ),
+    "socket": ("bot.cli.bot", "Connect to Slack in Socket Mode with SLACK_APP_TOKEN (no public URL needed)."),
+    "console": (
+        "bot.cli.bot",
+        "The Slack bot in your terminal: type /credit lines, see the replies, click buttons by number.",
+    ),
+    "faq": ("bot.cli.faq", "Answer a question from the FAQ, or measure the FAQ against a file of questions."),
+    "sync-qb": (
+        "bot.cli.quickbooks",
+        "Follow QuickBooks: invoices posted, credit memos and payments applied there, overpayments (one transaction).",
+    ),
+    "scan": (
+        "bot.cli.scans",
+        "Scan the ledger for duplicate credits, edits after posting and the other findings; print the open ones.",
+    ),
+    "scheduler": (
+        "bot.cli.scans",
+        "Run scheduled scans in the foreground (CREDITBOT_SCAN_CRON, UTC) until interrupted.",
+    ),
+}
+
+
+@cache
+def commands_of(module_name: str) -> core.TyperGroup:
+    """The click commands one module registers (Typer builds them when the module is first needed)."""
+    import typer
+    import typer.main
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    importlib.import_module(module_name).register(app)
+    return typer.main.get_group(app)
+
+
+class _Commands(core.TyperGroup):
+    """The top-level group: commands listed from `COMMANDS`, loaded from their module when run."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = COMMANDS.get(cmd_name)
+        return None if entry is None else commands_of(entry[0]).commands.get(cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_module, summary) in COMMANDS.items()])
+
+
+# Plain help text (no rich markup) for the list of commands: rich is loaded only by the commands that print tables.
+app = _Commands(name="creditbot", help=HELP, no_args_is_help=True, rich_markup_mode=None)
 
 
 def main() -> None:
     try:
-        app()
-    except ValidationError as invalid:
-        if invalid.title != Settings.__name__:
+        app(prog_name="creditbot")
+    except Exception as failed:
+        problems = _setting_problems(failed)
+        if problems is None:
             raise
         # Settings come from the environment or .env: name each bad one in a line, never a traceback.
-        raise SystemExit("\n".join(_setting_problem(error) for error in invalid.errors())) from None
+        raise SystemExit(problems) from None
 
 
-def _setting_problem(error: dict) -> str:
+def _setting_problems(failed: Exception) -> str | None:
+    """One line per bad setting when `failed` is the settings' validation error, else None."""
+    from pydantic import ValidationError
+
+    from bot.settings import Settings
+
+    if not isinstance(failed, ValidationError) or failed.title != Settings.__name__:
+        return None
+    return "\n".join(_setting_problem(error) for error in failed.errors())
+
+
+def _setting_problem(error: Any) -> str:
     name = ".".join(str(part) for part in error.get("loc", ())) or "a setting"
     return f"Invalid setting {name}: {error.get('msg', 'invalid value')} (got {error.get('input')!r})."
