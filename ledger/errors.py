@@ -420,3 +420,14 @@ class InvalidCreditSearch(LedgerError):
 
     def __init__(self, why: str) -> None:
         super().__init__(f"Cannot search credits: {why}.")
+
+
+class CreditExpired(LedgerError):
+    code = "credit_expired"
+
+    def __init__(self, credit_id: int, expired_at: datetime | None) -> None:
+        when = f" on {expired_at:%Y-%m-%d}" if expired_at else ""
+        super().__init__(
+            f"Credit #{credit_id} expired{when}: what was left of it is no longer in the wallet, so it cannot be "
+            "taken back. Write off or refund available credit instead."
+        )

@@ -26,6 +26,7 @@ from ledger.errors import (
     AlreadyReversed,
     CreditAlreadyRevoked,
     CreditAlreadyUsed,
+    CreditExpired,
     CreditNotRevocable,
     ExceedsBalanceDue,
     ExpiryInPast,
@@ -330,6 +331,8 @@ def revoke_credit(unit: Unit, credit_id: int, by: WriteRequest, reason: str = ""
     previous = unit.row(_CREDIT_BY_EXTERNAL_ID, (marker,))
     if previous is not None:
         raise CreditAlreadyRevoked(credit_id, unit.read_time(previous[0]))
+    if (expired := unit.row(_CREDIT_BY_EXTERNAL_ID, (f"{lots.EXPIRY_PREFIX}{credit_id}",))) is not None:
+        raise CreditExpired(credit_id, unit.read_time(expired[0]))
     money = wallet.currency
     before = wallet.available_credit_minor
     if before < credit_minor:
@@ -384,7 +387,23 @@ APPROVABLE = {
 def carry_out_approved(unit: Unit, request: approvals.ApprovalRequest) -> Any:
     """The write an approved request stands for, once (its key is the request's), as its requester."""
     by = WriteRequest(request.requester, request.execution_key, approved_by=request.decided_by)
+    if request.action not in APPROVABLE:
+        _add_credit_operations()
     return APPROVABLE[request.action](unit, **request.params, by=by)
+
+
+def _add_credit_operations() -> None:
+    """Issue 17's writes (ledger/credit_ops), which build on this module, so they are imported once needed."""
+    from ledger.credit_ops import apply_all, reversals, wallets
+
+    APPROVABLE.update({
+        approvals.MOVE: reversals.move_application,
+        approvals.TRANSFER: wallets.transfer_credit,
+        approvals.REFUND: wallets.refund_credit,
+        approvals.WRITE_OFF: wallets.write_off_credit,
+        approvals.REINSTATE: wallets.reinstate_write_off,
+        approvals.APPLY_ALL: apply_all.apply_all,
+    })  # fmt: skip
 
 
 def _with(reason: str, approved: str) -> str:
