@@ -40,6 +40,12 @@ _SET_NEXT_EXPIRY = statement("UPDATE client SET next_expiry_on = ? WHERE id = ?"
 _EARLIER_EXPIRY = statement(
     "UPDATE client SET next_expiry_on = ? WHERE id = ? AND (next_expiry_on IS NULL OR next_expiry_on > ?)"
 )
+# Every wallet's next expiry from its entries (after an import that brought expiry dates).
+REFRESH_NEXT_EXPIRY = (
+    "UPDATE client SET next_expiry_on = (SELECT MIN(c.expires_on) FROM credit c WHERE c.client_id = client.id "
+    "AND c.amount_minor > 0 AND c.expires_on IS NOT NULL AND NOT EXISTS (SELECT 1 FROM credit x "
+    "WHERE x.external_id = 'expires:' || c.id OR x.external_id = 'revokes:' || c.id))"
+)
 _DUE_CLIENTS = statement("SELECT id FROM client WHERE next_expiry_on < ? ORDER BY id")
 
 

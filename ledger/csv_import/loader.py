@@ -18,10 +18,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, select, text, update
 from sqlmodel import Session
 
 from ledger.bulk import TableWriter, bulk_insert
+from ledger.credit_ops.lots import REFRESH_NEXT_EXPIRY
 from ledger.csv_import import invoices, payments, reader
 from ledger.csv_import.batches import driver_rows, stored_rows
 from ledger.csv_import.reader import CsvTable, Row, TableSpec
@@ -312,6 +313,7 @@ class _ImportRun:
                 "amount_minor": row.amount("amount", clients[client_id]),
                 "issued_on": row.day("issued_on"),
                 "reason": row.optional("reason"),
+                "expires_on": row.day("expires_on") if row.optional("expires_on") else None,  # issue 17
             }
             old = existing.get(credit_id)
             if old is None:
@@ -333,6 +335,8 @@ class _ImportRun:
                 edits.append(edit)
                 self.touched_clients.update({client_id, old.client_id})
         self._write(spec, table, new_rows, edits, table.c.id)
+        if any(values["expires_on"] for values in new_rows) or edits:  # issue 17: wallets' next expiry date
+            self.session.execute(text(REFRESH_NEXT_EXPIRY))
 
     # --- payments ---------------------------------------------------------------------------------------
 
