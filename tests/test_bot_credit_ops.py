@@ -110,9 +110,9 @@ def test_malformed_lines_get_the_usage_and_change_nothing(db, bot, line, problem
 def test_refusals_are_typed_messages(db, bot):
     assert "Cannot refund $600.00" in bot.slash("refund C1 600 --reason too much").text
     assert "only between clients billed in the same currency" not in bot.slash("transfer C1 C2 1 --reason x").text
-    assert "Sorry, only billing admins can transfer credit." in bot.slash(
-        "transfer C1 C2 1 --reason x", user=READER
-    ).text
+    assert (
+        "Sorry, only billing admins can transfer credit." in bot.slash("transfer C1 C2 1 --reason x", user=READER).text
+    )
 
 
 def test_a_transfer_above_the_threshold_waits_for_a_second_admin(db, slack, bot_ledger):

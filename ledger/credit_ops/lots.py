@@ -15,6 +15,7 @@ recorded (`pending_expiry_minor`), so a balance never shows expired credit.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -70,14 +71,19 @@ class Holding:
 
 def open_lots(unit: Unit, client_id: str) -> list[Lot]:
     """The client's grants not taken back and not yet expired, earliest expiry first."""
-    rows = unit.rows(_ENTRIES, (client_id,))
+    return lots_of(unit.rows(_ENTRIES, (client_id,)), unit.read_day)
+
+
+def lots_of(rows: Iterable[Sequence[Any]], read_day: Callable[[Any], date]) -> list[Lot]:
+    """Open lots from a client's credit entries (id, amount, kind, expires_on, external_id)."""
+    rows = list(rows)
     closed = set()
     for _, _, _, _, external_id in rows:
         for prefix in (EXPIRY_PREFIX, REVOCATION_PREFIX):
             if external_id and external_id.startswith(prefix) and external_id[len(prefix) :].isdigit():
                 closed.add(int(external_id[len(prefix) :]))
     lots = [
-        Lot(credit_id, amount, unit.read_day(expires_on) if expires_on is not None else None)
+        Lot(credit_id, amount, read_day(expires_on) if expires_on is not None else None)
         for credit_id, amount, kind, expires_on, _ in rows
         if amount > 0 and kind in _HOLDING and credit_id not in closed
     ]
