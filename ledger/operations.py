@@ -6,6 +6,9 @@ Invariants kept here, inside one short locked transaction each:
 - A posted invoice's credits are QuickBooks' business: apply and reverse refuse it (R4).
 - Taking a credit back (`revoke_credit`) is a new, negative credit entry, at most one per credit, and only while the
   wallet still holds the whole amount; nothing is updated or deleted.
+- A reversal gives back at most what is still applied: a partial one reverses the row and re-applies the rest as a
+  new row (`reverse_part`); each row is reversed at most once (unique), so reversals never exceed the application.
+- No write draws on expired credit: locking a wallet records what expired first (ledger/credit_ops/lots.py).
 - Every write is idempotent by key (R8): a retry or double click returns the first result.
 - Writes that move money go through the approval rule (ledger/approvals.py) after their locks, before they write.
 Locks are always taken client first, then invoice (the QuickBooks sync too), so two writers cannot deadlock.
