@@ -36,6 +36,7 @@ class Settings(BaseSettings):
         default_factory=ApprovalThresholds, alias="CREDITBOT_APPROVAL_THRESHOLD"
     )
     duplicate_window_days: int = Field(7, alias="CREDITBOT_DUPLICATE_WINDOW_DAYS", ge=0)
+    expiry_warning_days: int = Field(14, alias="CREDITBOT_EXPIRY_WARNING_DAYS", ge=0)
     scan_cron: str = Field("0 * * * *", alias="CREDITBOT_SCAN_CRON")
     # "hybrid" needs the optional embedding extra (faq/README.md); without it the FAQ keeps "tfidf".
     faq_backend: Backend = Field(DEFAULT_BACKEND, alias="CREDITBOT_FAQ_BACKEND")
@@ -82,7 +83,9 @@ def scan_options(settings: Settings) -> ScanOptions:
     """The scans' settings (the duplicate window), as the ledger's scans take them."""
     from ledger.scans.detectors import ScanOptions
 
-    return ScanOptions(duplicate_window_days=settings.duplicate_window_days)
+    return ScanOptions(
+        duplicate_window_days=settings.duplicate_window_days, expiry_warning_days=settings.expiry_warning_days
+    )
 
 
 @lru_cache(maxsize=1)

@@ -2,8 +2,9 @@
 
 The rule lives here, in the ledger, and every write that moves money checks it inside its own unit of work, so no
 front end (Slack, the console, the command line, buttons, approvals) can go around it:
-- Gated writes: issuing credit, applying it, and their undo (taking an issued credit back, reversing an application)
-  (`GATED`).
+- Gated writes: issuing credit, applying it, and their undo (taking an issued credit back, reversing an application),
+  and moving an application, transferring credit between clients, refunding it, writing it off, undoing a
+  write-off and applying credit over all open invoices (`GATED`).
 - A write needs approval when the client's writes of that kind in the last 24 hours that nobody approved, plus this
   one, come to more than the threshold for the client's currency (`CREDITBOT_APPROVAL_THRESHOLD`, e.g.
   `USD:1000,EUR:900,JPY:150000`; a bare number applies to every currency, in the client's own). The sum is what
@@ -45,7 +46,11 @@ from ledger.unit import Unit, statement
 __all__ = ["APPROVED", "CANCELLED", "FAILED", "PENDING", "REJECTED"]
 
 ISSUE, APPLY, REVOKE, REVERSE = "issue_credit", "apply_credit", "revoke_credit", "reverse_application"
-GATED = frozenset({ISSUE, APPLY, REVOKE, REVERSE})
+# Issue 17's operations (ledger/credit_ops): the undo of a move is a move, of a transfer a transfer, of a
+# write-off a reinstatement; a refund has no undo (the money has left).
+MOVE, TRANSFER, REFUND, WRITE_OFF = "move_application", "transfer_credit", "refund_credit", "write_off_credit"
+REINSTATE, APPLY_ALL = "reinstate_write_off", "apply_all"
+GATED = frozenset({ISSUE, APPLY, REVOKE, REVERSE, MOVE, TRANSFER, REFUND, WRITE_OFF, REINSTATE, APPLY_ALL})
 WINDOW = timedelta(hours=24)
 APPROVAL_KEY_PREFIX = "approval:"
 ANY_CURRENCY = "*"

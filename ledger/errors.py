@@ -288,3 +288,149 @@ class InvalidApprovalThreshold(LedgerError):
             f"CREDITBOT_APPROVAL_THRESHOLD entry “{entry}” is not valid ({why}); write it like USD:1000,EUR:900 "
             "or a bare 1000."
         )
+
+
+# --- credit operations (issue 17) -----------------------------------------------------------------------
+
+
+class ReversalExceedsApplication(LedgerError):
+    code = "exceeds_application"
+
+    def __init__(self, application_id: int, requested: str, remaining: str) -> None:
+        super().__init__(
+            f"Cannot reverse {requested} of credit application #{application_id}: only {remaining} of it is still "
+            "applied (earlier partial reversals gave the rest back). Reverse at most that much."
+        )
+
+
+class MoveToSameInvoice(LedgerError):
+    code = "move_to_same_invoice"
+
+    def __init__(self, application_id: int, number: str) -> None:
+        super().__init__(
+            f"Credit application #{application_id} is already on invoice {number}; name another invoice of the "
+            "same client to move it to."
+        )
+
+
+class MoveToOtherClient(LedgerError):
+    code = "move_to_other_client"
+
+    def __init__(self, application_id: int, client_name: str, number: str, other_name: str) -> None:
+        super().__init__(
+            f"Cannot move credit application #{application_id} to invoice {number}: that invoice bills "
+            f"{other_name}, and {client_name}'s credit can only pay {client_name}'s invoices. To give credit to "
+            "another client, use `transfer`."
+        )
+
+
+class TransferToSameClient(LedgerError):
+    code = "transfer_to_same_client"
+
+    def __init__(self, client_name: str) -> None:
+        super().__init__(f"Cannot transfer credit from {client_name} to itself; name two different clients.")
+
+
+class TransferCurrencyMismatch(LedgerError):
+    code = "transfer_currency_mismatch"
+
+    def __init__(self, from_name: str, from_currency: str, to_name: str, to_currency: str) -> None:
+        super().__init__(
+            f"Cannot transfer credit from {from_name} ({from_currency}) to {to_name} ({to_currency}): credit moves "
+            "only between clients billed in the same currency."
+        )
+
+
+class ExceedsAvailableCredit(LedgerError):
+    """A refund, write-off or transfer of more than the wallet holds beyond what is applied."""
+
+    code = "exceeds_available_credit"
+
+    def __init__(self, verb: str, requested: str, available: str, client_name: str) -> None:
+        super().__init__(
+            f"Cannot {verb} {requested}: {client_name} has only {available} of credit available (the rest is "
+            "applied to invoices). Reverse applications first, or use a smaller amount."
+        )
+
+
+class ReasonRequired(LedgerError):
+    code = "reason_required"
+
+    def __init__(self, action: str) -> None:
+        super().__init__(f'Say why ({action}): the reason goes into the history. Add --reason "...".')
+
+
+class InvalidDate(LedgerError):
+    code = "invalid_date"
+
+    def __init__(self, text: str, what: str = "date") -> None:
+        super().__init__(f"“{text}” is not a valid {what}: write it as YYYY-MM-DD, e.g. 2026-12-31.")
+
+
+class ExpiryInPast(LedgerError):
+    code = "expiry_in_past"
+
+    def __init__(self, expires_on: object, today: object) -> None:
+        super().__init__(
+            f"A credit cannot expire on {expires_on}: that is before today ({today}). A credit is usable through "
+            "its expiry date; give today or a later date, or no expiry."
+        )
+
+
+class RefundReferenceTaken(LedgerError):
+    code = "refund_reference_taken"
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(
+            f"Refund receipt reference “{reference}” is already used by another refund. Give the receipt's own "
+            "reference, or leave it out and creditbot numbers the receipt."
+        )
+
+
+class NothingToApplyAll(LedgerError):
+    code = "nothing_to_apply_all"
+
+    def __init__(self, client_name: str, why: str) -> None:
+        super().__init__(f"Nothing to apply for {client_name}: {why}.")
+
+
+class UnknownWriteOff(LedgerError):
+    code = "unknown_write_off"
+
+    def __init__(self, credit_id: object) -> None:
+        super().__init__(f"There is no write-off #{credit_id}. The id is shown when the credit is written off.")
+
+
+class WriteOffAlreadyReinstated(LedgerError):
+    code = "write_off_already_reinstated"
+
+    def __init__(self, credit_id: int, reinstated_at: datetime) -> None:
+        super().__init__(
+            f"Write-off #{credit_id} was already undone on {reinstated_at:%Y-%m-%d %H:%M} UTC; there is nothing "
+            "left to undo."
+        )
+
+
+class UnknownTransfer(LedgerError):
+    code = "unknown_transfer"
+
+    def __init__(self, transfer_id: object) -> None:
+        super().__init__(f"There is no credit transfer #{transfer_id}.")
+
+
+class InvalidCreditSearch(LedgerError):
+    code = "invalid_credit_search"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"Cannot search credits: {why}.")
+
+
+class CreditExpired(LedgerError):
+    code = "credit_expired"
+
+    def __init__(self, credit_id: int, expired_at: datetime | None) -> None:
+        when = f" on {expired_at:%Y-%m-%d}" if expired_at else ""
+        super().__init__(
+            f"Credit #{credit_id} expired{when}: what was left of it is no longer in the wallet, so it cannot be "
+            "taken back. Write off or refund available credit instead."
+        )

@@ -6,6 +6,9 @@ Invariants kept here, inside one short locked transaction each:
 - A posted invoice's credits are QuickBooks' business: apply and reverse refuse it (R4).
 - Taking a credit back (`revoke_credit`) is a new, negative credit entry, at most one per credit, and only while the
   wallet still holds the whole amount; nothing is updated or deleted.
+- A reversal gives back at most what is still applied: a partial one reverses the row and re-applies the rest as a
+  new row (`reverse_part`); each row is reversed at most once (unique), so reversals never exceed the application.
+- No write draws on expired credit: locking a wallet records what expired first (ledger/credit_ops/lots.py).
 - Every write is idempotent by key (R8): a retry or double click returns the first result.
 - Writes that move money go through the approval rule (ledger/approvals.py) after their locks, before they write.
 Locks are always taken client first, then invoice (the QuickBooks sync too), so two writers cannot deadlock.
@@ -15,22 +18,27 @@ Each operation runs in the caller's unit of work (ledger/unit.py), as plain SQL 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from ledger import approvals, history, idempotency
 from ledger.approvals import WriteRequest
+from ledger.credit_ops import lots
 from ledger.errors import (
     AlreadyReversed,
     CreditAlreadyRevoked,
     CreditAlreadyUsed,
+    CreditExpired,
     CreditNotRevocable,
     ExceedsBalanceDue,
+    ExpiryInPast,
     InsufficientCredit,
+    InvalidDate,
     InvoicePostedToQuickBooks,
     NotAnApplication,
     NothingToApply,
+    ReversalExceedsApplication,
     UnknownApplication,
     UnknownCredit,
     UnknownInvoice,
@@ -39,7 +47,7 @@ from ledger.errors import (
 from ledger.idempotency import result_to_store
 from ledger.lookup import find_client
 from ledger.money import decimal_str, format_money, parse_amount
-from ledger.tables import PaymentKind
+from ledger.tables import CreditKind, PaymentKind
 from ledger.unit import Unit, statement
 from ledger.wording import possessive
 
@@ -89,6 +97,11 @@ class ReverseResult:
     balance_due_before_minor: int
     balance_due_after_minor: int
     replayed: bool = False
+    # The row the reversal entry points at (the application itself, or the remainder an earlier partial reversal
+    # left), the row now carrying what is left (None: nothing), and how much that is.
+    reversed_application_id: int | None = None
+    remaining_application_id: int | None = None
+    remaining_minor: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,18 +117,25 @@ class RevokeResult:
     replayed: bool = False
 
 
-def issue_credit(unit: Unit, client: str, amount: str | Decimal, reason: str, by: WriteRequest) -> IssueResult:
-    """Grant `amount` to the client's credit wallet (R1)."""
+def issue_credit(
+    unit: Unit, client: str, amount: str | Decimal, reason: str, by: WriteRequest, expires_on: str | date | None = None
+) -> IssueResult:
+    """Grant `amount` to the client's credit wallet (R1); with `expires_on`, usable through that day (lots.py)."""
     params = {"client": client, "amount": str(amount), "reason": reason}
+    if expires_on is not None:
+        params["expires_on"] = str(expires_on)
     wallet = lock_wallet(unit, find_client(unit, client).id)
     if (replay := idempotency.stored_result(unit, by.key, "issue_credit", params)) is not None:
         return IssueResult(**replay, replayed=True)
     amount_minor = parse_amount(amount, wallet.currency)
+    expiry = _expiry_day(unit, expires_on)
     again = {"client": wallet.id, "amount": decimal_str(amount_minor, wallet.currency), "reason": reason}
+    if expiry is not None:
+        again["expires_on"] = expiry.isoformat()
     what = f"issue {format_money(amount_minor, wallet.currency)} of credit to {wallet.name} ({wallet.id})"
     approved = approvals.check(unit, by, approvals.ISSUE, wallet.id, wallet.currency, amount_minor, again, what)
     before = wallet.available_credit_minor
-    credit_id = grant_credit(unit, wallet, amount_minor, _with(reason, approved), by.actor)
+    credit_id = grant_credit(unit, wallet, amount_minor, _with(reason, approved), by.actor, expires_on=expiry)
     result = IssueResult(
         credit_id=credit_id,
         client_id=wallet.id,
@@ -178,6 +198,7 @@ def grant_credit(
     *,
     qb_payment_id: str | None = None,
     action: str = "issue_credit",
+    expires_on: date | None = None,
 ) -> int:
     """Add a credit entry to a wallet locked with `lock_wallet`, with its history; returns the credit's id.
 
@@ -186,26 +207,42 @@ def grant_credit(
     money, before = wallet.currency, wallet.available_credit_minor
     credit_id = unit.one(
         _INSERT_CREDIT,
-        (None, wallet.id, amount_minor, unit.day(unit.now.date()), reason, qb_payment_id, actor, unit.time(unit.now)),
-    )[0]
+        (None, wallet.id, amount_minor, unit.day(unit.now.date()), reason, qb_payment_id, actor, unit.time(unit.now),
+         CreditKind.GRANT.value, unit.day(expires_on)),
+    )[0]  # fmt: skip
     _bump(unit, wallet, None, issued=amount_minor)
+    if expires_on is not None:
+        unit.execute(_EARLIER_EXPIRY, (unit.day(expires_on), wallet.id, unit.day(expires_on)))
     after = {"available_credit": decimal_str(wallet.available_credit_minor, money),
              "credit_issued": decimal_str(amount_minor, money)}  # fmt: skip
     if qb_payment_id is not None:
         after["qb_payment_id"] = qb_payment_id
+    if expires_on is not None:
+        after["expires_on"] = expires_on.isoformat()
     history.record(unit, history.Line(actor, action, client_id=wallet.id, subject=f"credit:{credit_id}",
                                       before={"available_credit": decimal_str(before, money)}, after=after,
                                       detail=reason))  # fmt: skip
     return credit_id
 
 
-def reverse_application(unit: Unit, application_id: int, by: WriteRequest, reason: str = "") -> ReverseResult:
-    """Undo a credit application: a reversal entry restores the wallet and the invoice's balance."""
-    params = {"application_id": int(application_id)}
+def reverse_application(
+    unit: Unit, application_id: int, by: WriteRequest, reason: str = "", amount: str | Decimal | None = None
+) -> ReverseResult:
+    """Undo a credit application, wholly or `amount` of it: the credit goes back to the wallet and the invoice owes
+    it again.
+
+    A partial reversal reverses the application's live row and re-applies the rest as a new application on the same
+    invoice with the same project tag (`Reversal.remainder_payment_id`); naming the first application again follows
+    that chain. Each row is reversed at most once (a unique key) and every remainder is smaller than its row, so the
+    reversals of one application never add up to more than it, also when two run at once.
+    """
+    params: dict[str, Any] = {"application_id": int(application_id)}
+    if amount is not None:
+        params["amount"] = str(amount)
     payment = unit.row(_PAYMENT_BY_ID, (int(application_id),))
     if payment is None:
         raise UnknownApplication(application_id)
-    payment_id, invoice_id, client_id, kind, amount_minor = payment
+    payment_id, invoice_id, client_id, kind, _ = payment
     wallet = lock_wallet(unit, client_id)
     bill = _lock_bill(unit, invoice_id, client_id)
     if (replay := idempotency.stored_result(unit, by.key, "reverse_application", params)) is not None:
@@ -213,32 +250,68 @@ def reverse_application(unit: Unit, application_id: int, by: WriteRequest, reaso
     if kind != PaymentKind.ACCOUNT_CREDIT.value:
         raise NotAnApplication(payment_id, kind)
     _refuse_if_posted(bill)
-    reversed_at = unit.row(_REVERSAL_OF, (payment_id,))
-    if reversed_at is not None:
-        raise AlreadyReversed(payment_id, unit.read_time(reversed_at[0]))
-    again = {"application_id": payment_id, "reason": reason}
-    what = f"reverse credit application #{payment_id} ({format_money(amount_minor, wallet.currency)} on {bill.number})"
-    approved = approvals.check(unit, by, approvals.REVERSE, wallet.id, wallet.currency, amount_minor, again, what)
+    link_id, link_minor, project_id = live_application(unit, payment_id)
+    money = wallet.currency
+    part = link_minor if amount is None else parse_amount(amount, money)
+    if part > link_minor:
+        raise ReversalExceedsApplication(payment_id, format_money(part, money), format_money(link_minor, money))
+    again: dict[str, Any] = {"application_id": payment_id, "reason": reason}
+    if amount is not None:
+        again["amount"] = decimal_str(part, money)
+    whole = "" if part == link_minor else f"{format_money(part, money)} of "
+    what = f"reverse {whole}credit application #{payment_id} ({format_money(link_minor, money)} on {bill.number})"
+    approved = approvals.check(unit, by, approvals.REVERSE, wallet.id, money, part, again, what)
     available_before, due_before = wallet.available_credit_minor, bill.balance_due_minor
-    reversal_id = unit.one(_INSERT_REVERSAL, (payment_id, by.actor, reason, unit.time(unit.now)))[0]
-    _bump(unit, wallet, bill, applied=-amount_minor)
+    reversal_id, remainder_id = reverse_part(unit, wallet, bill, link_id, link_minor, part, project_id, by.actor,
+                                             reason)  # fmt: skip
     result = ReverseResult(
         application_id=payment_id,
         reversal_id=reversal_id,
         invoice_number=bill.number,
         client_id=wallet.id,
         client_name=wallet.name,
-        currency=wallet.currency,
-        amount_minor=amount_minor,
+        currency=money,
+        amount_minor=part,
         available_before_minor=available_before,
         available_after_minor=wallet.available_credit_minor,
         balance_due_before_minor=due_before,
         balance_due_after_minor=bill.balance_due_minor,
+        reversed_application_id=link_id,
+        remaining_application_id=remainder_id,
+        remaining_minor=link_minor - part,
     )
-    _record_balance_change(unit, by.actor, "reverse_application", f"payment:{payment_id}", wallet, bill,
-                           available_before, due_before, -amount_minor, _with(reason, approved))  # fmt: skip
+    _record_balance_change(unit, by.actor, "reverse_application", f"payment:{link_id}", wallet, bill,
+                           available_before, due_before, -part, _with(reason, approved))  # fmt: skip
     idempotency.remember(unit, by.key, "reverse_application", params, result_to_store(result))
     return result
+
+
+def live_application(unit: Unit, application_id: int) -> tuple[int, int, str | None]:
+    """The row that still carries an application: itself, or the remainder its partial reversals left
+    (id, amount, project tag). AlreadyReversed when nothing of it is left."""
+    current = application_id
+    while (reversal := unit.row(_REVERSAL_CHAIN, (current,))) is not None:
+        reversed_at, remainder_id = reversal
+        if remainder_id is None:
+            raise AlreadyReversed(application_id, unit.read_time(reversed_at))
+        current = remainder_id
+    amount_minor, project_id = unit.one(_APPLICATION_AMOUNT, (current,))
+    return current, amount_minor, project_id
+
+
+def reverse_part(
+    unit: Unit, wallet: Wallet, bill: _Bill, link_id: int, link_minor: int, part_minor: int,
+    project_id: str | None, actor: str, reason: str,
+) -> tuple[int, int | None]:  # fmt: skip
+    """Reverse `part_minor` of the live application row `link_id` (wallet and invoice locked): the reversal entry
+    and, for a part, the remainder re-applied; both running totals move by -part. (reversal id, remainder id)."""
+    remainder_id = None
+    if part_minor < link_minor:
+        remainder_id = _insert_application(unit, wallet, bill, link_minor - part_minor, project_id, actor)
+    row = (link_id, actor, reason, unit.time(unit.now), part_minor, remainder_id)
+    reversal_id = unit.one(_INSERT_REVERSAL, row)[0]
+    _bump(unit, wallet, bill, applied=-link_minor)
+    return reversal_id, remainder_id
 
 
 def revoke_credit(unit: Unit, credit_id: int, by: WriteRequest, reason: str = "") -> RevokeResult:
@@ -263,6 +336,8 @@ def revoke_credit(unit: Unit, credit_id: int, by: WriteRequest, reason: str = ""
     previous = unit.row(_CREDIT_BY_EXTERNAL_ID, (marker,))
     if previous is not None:
         raise CreditAlreadyRevoked(credit_id, unit.read_time(previous[0]))
+    if (expired := unit.row(_CREDIT_BY_EXTERNAL_ID, (f"{lots.EXPIRY_PREFIX}{credit_id}",))) is not None:
+        raise CreditExpired(credit_id, unit.read_time(expired[0]))
     money = wallet.currency
     before = wallet.available_credit_minor
     if before < credit_minor:
@@ -274,7 +349,7 @@ def revoke_credit(unit: Unit, credit_id: int, by: WriteRequest, reason: str = ""
     revocation_id = unit.one(
         _INSERT_CREDIT,
         (marker, wallet.id, -credit_minor, unit.day(unit.now.date()), reason or f"Undo of credit #{credit_id}", None,
-         by.actor, unit.time(unit.now)),
+         by.actor, unit.time(unit.now), CreditKind.REVOCATION.value, None),
     )[0]  # fmt: skip
     _bump(unit, wallet, None, issued=-credit_minor)
     result = RevokeResult(
@@ -318,7 +393,23 @@ APPROVABLE = {
 def carry_out_approved(unit: Unit, request: approvals.ApprovalRequest) -> Any:
     """The write an approved request stands for, once (its key is the request's), as its requester."""
     by = WriteRequest(request.requester, request.execution_key, approved_by=request.decided_by)
+    if request.action not in APPROVABLE:
+        _add_credit_operations()
     return APPROVABLE[request.action](unit, **request.params, by=by)
+
+
+def _add_credit_operations() -> None:
+    """Issue 17's writes (ledger/credit_ops), which build on this module, so they are imported once needed."""
+    from ledger.credit_ops import apply_all, reversals, wallets
+
+    APPROVABLE.update({
+        approvals.MOVE: reversals.move_application,
+        approvals.TRANSFER: wallets.transfer_credit,
+        approvals.REFUND: wallets.refund_credit,
+        approvals.WRITE_OFF: wallets.write_off_credit,
+        approvals.REINSTATE: wallets.reinstate_write_off,
+        approvals.APPLY_ALL: apply_all.apply_all,
+    })  # fmt: skip
 
 
 def _with(reason: str, approved: str) -> str:
@@ -326,6 +417,25 @@ def _with(reason: str, approved: str) -> str:
 
 
 # --- rules ----------------------------------------------------------------------------------------------
+
+
+def parse_day(text: str | date, what: str = "date") -> date:
+    if isinstance(text, date):
+        return text
+    try:
+        return date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise InvalidDate(str(text), what) from None
+
+
+def _expiry_day(unit: Unit, expires_on: str | date | None) -> date | None:
+    """An expiry date a new credit may carry: today or later (usable through that day)."""
+    if expires_on is None or (isinstance(expires_on, str) and not expires_on.strip()):
+        return None
+    day = parse_day(expires_on, "expiry date")
+    if day < unit.now.date():
+        raise ExpiryInPast(day.isoformat(), unit.now.date().isoformat())
+    return day
 
 
 def _refuse_if_posted(invoice: _Bill) -> None:
@@ -373,6 +483,8 @@ class Wallet:
     currency: str
     credits_issued_minor: int
     credits_applied_minor: int
+    # The earliest expiry among its unexpired credits, as stored (lots.is_due reads it).
+    next_expiry_on: Any = None
 
     @property
     def available_credit_minor(self) -> int:
@@ -400,20 +512,25 @@ class _Bill:
 # Every statement is plain SQL on the unit's cursor. FOR NO KEY UPDATE: writes change totals, never keys, so a
 # concurrent insert of a payment that merely references the row (its foreign-key check takes KEY SHARE) need not wait.
 _LOCK_CLIENT = statement(
-    "SELECT id, name, currency, credits_issued_minor, credits_applied_minor FROM client WHERE id = ?",
+    "SELECT id, name, currency, credits_issued_minor, credits_applied_minor, next_expiry_on FROM client WHERE id = ?",
     "FOR NO KEY UPDATE",
 )
 _PAYMENT_BY_ID = statement("SELECT id, invoice_id, client_id, kind, amount_minor FROM payment WHERE id = ?")
-_REVERSAL_OF = statement("SELECT created_at FROM reversal WHERE payment_id = ?")
 _CREDIT_BY_ID = statement("SELECT id, client_id, amount_minor FROM credit WHERE id = ?")
 _CREDIT_BY_EXTERNAL_ID = statement("SELECT created_at FROM credit WHERE external_id = ?")
 _INSERT_CREDIT = statement(
     "INSERT INTO credit (external_id, client_id, amount_minor, issued_on, reason, qb_payment_id, created_by, "
-    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    "created_at, kind, expires_on) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_EARLIER_EXPIRY = statement(
+    "UPDATE client SET next_expiry_on = ? WHERE id = ? AND (next_expiry_on IS NULL OR next_expiry_on > ?)"
 )
 _INSERT_REVERSAL = statement(
-    "INSERT INTO reversal (payment_id, actor, reason, created_at) VALUES (?, ?, ?, ?) RETURNING id"
+    "INSERT INTO reversal (payment_id, actor, reason, created_at, amount_minor, remainder_payment_id) "
+    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id"
 )
+_REVERSAL_CHAIN = statement("SELECT created_at, remainder_payment_id FROM reversal WHERE payment_id = ?")
+_APPLICATION_AMOUNT = statement("SELECT amount_minor, project_id FROM payment WHERE id = ?")
 _BUMP_CLIENT = statement(
     "UPDATE client SET credits_issued_minor = credits_issued_minor + ?, "
     "credits_applied_minor = credits_applied_minor + ? WHERE id = ?"
@@ -423,7 +540,8 @@ _BUMP_INVOICE = statement("UPDATE invoice SET credits_applied_minor = credits_ap
 # invoice is locked next, keeping the client-then-invoice order.
 _WALLET_COLUMNS = (
     "SELECT invoice.id, client.id, client.name, client.currency, client.credits_issued_minor, "
-    "client.credits_applied_minor FROM invoice JOIN client ON client.id = invoice.client_id WHERE "
+    "client.credits_applied_minor, client.next_expiry_on "
+    "FROM invoice JOIN client ON client.id = invoice.client_id WHERE "
 )
 _LOCK_WALLET_OF_INVOICE = statement(_WALLET_COLUMNS + "invoice.number = ?", "FOR NO KEY UPDATE OF client")
 # As typed, else case-insensitively (as `find_invoice` finds one).
@@ -444,7 +562,16 @@ _INSERT_APPLICATION = statement(
 
 
 def lock_wallet(unit: Unit, client_id: str) -> Wallet:
-    return Wallet(*unit.one(_LOCK_CLIENT, (client_id,)))
+    return _swept(unit, Wallet(*unit.one(_LOCK_CLIENT, (client_id,))))
+
+
+def _swept(unit: Unit, wallet: Wallet) -> Wallet:
+    """The locked wallet after recording what expired since the last write (lots.py); usually a date compared."""
+    if unit.writes and lots.is_due(unit, wallet.next_expiry_on):
+        gone = lots.expire_due(unit, wallet.id, wallet.currency, wallet.available_credit_minor)
+        wallet.credits_issued_minor -= gone
+        wallet.next_expiry_on = None  # stored anew by expire_due; not due again today
+    return wallet
 
 
 def _lock_wallet_of_invoice(unit: Unit, number: str) -> tuple[Wallet, int]:
@@ -455,7 +582,7 @@ def _lock_wallet_of_invoice(unit: Unit, number: str) -> tuple[Wallet, int]:
         row = unit.row(_LOCK_WALLET_OF_INVOICE_ANY_CASE, (text.upper(),))
     if row is None:
         raise UnknownInvoice(text)
-    return Wallet(*row[1:]), row[0]
+    return _swept(unit, Wallet(*row[1:])), row[0]
 
 
 def _lock_bill(unit: Unit, invoice_id: int, client_id: str) -> _Bill:

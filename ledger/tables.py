@@ -16,7 +16,18 @@ import enum
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 # BIGINT ids on PostgreSQL; INTEGER (the rowid alias, so autoincrementing) on SQLite.
@@ -80,6 +91,9 @@ class Client(SQLModel, table=True):
     credits_issued_minor: int = money_column()
     credits_applied_minor: int = money_column()
     created_at: datetime = Field(default_factory=utcnow)
+    # The earliest expiry date of the wallet's credits not yet expired (0011): a write that locks the wallet on or
+    # after that day first records what expired (ledger/credit_ops/lots.py), so no write draws on expired credit.
+    next_expiry_on: date | None = None
 
     @property
     def available_credit_minor(self) -> int:
@@ -139,6 +153,59 @@ class Credit(SQLModel, table=True):
     qb_payment_id: str | None = Field(default=None, max_length=64, unique=True)
     created_by: str = Field(default="import", max_length=120)
     created_at: datetime = Field(default_factory=utcnow)
+    # What the entry is (CreditKind, 0011): a grant adds to the wallet; refunds, write-offs, expiries, transfers out
+    # and revocations are negative entries, so `credits_issued_minor` (their sum) stays the wallet's net intake.
+    kind: str = Field(default="grant", max_length=16, sa_column_kwargs={"server_default": "grant"})
+    # A grant may expire (0011): the part of it still held that day leaves the wallet as an "expiry" entry.
+    expires_on: date | None = None
+    transfer_id: int | None = Field(
+        default=None, sa_column=Column(BigId, ForeignKey("credit_transfer.id"), nullable=True, index=True)
+    )
+
+
+class CreditKind(enum.StrEnum):
+    """What a credit entry is. Positive: grant, transfer_in, reinstated. Negative: the rest."""
+
+    GRANT = "grant"
+    REVOCATION = "revocation"
+    TRANSFER_IN = "transfer_in"
+    TRANSFER_OUT = "transfer_out"
+    REFUND = "refund"
+    WRITE_OFF = "write_off"
+    REINSTATED = "reinstated"
+    EXPIRY = "expiry"
+
+
+class CreditTransfer(SQLModel, table=True):
+    """Credit moved between two clients' wallets in one transaction: one transfer_out entry and its transfer_in."""
+
+    __tablename__ = "credit_transfer"
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    from_client_id: str = Field(foreign_key="client.id", max_length=64, index=True)
+    to_client_id: str = Field(foreign_key="client.id", max_length=64, index=True)
+    amount_minor: int = money_column()
+    reason: str = Field(default="")
+    created_by: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CreditRefund(SQLModel, table=True):
+    """Credit paid out as money (a refund entry), with its receipt reference, for the billing system and QuickBooks
+    to follow: `follow_status` stays "pending" until they record it on their side."""
+
+    __tablename__ = "credit_refund"
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    credit_id: int = Field(sa_column=Column(BigId, ForeignKey("credit.id"), nullable=False, unique=True))
+    client_id: str = Field(foreign_key="client.id", max_length=64, index=True)
+    amount_minor: int = money_column()
+    currency: str = Field(max_length=3)
+    reference: str = Field(max_length=64, unique=True)
+    reason: str = Field(default="")
+    follow_status: str = Field(default="pending", max_length=16, index=True)
+    created_by: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class Payment(SQLModel, table=True):
@@ -163,13 +230,26 @@ class Payment(SQLModel, table=True):
 
 
 class Reversal(SQLModel, table=True):
-    """Undoes one payment's effect. Unique per payment, so a second reversal cannot be written."""
+    """Undoes one payment's effect. Unique per payment, so a second reversal cannot be written.
+
+    A partial reversal (0011) reverses the application and re-applies what is left as a new application on the same
+    invoice (`remainder_payment_id`, unique): "delete the allocation and allocate again". Each row of that chain is
+    reversed at most once and each remainder is smaller than its row, so several partial reversals can never add up
+    to more than the first application, whatever runs concurrently.
+    """
+
+    __table_args__ = (CheckConstraint("amount_minor IS NULL OR amount_minor > 0", name="ck_reversal_amount"),)
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
     payment_id: int = Field(sa_column=Column(BigId, ForeignKey("payment.id"), nullable=False, unique=True))
     actor: str = Field(max_length=120)
     reason: str = Field(default="")
     created_at: datetime = Field(default_factory=utcnow)
+    # What this reversal gave back (0011); NULL: the whole payment (every reversal before 0011).
+    amount_minor: int | None = Field(default=None, sa_type=BigInteger)
+    remainder_payment_id: int | None = Field(
+        default=None, sa_column=Column(BigId, ForeignKey("payment.id"), nullable=True, unique=True)
+    )
 
 
 class HistoryEntry(SQLModel, table=True):

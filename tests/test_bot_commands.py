@@ -164,6 +164,9 @@ def test_ledger_refusals_are_short_and_write_nothing(db, bot):
     assert counts(db) == before
 
 
+ISSUE_USAGE = "`/credit issue CLIENT AMOUNT REASON... [--expires DATE]`"
+
+
 @pytest.mark.parametrize(
     ("line", "problem", "usage"),
     [
@@ -171,15 +174,15 @@ def test_ledger_refusals_are_short_and_write_nothing(db, bot):
         ("balanse acme", "Did you mean `balance`?", "`/credit SUBCOMMAND ...`"),
         ("balance", "Which client?", "`/credit balance CLIENT`"),
         ("invoice", "Which invoice?", "`/credit invoice NUMBER`"),
-        ("issue C1", "How much? No amount was given.", "`/credit issue CLIENT AMOUNT REASON...`"),
-        ("issue C1 50", "Say why the client gets this credit", "`/credit issue CLIENT AMOUNT REASON...`"),
-        ("issue C1 $50 x", "write it without a currency sign", "`/credit issue CLIENT AMOUNT REASON...`"),
-        ("issue C1 -5 x", "amounts must be positive", "`/credit issue CLIENT AMOUNT REASON...`"),
-        ("issue C1 0.00 x", "must be greater than zero", "`/credit issue CLIENT AMOUNT REASON...`"),
+        ("issue C1", "How much? No amount was given.", ISSUE_USAGE),
+        ("issue C1 50", "Say why the client gets this credit", ISSUE_USAGE),
+        ("issue C1 $50 x", "write it without a currency sign", ISSUE_USAGE),
+        ("issue C1 -5 x", "amounts must be positive", ISSUE_USAGE),
+        ("issue C1 0.00 x", "must be greater than zero", ISSUE_USAGE),
         ("apply INV-1 1,000", "without thousands separators", "`/credit apply INVOICE [AMOUNT] [project:ID]`"),
         ("apply INV-1 lots", "I don't understand “lots” here", "`/credit apply INVOICE [AMOUNT] [project:ID]`"),
         ("apply INV-1 5 6", "Give at most one amount.", "`/credit apply INVOICE [AMOUNT] [project:ID]`"),
-        ("reverse abc", "“abc” is not a credit application id", "`/credit reverse APPLICATION_ID`"),
+        ("reverse abc", "“abc” is not a credit application id", "`/credit reverse APPLICATION_ID [AMOUNT]`"),
         ("history", "Whose history?", "`/credit history CLIENT|INVOICE`"),
         ("ask", "What would you like to know?", "`/credit ask QUESTION...`"),
         ("scan now please", "`scan` takes nothing after it.", "`/credit scan`"),

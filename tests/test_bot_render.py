@@ -44,6 +44,9 @@ LINES = [
     "help", "help issue", "balance acme", "balance C-DUN", "balance Acme Legl", "invoice INV-1001", "invoice INV-2001",
     "history acme", "history INV-2001", "tips", "ask how do I apply a credit", "ask credits and quickbooks",
     "apply INV-1002 100", "issue acme 10 goodwill", "reverse 2", "frobnicate", "apply INV-2001 5", "issue acme 5,0 x",
+    # issue 17
+    "reverse 2 1", "move 2 INV-1002 1", "refund acme 1 --reason x", "write-off acme 1 --reason x", "credits",
+    "credits acme --kind applied", "apply-all acme --dry-run", "apply-all acme", "help transfer",
 ]  # fmt: skip
 
 

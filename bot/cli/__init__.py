@@ -31,6 +31,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bot.cli.ledger",
         "Reverse a credit application: the credit returns to the wallet and the invoice owes it again.",
     ),
+    "move": (
+        "bot.cli.ledger",
+        "Move a credit application (or part of it) to another invoice of the same client, in one transaction.",
+    ),
+    "transfer": ("bot.cli.ledger", "Transfer available credit to a related client, both wallets in one transaction."),
+    "refund": (
+        "bot.cli.ledger",
+        "Refund available credit as money, with a receipt reference for the billing system and QuickBooks.",
+    ),
+    "write-off": ("bot.cli.ledger", "Write off available credit the client will not use."),
+    "apply-all": (
+        "bot.cli.ledger",
+        "Spread the client's available credit over its unposted open invoices, in one transaction.",
+    ),
+    "credits": (
+        "bot.cli.ledger",
+        "Credit entries (issued, applied, reversed, refunded, written off, expired, transferred), newest first.",
+    ),
+    "expire-credits": (
+        "bot.cli.ledger",
+        "Record the credit that expired in every wallet whose credits passed their expiry date.",
+    ),
     "history": (
         "bot.cli.ledger",
         "Every recorded change (and refused write) of an invoice or a client: who, when, before and after.",

@@ -1,4 +1,5 @@
-"""The ledger's commands for operators and scripts: balance, invoice, issue, apply, reverse, history, import, db."""
+"""The ledger's commands for operators and scripts: balance, invoice, issue, apply, reverse, history, import, db;
+and issue 17's move, transfer, refund, write-off, apply-all, credits, expire-credits."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bot.cli.common import JSON_OPTION, database, default_actor, out, print_json, refusals_exit
 from bot.cli.tables import balance_table, history_table, invoice_table
-from bot.render import sentences
+from bot.render import credit_sentences, sentences
 from bot.settings import get_settings, open_database, scan_options
 from ledger import operations, reads
 from ledger.approvals import WriteRequest
+from ledger.credit_ops import apply_all, expiry, reversals, wallets
 from ledger.csv_import.loader import ImportSummary, import_directory
 from ledger.db import Database
 from ledger.demo import CLIENTS as DEMO_CLIENTS
@@ -39,6 +41,13 @@ def register(app: typer.Typer) -> None:
     app.command("issue")(issue)
     app.command("apply")(apply)
     app.command("reverse")(reverse)
+    app.command("move")(move)
+    app.command("transfer")(transfer)
+    app.command("refund")(refund)
+    app.command("write-off")(write_off)
+    app.command("apply-all")(apply_all_command)
+    app.command("credits")(credits)
+    app.command("expire-credits")(expire_credits)
     app.command("history")(history)
     app.command("import")(import_command)
     app.command("demo")(demo)
@@ -74,6 +83,7 @@ def issue(
     client: str = typer.Argument(..., help="Client id, name, or part of a name."),
     amount: str = typer.Argument(..., help="Amount in the client's currency, e.g. 250.00"),
     reason: str = typer.Option(..., "--reason", help="Why the client gets this credit."),
+    expires: str | None = typer.Option(None, "--expires", help="Usable through this date (YYYY-MM-DD)."),
     actor: str | None = ACTOR_OPTION,
     key: str | None = KEY_OPTION,
     approved_by: str | None = APPROVED_BY_OPTION,
@@ -82,7 +92,7 @@ def issue(
     """Issue a credit to a client's wallet."""
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
-        result = database().transact(operations.issue_credit, client, amount, reason, by)
+        result = database().transact(operations.issue_credit, client, amount, reason, by, expires_on=expires)
     money = result.currency
     if as_json:
         print_json(
@@ -91,6 +101,7 @@ def issue(
                 "amount": decimal_str(result.amount_minor, money),
                 "client": {"id": result.client_id, "name": result.client_name, "currency": money},
                 "available_credit": decimal_str(result.available_after_minor, money),
+                "expires_on": expires,
                 "replayed": result.replayed,
             }
         )
@@ -130,6 +141,7 @@ def apply(
 
 def reverse(
     application_id: int = typer.Argument(..., help="The credit application's id (#) from apply or the invoice."),
+    amount: str | None = typer.Argument(None, help="Reverse only this much; default: all that is still applied."),
     reason: str = typer.Option("", "--reason", help="Why it is reversed."),
     actor: str | None = ACTOR_OPTION,
     key: str | None = KEY_OPTION,
@@ -139,7 +151,7 @@ def reverse(
     """Reverse a credit application: the credit returns to the wallet and the invoice owes it again."""
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
-        result = database().transact(operations.reverse_application, application_id, by, reason=reason)
+        result = database().transact(operations.reverse_application, application_id, by, reason=reason, amount=amount)
     money = result.currency
     if as_json:
         print_json(
@@ -150,11 +162,194 @@ def reverse(
                 "invoice_number": result.invoice_number,
                 "balance_due": decimal_str(result.balance_due_after_minor, money),
                 "available_credit": decimal_str(result.available_after_minor, money),
+                "remaining": decimal_str(result.remaining_minor, money),
+                "remaining_application_id": result.remaining_application_id,
                 "replayed": result.replayed,
             }
         )
         return
-    out.print(sentences.reversed_(result))
+    out.print(credit_sentences.reversed_part(result))
+
+
+def move(
+    application_id: int = typer.Argument(..., help="The credit application's id (#)."),
+    invoice_number: str = typer.Argument(..., metavar="INVOICE", help="Another invoice of the same client."),
+    amount: str | None = typer.Argument(None, help="Move only this much; default: all that is still applied."),
+    reason: str = typer.Option("", "--reason", help="Why it is moved."),
+    actor: str | None = ACTOR_OPTION,
+    key: str | None = KEY_OPTION,
+    approved_by: str | None = APPROVED_BY_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """Move a credit application (or part of it) to another invoice of the same client, in one transaction."""
+    with refusals_exit(as_json):
+        by = _request(actor, key, approved_by)
+        result = database().transact(
+            reversals.move_application, application_id, invoice_number, by, amount=amount, reason=reason
+        )
+    money = result.currency
+    if as_json:
+        print_json(
+            {
+                "application_id": result.application_id,
+                "new_application_id": result.new_application_id,
+                "remaining_application_id": result.remaining_application_id,
+                "amount": decimal_str(result.amount_minor, money),
+                "from_invoice": {"number": result.from_invoice,
+                                 "balance_due": decimal_str(result.from_balance_due_after_minor, money)},
+                "to_invoice": {"number": result.to_invoice,
+                               "balance_due": decimal_str(result.to_balance_due_after_minor, money)},
+                "available_credit": decimal_str(result.available_minor, money),
+                "replayed": result.replayed,
+            }
+        )  # fmt: skip
+        return
+    out.print(credit_sentences.moved(result))
+
+
+def transfer(
+    from_client: str = typer.Argument(..., help="The client giving credit (id, name, or part of a name)."),
+    to_client: str = typer.Argument(..., help="The client receiving it (same currency)."),
+    amount: str = typer.Argument(..., help="Amount, e.g. 500.00"),
+    reason: str = typer.Option(..., "--reason", help="Why the credit moves (e.g. it belongs to the subsidiary)."),
+    actor: str | None = ACTOR_OPTION,
+    key: str | None = KEY_OPTION,
+    approved_by: str | None = APPROVED_BY_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """Transfer available credit to a related client, both wallets in one transaction."""
+    with refusals_exit(as_json):
+        by = _request(actor, key, approved_by)
+        result = database().transact(wallets.transfer_credit, from_client, to_client, amount, reason, by)
+    money = result.currency
+    if as_json:
+        print_json(
+            {
+                "transfer_id": result.transfer_id,
+                "amount": decimal_str(result.amount_minor, money),
+                "from_client": {"id": result.from_client_id, "name": result.from_client_name, "currency": money,
+                                "available_credit": decimal_str(result.from_available_after_minor, money)},
+                "to_client": {"id": result.to_client_id, "name": result.to_client_name, "currency": money,
+                              "available_credit": decimal_str(result.to_available_after_minor, money)},
+                "replayed": result.replayed,
+            }
+        )  # fmt: skip
+        return
+    out.print(credit_sentences.transferred(result))
+
+
+def refund(
+    client: str = typer.Argument(..., help="Client id, name, or part of a name."),
+    amount: str = typer.Argument(..., help="Amount to pay out, e.g. 200.00"),
+    reason: str = typer.Option(..., "--reason", help="Why the credit is refunded."),
+    reference: str | None = typer.Option(None, "--reference", help="The refund receipt's reference (default: RF-N)."),
+    actor: str | None = ACTOR_OPTION,
+    key: str | None = KEY_OPTION,
+    approved_by: str | None = APPROVED_BY_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """Refund available credit as money, with a receipt reference for the billing system and QuickBooks."""
+    with refusals_exit(as_json):
+        by = _request(actor, key, approved_by)
+        result = database().transact(wallets.refund_credit, client, amount, reason, by, reference=reference)
+    if as_json:
+        print_json({**_outflow_json(result), "refund_id": result.refund_id, "reference": result.reference,
+                    "follow_status": "pending"})  # fmt: skip
+        return
+    out.print(credit_sentences.refunded(result))
+
+
+def write_off(
+    client: str = typer.Argument(..., help="Client id, name, or part of a name."),
+    amount: str = typer.Argument(..., help="Amount to write off, e.g. 35.00"),
+    reason: str = typer.Option(..., "--reason", help="Why the credit is written off."),
+    actor: str | None = ACTOR_OPTION,
+    key: str | None = KEY_OPTION,
+    approved_by: str | None = APPROVED_BY_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """Write off available credit the client will not use."""
+    with refusals_exit(as_json):
+        by = _request(actor, key, approved_by)
+        result = database().transact(wallets.write_off_credit, client, amount, reason, by)
+    if as_json:
+        print_json({**_outflow_json(result), "write_off_id": result.credit_id})
+        return
+    out.print(credit_sentences.written_off(result))
+
+
+def _outflow_json(result: wallets.OutflowResult) -> dict[str, object]:
+    money = result.currency
+    return {
+        "credit_id": result.credit_id,
+        "amount": decimal_str(result.amount_minor, money),
+        "client": {"id": result.client_id, "name": result.client_name, "currency": money},
+        "available_credit": decimal_str(result.available_after_minor, money),
+        "replayed": result.replayed,
+    }
+
+
+def apply_all_command(
+    client: str = typer.Argument(..., help="Client id, name, or part of a name."),
+    oldest_first: bool = typer.Option(False, "--oldest-first", help="Oldest invoices first (the default)."),
+    largest_first: bool = typer.Option(False, "--largest-first", help="Largest balances due first."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
+    actor: str | None = ACTOR_OPTION,
+    key: str | None = KEY_OPTION,
+    approved_by: str | None = APPROVED_BY_OPTION,
+    as_json: bool = JSON_OPTION,
+):
+    """Spread the client's available credit over its unposted open invoices, in one transaction."""
+    if oldest_first and largest_first:
+        raise typer.BadParameter("choose one order: --oldest-first or --largest-first")
+    with refusals_exit(as_json):
+        order = apply_all.LARGEST_FIRST if largest_first else apply_all.OLDEST_FIRST
+        by = _request(actor, key, approved_by)
+        result = database().transact(apply_all.apply_all, client, by, order=order, dry_run=dry_run)
+    if as_json:
+        print_json(apply_all.as_json(result))
+        return
+    out.print(credit_sentences.applied_all(result))
+    for line in credit_sentences.apply_all_lines(result):
+        out.print(f"  • {line}")
+
+
+def credits(
+    client: str | None = typer.Argument(None, help="Client id, name, or part of a name; default: every client."),
+    date_from: str | None = typer.Option(None, "--from", help="Entries on or after this date (YYYY-MM-DD)."),
+    date_to: str | None = typer.Option(None, "--to", help="Entries on or before this date (YYYY-MM-DD)."),
+    min_amount: str | None = typer.Option(None, "--min", help="Entries of at least this amount."),
+    max_amount: str | None = typer.Option(None, "--max", help="Entries of at most this amount."),
+    kind: str | None = typer.Option(None, "--kind", help=f"One of: {', '.join(reads.ENTRY_KINDS)}."),
+    project: str | None = typer.Option(None, "--project", help="Applications tagged with this project."),
+    page: int = typer.Option(1, "--page", help="Page number (1, 2, ...)."),
+    page_size: int = typer.Option(reads.PAGE_SIZE, "--page-size", help="Entries per page (1-500)."),
+    as_json: bool = JSON_OPTION,
+):
+    """Credit entries (issued, applied, reversed, refunded, written off, expired, transferred), newest first."""
+    search = reads.CreditFilter(client, date_from, date_to, min_amount, max_amount, kind, project, page, page_size)
+    with refusals_exit(as_json), database().read() as unit:
+        found = reads.credit_entries(unit, search)
+    if as_json:
+        print_json(found.as_json())
+        return
+    for entry in found.entries:
+        out.print(credit_sentences.credit_entry_line(entry), markup=False)
+    out.print(credit_sentences.credit_search_footer(found).replace("`", ""))
+
+
+def expire_credits(as_json: bool = JSON_OPTION):
+    """Record the credit that expired in every wallet whose credits passed their expiry date."""
+    with refusals_exit(as_json):
+        expired = database().transact(expiry.expire_credits)
+    if as_json:
+        print_json({"expired": [{"client": {"id": e.client_id, "name": e.client_name, "currency": e.currency},
+                                 "amount": decimal_str(e.amount_minor, e.currency)} for e in expired]})  # fmt: skip
+        return
+    for e in expired:
+        out.print(f"{e.client_name}: {decimal_str(e.amount_minor, e.currency)} {e.currency} expired.")
+    if not expired:
+        out.print("No credit has expired since the last sweep.")
 
 
 def history(

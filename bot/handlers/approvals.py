@@ -15,10 +15,13 @@ from typing import Any
 from bot.handlers.context import Context
 from bot.handlers.permissions import require_billing_admin
 from bot.handlers.reply import Announcement, Reply
-from bot.render import blocks, sentences
+from bot.render import blocks, credit_sentences, sentences
 from bot.render.blocks import Button, mention
 from ledger import approvals, operations
 from ledger.approvals import ApprovalRequest
+from ledger.credit_ops.apply_all import ApplyAllResult
+from ledger.credit_ops.reversals import MoveResult
+from ledger.credit_ops.wallets import OutflowResult, ReinstateResult, TransferResult
 from ledger.errors import ApprovalRequired, LedgerError, SelfApproval, UnknownApprovalRequest
 from ledger.idempotency import result_to_store
 from ledger.operations import ApplyResult, IssueResult, ReverseResult, RevokeResult
@@ -29,6 +32,12 @@ _WHAT = {
     approvals.APPLY: lambda p: f"apply {p['amount']} of credit to invoice {p['invoice']}",
     approvals.REVERSE: lambda p: f"reverse credit application #{p['application_id']}",
     approvals.REVOKE: lambda p: f"take back credit #{p['credit_id']}",
+    approvals.MOVE: lambda p: f"move credit application #{p['application_id']} to invoice {p['invoice']}",
+    approvals.TRANSFER: lambda p: f"transfer {p['amount']} of credit from {p['from_client']} to {p['to_client']}",
+    approvals.REFUND: lambda p: f"refund {p['amount']} of {p['client']}'s credit ({p['reason']})",
+    approvals.WRITE_OFF: lambda p: f"write off {p['amount']} of {p['client']}'s credit ({p['reason']})",
+    approvals.REINSTATE: lambda p: f"undo write-off #{p['write_off_id']}",
+    approvals.APPLY_ALL: lambda p: f"apply {p['client']}'s credit over its open invoices, {p['order']}",
 }
 
 
@@ -132,7 +141,35 @@ def _done(result: Any) -> tuple[str, Button | None]:
         return sentences.reversed_(result), Button("Undo", "undo_reverse", str(result.application_id))
     if isinstance(result, RevokeResult):
         return sentences.revoked(result), None
+    return _credit_operation_done(result)
+
+
+def _credit_operation_done(result: Any) -> tuple[str, Button | None]:
+    """Issue 17's writes: the same reply (and Undo) as when no approval was needed."""
+    from bot.handlers import apply_all, move, refund, transfer, write_off
+
+    for kind, reply in (
+        (MoveResult, move.moved_reply),
+        (TransferResult, transfer.transferred_reply),
+        (ApplyAllResult, apply_all.applied_all_reply),
+    ):
+        if isinstance(result, kind):
+            answer = reply(result)
+            return answer.text, _first_button(answer)
+    if isinstance(result, OutflowResult):
+        answer = (refund.refunded_reply if result.kind == "refund" else write_off.written_off_reply)(result)
+        return answer.text, _first_button(answer)
+    if isinstance(result, ReinstateResult):
+        return credit_sentences.reinstated(result), None
     return str(result), None
+
+
+def _first_button(answer: Reply) -> Button | None:
+    for block in answer.blocks:
+        if block.get("type") == "actions" and block["elements"]:
+            element = block["elements"][0]
+            return Button(element["text"]["text"], element["action_id"], element["value"])
+    return None
 
 
 def _undelivered(ctx: Context, request_id: int, error: str) -> Reply:

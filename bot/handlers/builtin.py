@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from bot.handlers import approvals, faq_answers, quickbooks, reads, registry, scan, undo, writes
+from bot.handlers import (
+    apply_all,
+    approvals,
+    credits,
+    faq_answers,
+    move,
+    quickbooks,
+    reads,
+    refund,
+    registry,
+    scan,
+    transfer,
+    undo,
+    write_off,
+    writes,
+)
 
 SUBCOMMAND_HANDLERS = {
     "help": reads.help_reply,
@@ -14,11 +29,23 @@ SUBCOMMAND_HANDLERS = {
     "reverse": writes.reverse,
     "ask": faq_answers.ask,
     "tips": faq_answers.tips,
+    # issue 17
+    "move": move.move,
+    "transfer": transfer.transfer,
+    "refund": refund.refund,
+    "write-off": write_off.write_off,
+    "apply-all": apply_all.apply_all,
+    "credits": credits.credits,
 }
 ACTION_HANDLERS = {
     "undo_issue": undo.undo_issue,
     "undo_apply": undo.undo_apply,
     "undo_reverse": undo.undo_reverse,
+    "undo_move": undo.undo_move,
+    "undo_transfer": undo.undo_transfer,
+    "undo_write_off": undo.undo_write_off,
+    "undo_apply_all": undo.undo_apply_all,
+    "apply_all_confirm": apply_all.confirm,
     "approve_request": approvals.approve,
     "reject_request": approvals.reject,
     "faq_suggestion": faq_answers.suggestion,

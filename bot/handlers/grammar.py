@@ -63,6 +63,7 @@ class Issue(Command):
     client: str
     amount: str
     reason: str
+    expires_on: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Reverse(Command):
     name: ClassVar[str] = "reverse"
     writes: ClassVar[bool] = True
     application_id: int
+    amount: str | None = None  # None: all that is still applied
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,14 @@ def _parse_issue(words: list[str], rest: str) -> Command:
     if at == 0:
         raise syntax.refuse("Give the client first, then the amount.")
     amount = _checked_amount(words[at], syntax)
-    reason = " ".join(words[at + 1 :])
+    rest, flags = parse_flags(words[at + 1 :], syntax, {"expires": True})
+    reason = " ".join(rest)
     if not reason:
         raise syntax.refuse("Say why the client gets this credit: the reason goes into the history.")
-    return Issue(client=" ".join(words[:at]), amount=amount, reason=reason)
+    expires = flags.get("expires")
+    if expires is not None:
+        expires = _checked_date(expires, syntax, "--expires")
+    return Issue(client=" ".join(words[:at]), amount=amount, reason=reason, expires_on=expires)
 
 
 def _parse_apply(words: list[str], rest: str) -> Command:
@@ -188,12 +194,19 @@ def _parse_apply(words: list[str], rest: str) -> Command:
 
 def _parse_reverse(words: list[str], rest: str) -> Command:
     syntax = SUBCOMMANDS["reverse"]
-    if len(words) != 1:
-        raise syntax.refuse("Give one credit application id (the # shown when the credit was applied).")
-    digits = words[0].removeprefix("#")
+    if len(words) not in (1, 2):
+        raise syntax.refuse(
+            "Give one credit application id (the # shown when the credit was applied), and optionally an amount."
+        )
+    amount = _checked_amount(words[1], syntax) if len(words) == 2 else None
+    return Reverse(application_id=application_id(words[0], syntax), amount=amount)
+
+
+def application_id(word: str, syntax: Syntax) -> int:
+    digits = word.removeprefix("#")
     if not digits.isascii() or not digits.isdigit() or len(digits) > MAX_ID_DIGITS:
-        raise syntax.refuse(f"“{words[0]}” is not a credit application id: it is a number such as 42.")
-    return Reverse(application_id=int(digits))
+        raise syntax.refuse(f"“{word}” is not a credit application id: it is a number such as 42.")
+    return int(digits)
 
 
 def _parse_history(words: list[str], rest: str) -> Command:
@@ -234,8 +247,8 @@ for _syntax in (
     ),
     Syntax(
         "issue",
-        "issue CLIENT AMOUNT REASON...",
-        "issue acme 250.00 Discount for a late report",
+        "issue CLIENT AMOUNT REASON... [--expires DATE]",
+        "issue acme 250.00 Discount for a late report --expires 2026-12-31",
         "Grant credit to a client (billing admins).",
         _parse_issue,
     ),
@@ -248,9 +261,9 @@ for _syntax in (
     ),
     Syntax(
         "reverse",
-        "reverse APPLICATION_ID",
-        "reverse 42",
-        "Undo a credit application: the credit goes back to the client (billing admins).",
+        "reverse APPLICATION_ID [AMOUNT]",
+        "reverse 42 100",
+        "Undo a credit application, or only AMOUNT of it: the credit goes back to the client (billing admins).",
         _parse_reverse,
     ),
     Syntax(
@@ -327,6 +340,50 @@ def syntaxes() -> Iterator[Syntax]:
     return iter(SUBCOMMANDS.values())
 
 
+# Slack may turn a typed "--" into a dash: any of these starts a flag.
+_FLAG_PREFIXES = ("--", "—", "–")
+
+
+def parse_flags(words: list[str], syntax: Syntax, known: dict[str, bool]) -> tuple[list[str], dict[str, str]]:
+    """Words without their `--flags`, and the flags: `known` maps a flag's name to whether it takes a value. The
+    value of `--reason` is every word up to the next flag (a reason has spaces); other values are one word."""
+    plain: list[str] = []
+    flags: dict[str, str] = {}
+    at = 0
+    while at < len(words):
+        word = words[at]
+        prefix = next((p for p in _FLAG_PREFIXES if word.startswith(p) and len(word) > len(p)), None)
+        if prefix is None:
+            plain.append(word)
+            at += 1
+            continue
+        name, _, inline = word[len(prefix) :].partition("=")
+        name = name.lower()
+        if name not in known:
+            shown = ", ".join(f"--{flag}" for flag in known) or "none"
+            raise syntax.refuse(f"I don't know the option “{word}” here (options: {shown}).")
+        if name in flags:
+            raise syntax.refuse(f"Give `--{name}` at most once.")
+        at += 1
+        if not known[name]:
+            flags[name] = ""
+            continue
+        values = [inline] if inline else []
+        while at < len(words) and not words[at].startswith(_FLAG_PREFIXES) and (name == "reason" or not values):
+            values.append(words[at])
+            at += 1
+        if not values:
+            raise syntax.refuse(f"`--{name}` needs a value after it.")
+        flags[name] = " ".join(values)
+    return plain, flags
+
+
+def _checked_date(word: str, syntax: Syntax, what: str) -> str:
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", word) is None:
+        raise syntax.refuse(f"“{word}” is not a date for {what}: write it as YYYY-MM-DD, e.g. 2026-12-31.")
+    return word
+
+
 def _checked_amount(word: str, syntax: Syntax) -> str:
     """The amount's shape (the ledger checks the currency's decimals): a plain positive decimal."""
     if _PLAIN_AMOUNT.fullmatch(word) is None:
@@ -349,3 +406,191 @@ def _unknown_subcommand(word: str) -> str:
     close = difflib.get_close_matches(word, list(SUBCOMMANDS), n=2, cutoff=0.6)
     hint = f" Did you mean {' or '.join(f'`{name}`' for name in close)}?" if close else ""
     return f"I don't know the command “{shown}”.{hint} To ask a question, start with `ask`."
+
+
+# --- credit operations (issue 17): move, transfer, refund, write-off, apply-all, credits ----------------------
+
+
+@dataclass(frozen=True)
+class Move(Command):
+    name: ClassVar[str] = "move"
+    writes: ClassVar[bool] = True
+    application_id: int
+    invoice: str
+    amount: str | None = None
+
+
+@dataclass(frozen=True)
+class Transfer(Command):
+    name: ClassVar[str] = "transfer"
+    writes: ClassVar[bool] = True
+    from_client: str
+    to_client: str
+    amount: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refund(Command):
+    name: ClassVar[str] = "refund"
+    writes: ClassVar[bool] = True
+    client: str
+    amount: str
+    reason: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class WriteOff(Command):
+    name: ClassVar[str] = "write-off"
+    writes: ClassVar[bool] = True
+    client: str
+    amount: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ApplyAll(Command):
+    name: ClassVar[str] = "apply-all"
+    writes: ClassVar[bool] = True
+    client: str
+    order: str = "oldest-first"
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Credits(Command):
+    name: ClassVar[str] = "credits"
+    client: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    min_amount: str | None = None
+    max_amount: str | None = None
+    kind: str | None = None
+    project: str | None = None
+    page: int = 1
+
+
+def _parse_move(words: list[str], rest: str) -> Command:
+    syntax = SUBCOMMANDS["move"]
+    if len(words) not in (2, 3):
+        raise syntax.refuse("Give the credit application id, the invoice to move it to, and optionally an amount.")
+    amount = _checked_amount(words[2], syntax) if len(words) == 3 else None
+    return Move(application_id=application_id(words[0], syntax), invoice=words[1], amount=amount)
+
+
+def _client_amount_reason(name: str, words: list[str], extra: dict[str, bool]) -> tuple[list[str], str, dict[str, str]]:
+    """CLIENT... AMOUNT --reason TEXT: the words naming the client(s), the amount, the flags."""
+    syntax = SUBCOMMANDS[name]
+    plain, flags = parse_flags(words, syntax, {"reason": True, **extra})
+    if not plain or not looks_like_amount(plain[-1]):
+        raise syntax.refuse("Which client, and how much? Give the client, then the amount.")
+    if len(plain) < 2:
+        raise syntax.refuse("Give the client first, then the amount.")
+    amount = _checked_amount(plain[-1], syntax)
+    if not flags.get("reason", "").strip():
+        raise syntax.refuse('Say why with `--reason "..."`: the reason goes into the history.')
+    return plain[:-1], amount, flags
+
+
+def _parse_transfer(words: list[str], rest: str) -> Command:
+    parties, amount, flags = _client_amount_reason("transfer", words, {})
+    if len(parties) != 2:
+        raise SUBCOMMANDS["transfer"].refuse(
+            'Name two clients, the one giving credit first; "quote" a name with spaces.'
+        )
+    return Transfer(from_client=parties[0], to_client=parties[1], amount=amount, reason=flags["reason"])
+
+
+def _parse_refund(words: list[str], rest: str) -> Command:
+    client, amount, flags = _client_amount_reason("refund", words, {"reference": True})
+    return Refund(client=" ".join(client), amount=amount, reason=flags["reason"], reference=flags.get("reference"))
+
+
+def _parse_write_off(words: list[str], rest: str) -> Command:
+    client, amount, flags = _client_amount_reason("write-off", words, {})
+    return WriteOff(client=" ".join(client), amount=amount, reason=flags["reason"])
+
+
+def _parse_apply_all(words: list[str], rest: str) -> Command:
+    syntax = SUBCOMMANDS["apply-all"]
+    plain, flags = parse_flags(words, syntax, {"oldest-first": False, "largest-first": False, "dry-run": False})
+    if not plain:
+        raise syntax.refuse("Whose credit? Give the client.")
+    if "oldest-first" in flags and "largest-first" in flags:
+        raise syntax.refuse("Choose one order: `--oldest-first` or `--largest-first`.")
+    order = "largest-first" if "largest-first" in flags else "oldest-first"
+    return ApplyAll(client=" ".join(plain), order=order, dry_run="dry-run" in flags)
+
+
+def _parse_credits(words: list[str], rest: str) -> Command:
+    syntax = SUBCOMMANDS["credits"]
+    names = ("from", "to", "min", "max", "kind", "project", "page")
+    plain, flags = parse_flags(words, syntax, dict.fromkeys(names, True))
+    for name in ("from", "to"):
+        if name in flags:
+            _checked_date(flags[name], syntax, f"--{name}")
+    for name in ("min", "max"):
+        if name in flags:
+            _checked_amount(flags[name], syntax)
+    page = flags.get("page", "1")
+    if not page.isascii() or not page.isdigit() or not 1 <= int(page) <= 10_000:
+        raise syntax.refuse(f"“{page}” is not a page number: pages are 1, 2, 3 ...")
+    return Credits(
+        client=" ".join(plain) or None,
+        date_from=flags.get("from"),
+        date_to=flags.get("to"),
+        min_amount=flags.get("min"),
+        max_amount=flags.get("max"),
+        kind=flags.get("kind"),
+        project=flags.get("project"),
+        page=int(page),
+    )
+
+
+for _syntax in (
+    Syntax(
+        "move",
+        "move APPLICATION_ID INVOICE [AMOUNT]",
+        "move 42 INV-1003 100",
+        "Move a credit application (or AMOUNT of it) to another invoice of the same client (billing admins).",
+        _parse_move,
+    ),
+    Syntax(
+        "transfer",
+        'transfer FROM_CLIENT TO_CLIENT AMOUNT --reason "..."',
+        'transfer acme acme-uk 500 --reason "Credit belongs to the subsidiary"',
+        "Move available credit to a related client in the same currency (billing admins).",
+        _parse_transfer,
+    ),
+    Syntax(
+        "refund",
+        'refund CLIENT AMOUNT --reason "..." [--reference RECEIPT]',
+        'refund acme 200 --reason "Client asked for the credit back"',
+        "Pay available credit out as money, with a refund receipt reference (billing admins).",
+        _parse_refund,
+    ),
+    Syntax(
+        "write-off",
+        'write-off CLIENT AMOUNT --reason "..."',
+        'write-off acme 35 --reason "Unused for three years"',
+        "Remove credit the client will not use (billing admins).",
+        _parse_write_off,
+    ),
+    Syntax(
+        "apply-all",
+        "apply-all CLIENT [--oldest-first|--largest-first] [--dry-run]",
+        "apply-all acme --oldest-first --dry-run",
+        "Spread the client's credit over its unposted open invoices; --dry-run shows the plan (billing admins).",
+        _parse_apply_all,
+    ),
+    Syntax(
+        "credits",
+        "credits [CLIENT] [--from DATE] [--to DATE] [--min AMOUNT] [--max AMOUNT] [--kind KIND] [--project ID] "
+        "[--page N]",
+        "credits acme --from 2026-01-01 --kind refund",
+        "List credit entries (issued, applied, reversed, refunded, written off, expired, transferred), newest first.",
+        _parse_credits,
+    ),
+):
+    add_subcommand(_syntax)

@@ -13,10 +13,11 @@ from __future__ import annotations
 from bot.handlers.context import Context
 from bot.handlers.permissions import require_billing_admin
 from bot.handlers.reply import Reply
-from bot.render import blocks, sentences
+from bot.render import blocks, credit_sentences, sentences
 from ledger import operations
 from ledger.approvals import WriteRequest
-from ledger.errors import LedgerError, NotReversed, UnknownApplication, UnknownCredit
+from ledger.credit_ops import reversals, wallets
+from ledger.errors import LedgerError, NotReversed, UnknownApplication, UnknownCredit, UnknownTransfer, UnknownWriteOff
 from ledger.money import decimal_str
 from ledger.unit import Unit, statement
 
@@ -46,7 +47,7 @@ def undo_reverse(ctx: Context, value: str) -> Reply:
 
 
 _REVERSED_APPLICATION = statement(
-    "SELECT r.id, i.number, p.amount_minor, c.currency, p.project_id FROM payment p "
+    "SELECT r.id, i.number, COALESCE(r.amount_minor, p.amount_minor), c.currency, p.project_id FROM payment p "
     "JOIN invoice i ON i.id = p.invoice_id JOIN client c ON c.id = p.client_id "
     "LEFT JOIN reversal r ON r.payment_id = p.id WHERE p.id = ? AND p.kind = 'AccountCredit'"
 )
@@ -63,6 +64,54 @@ def _apply_again(unit: Unit, application_id: int, actor: str) -> operations.Appl
     amount = decimal_str(amount_minor, currency)
     by = WriteRequest(actor, f"undo-reversal:{reversal_id}")
     return operations.apply_credit(unit, number, amount, project_id, by)
+
+
+# --- issue 17: the undo of a move is a move back, of a transfer a transfer back, of a write-off a reinstatement, of
+# an apply-all the reversal of its applications; each keyed by what it undoes, so it happens at most once.
+
+
+def undo_move(ctx: Context, value: str) -> Reply:
+    raw_id, _, from_invoice = value.partition(":")
+    application_id = _id(raw_id, UnknownApplication)
+    asked = f"Undo of the move of credit application #{application_id} (back to {from_invoice})"
+    require_billing_admin(ctx, "undo moves", "move_application", asked, application_id=application_id)
+    by = WriteRequest(ctx.caller.actor, f"undo-move:{application_id}")
+    result = ctx.db.transact(reversals.move_application, application_id, from_invoice, by, reason=asked)
+    return _undone(ctx, credit_sentences.moved(result), result.replayed)
+
+
+def undo_transfer(ctx: Context, value: str) -> Reply:
+    transfer_id = _id(value, UnknownTransfer)
+    require_billing_admin(ctx, "undo transfers", "transfer_credit", f"Undo of transfer #{transfer_id}")
+    result = ctx.db.transact(wallets.undo_transfer, transfer_id, ctx.caller.actor)
+    return _undone(ctx, credit_sentences.transferred(result), result.replayed)
+
+
+def undo_write_off(ctx: Context, value: str) -> Reply:
+    write_off_id = _id(value, UnknownWriteOff)
+    asked = f"Undo of write-off #{write_off_id}"
+    require_billing_admin(ctx, "undo write-offs", "reinstate_write_off", asked, credit_id=write_off_id)
+    by = WriteRequest(ctx.caller.actor, f"undo-write-off:{write_off_id}")
+    result = ctx.db.transact(wallets.reinstate_write_off, write_off_id, by, reason=asked)
+    return _undone(ctx, credit_sentences.reinstated(result), result.replayed)
+
+
+def undo_apply_all(ctx: Context, value: str) -> Reply:
+    ids = [_id(part, UnknownApplication) for part in value.split(",") if part.strip()]
+    if not ids:
+        raise UnknownApplication(value)
+    asked = f"Undo of apply-all (applications {', '.join(f'#{i}' for i in ids)})"
+    require_billing_admin(ctx, "undo credit applications", "reverse_application", asked, application_id=ids[0])
+    results = ctx.db.transact(_reverse_each, ids, ctx.caller.actor, asked)
+    sentence = " ".join(sentences.reversed_(result) for result in results)
+    return _undone(ctx, sentence, all(result.replayed for result in results))
+
+
+def _reverse_each(unit: Unit, ids: list[int], actor: str, reason: str) -> list[operations.ReverseResult]:
+    """Every application of one apply-all reversed in one unit: all or none."""
+    return [
+        operations.reverse_application(unit, i, WriteRequest(actor, f"undo-apply-all:{i}"), reason=reason) for i in ids
+    ]
 
 
 def _undone(ctx: Context, sentence: str, replayed: bool) -> Reply:

@@ -10,7 +10,7 @@ from bot.handlers.context import Context
 from bot.handlers.grammar import Apply, Issue, Reverse
 from bot.handlers.permissions import require_billing_admin
 from bot.handlers.reply import Reply
-from bot.render import blocks, sentences
+from bot.render import blocks, credit_sentences, sentences
 from bot.render.blocks import Button
 from ledger import operations
 from ledger.operations import ApplyResult, IssueResult, ReverseResult
@@ -20,7 +20,9 @@ def issue(ctx: Context, command: Issue) -> Reply:
     asked = f"issue {command.client} {command.amount} {command.reason}"
     require_billing_admin(ctx, "issue credits", "issue_credit", asked, client=command.client)
     request = ctx.caller.request
-    result = ctx.db.transact(operations.issue_credit, command.client, command.amount, command.reason, request)
+    result = ctx.db.transact(
+        operations.issue_credit, command.client, command.amount, command.reason, request, expires_on=command.expires_on
+    )
     return issued_reply(result)
 
 
@@ -33,11 +35,13 @@ def apply(ctx: Context, command: Apply) -> Reply:
 
 
 def reverse(ctx: Context, command: Reverse) -> Reply:
-    asked = f"reverse {command.application_id}"
+    asked = " ".join(part for part in ("reverse", str(command.application_id), command.amount) if part)
     require_billing_admin(
         ctx, "reverse credit applications", "reverse_application", asked, application_id=command.application_id
     )
-    result = ctx.db.transact(operations.reverse_application, command.application_id, ctx.caller.request)
+    result = ctx.db.transact(
+        operations.reverse_application, command.application_id, ctx.caller.request, amount=command.amount
+    )
     return reversed_reply(result)
 
 
@@ -54,6 +58,9 @@ def applied_reply(result: ApplyResult) -> Reply:
 
 
 def reversed_reply(result: ReverseResult) -> Reply:
-    sentence = sentences.reversed_(result)
-    undo = Button("Undo", "undo_reverse", str(result.application_id))
+    partial = result.remaining_application_id is not None or result.reversed_application_id not in (
+        None, result.application_id)  # fmt: skip
+    sentence = credit_sentences.reversed_part(result) if partial else sentences.reversed_(result)
+    # The Undo applies again what this reversal gave back, keyed by the row it reversed.
+    undo = Button("Undo", "undo_reverse", str(result.reversed_application_id or result.application_id))
     return Reply(text=sentence, blocks=blocks.write_done(sentence, undo), wrote=not result.replayed)

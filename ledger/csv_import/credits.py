@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from ledger.credit_ops.lots import REFRESH_NEXT_EXPIRY
 from ledger.csv_import import reader
 from ledger.csv_import.run import ACTOR, ImportRun, known, pick, table_of, unique
 from ledger.tables import Credit
@@ -26,6 +27,7 @@ def load_credits(run: ImportRun) -> None:
             "amount_minor": row.amount("amount", clients[client_id]),
             "issued_on": row.day("issued_on"),
             "reason": row.optional("reason"),
+            "expires_on": row.day("expires_on") if row.optional("expires_on") else None,
         }
         old = existing.get(credit_id)
         if old is None:
@@ -38,3 +40,5 @@ def load_credits(run: ImportRun) -> None:
             edits.append(edit)
             run.touched_clients.update({client_id, old.client_id})
     run.write(spec, table, new_rows, edits)
+    if any(values["expires_on"] for values in new_rows) or edits:  # the wallets' next expiry date (credit_ops)
+        run.session.execute(text(REFRESH_NEXT_EXPIRY))

@@ -36,7 +36,7 @@ INVOICES = TableSpec(
     ("invoice_number", "client_id", "issued_on", "total"),
     ("project_id", "posted_to_qb_at", "qb_invoice_id", "updated_at"),
 )
-CREDITS = TableSpec("credits.csv", ("credit_id", "client_id", "amount", "issued_on"), ("reason",))
+CREDITS = TableSpec("credits.csv", ("credit_id", "client_id", "amount", "issued_on"), ("reason", "expires_on"))
 PAYMENTS = TableSpec(
     "payments.csv",
     ("payment_id", "invoice_number", "type", "amount", "received_on"),

@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -34,6 +34,8 @@ EDITED_FIELDS = ("total", "amount", "kind")
 @dataclass(frozen=True)
 class ScanOptions:
     duplicate_window_days: int = 7
+    # credit_expiring warns this many days before a credit's expiry date (CREDITBOT_EXPIRY_WARNING_DAYS).
+    expiry_warning_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class Detector:
         """What the findings depend on besides the ledger: a change forces a full re-evaluation."""
         if self.kind is FindingKind.DUPLICATE_CREDIT:
             return f"{self.version} window={options.duplicate_window_days}"
+        if self.kind is FindingKind.CREDIT_EXPIRING:
+            return f"{self.version} days={options.expiry_warning_days}"
         return self.version
 
 
@@ -566,6 +570,60 @@ def detect_qb_overpayment_unreflected(
     return findings
 
 
+# --- credit_expiring ------------------------------------------------------------------------------------
+
+# The entries of every client with a grant expiring within the warning window (lots.py decides which grants still
+# hold credit: everything taken out draws on the earliest expiry first).
+_EXPIRING_SQL = """
+    SELECT c.client_id, c.id, c.amount_minor, c.kind, c.expires_on, c.external_id, cl.name, cl.currency,
+           cl.credits_issued_minor - cl.credits_applied_minor AS available
+    FROM credit c JOIN client cl ON cl.id = c.client_id
+    WHERE c.client_id IN (SELECT x.client_id FROM credit x WHERE x.expires_on >= :today AND x.expires_on <= :until
+                          AND x.amount_minor > 0) {scope:c.client_id}
+    ORDER BY c.client_id, c.id
+"""
+
+
+def detect_credit_expiring(session: Session, keys: Sequence[str] | None, options: ScanOptions) -> list[Finding]:
+    from ledger.credit_ops import lots  # the expiry rule lives with the ledger's writes
+
+    today = datetime.now(UTC).date()
+    until = today + timedelta(days=options.expiry_warning_days)
+    types = {"expires_on": Date, "client_id": String, "name": String, "currency": String}
+    by_client: dict[str, list[Any]] = defaultdict(list)
+    sqlite = _dialect(session) == "sqlite"  # SQLite stores dates as ISO text
+    window = {"today": today.isoformat() if sqlite else today, "until": until.isoformat() if sqlite else until}
+    for row in _run(session, _EXPIRING_SQL, keys, window, types=types):
+        by_client[row.client_id].append(row)
+    findings = []
+    for client_id, rows in by_client.items():
+        first = rows[0]
+        entries = [(r.id, _int(r.amount_minor), r.kind, r.expires_on, r.external_id) for r in rows]
+        for holding in lots.holdings(lots.lots_of(entries, lambda day: day), _int(first.available)):
+            expires_on = holding.lot.expires_on
+            if expires_on is None or not today <= expires_on <= until or holding.held_minor <= 0:
+                continue
+            money, days = first.currency, (expires_on - today).days
+            when = "today" if days == 0 else f"in {days} day{'s' if days != 1 else ''}"
+            findings.append(
+                Finding(
+                    kind=FindingKind.CREDIT_EXPIRING,
+                    fingerprint=f"credit_expiring:credit={holding.lot.credit_id}:on={expires_on.isoformat()}",
+                    scope=f"client:{client_id}",
+                    client_id=client_id,
+                    amount_minor=holding.held_minor,
+                    currency=money,
+                    detail=(
+                        f"{first.name} has {format_money(holding.held_minor, money)} of credit "
+                        f"#{holding.lot.credit_id} that can be used through {expires_on.isoformat()} ({when}); "
+                        "after that it expires and leaves the wallet. Apply it to an open invoice (`apply-all`) "
+                        "before then."
+                    ),
+                )
+            )
+    return findings
+
+
 # --- the detectors, in the order findings are listed ----------------------------------------------------
 
 
@@ -592,5 +650,14 @@ DETECTORS: tuple[Detector, ...] = (
         None,
         scope="qb_payment",
         table="qb_overpayment",
+    ),
+    # Depends on today's date, so it cannot follow changed ids: re-read each scan, like the overpayments; it reads
+    # only the entries of clients with a credit expiring within the window.
+    Detector(
+        FindingKind.CREDIT_EXPIRING,
+        detect_credit_expiring,  # type: ignore[arg-type]
+        None,
+        scope="client",
+        table="credit",
     ),
 )

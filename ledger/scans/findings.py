@@ -17,6 +17,7 @@ class FindingKind(enum.StrEnum):
     POST_SYNC_EDIT = "post_sync_edit"
     CREDIT_AFTER_POSTING = "credit_after_posting"
     QB_OVERPAYMENT_UNREFLECTED = "qb_overpayment_unreflected"
+    CREDIT_EXPIRING = "credit_expiring"
 
     @property
     def faq_entry(self) -> str:
@@ -35,6 +36,7 @@ _TITLES = {
     FindingKind.POST_SYNC_EDIT: "Edited after posting to QuickBooks",
     FindingKind.CREDIT_AFTER_POSTING: "Credit applied after posting to QuickBooks",
     FindingKind.QB_OVERPAYMENT_UNREFLECTED: "QuickBooks overpayment not held as credit",
+    FindingKind.CREDIT_EXPIRING: "Credit expiring soon",
 }
 
 # The order findings are listed in: money counted twice first.
