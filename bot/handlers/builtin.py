@@ -10,10 +10,11 @@ SUBCOMMAND_HANDLERS = {
     "invoice": reads.invoice,
     "history": reads.history,
     "issue": writes.issue,
-    "apply": writes.apply,
+    "apply": quickbooks.apply,  # writes.apply, or the QuickBooks credit memos of a posted invoice
     "reverse": writes.reverse,
     "ask": faq_answers.ask,
     "tips": faq_answers.tips,
+    "qb": quickbooks.qb,
 }
 ACTION_HANDLERS = {
     "undo_issue": undo.undo_issue,

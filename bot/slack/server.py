@@ -31,6 +31,7 @@ from slack_sdk.errors import SlackApiError
 from bot.handlers import reads
 from bot.handlers.context import Services
 from bot.settings import Settings, get_settings, open_database
+from bot.slack import qbo_routes
 from bot.slack.app import HTTP_SETTINGS, create_app, require_settings, run_startup_hooks, web_client
 
 log = logging.getLogger("creditbot.server")
@@ -77,8 +78,9 @@ class _SlackRequests(SlackRequestHandler):
 
 
 def wsgi_app(app: App) -> WsgiApp:
-    """The Bolt app on /slack/events, plus /healthz."""
+    """The Bolt app on /slack/events, plus /healthz and QuickBooks' /qbo/callback and /qbo/webhooks."""
     slack = _SlackRequests(app, path=EVENTS_PATH)
+    services = qbo_routes.services_of(app)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH:
@@ -86,7 +88,7 @@ def wsgi_app(app: App) -> WsgiApp:
             return [b"ok"]
         return slack(environ, start_response)
 
-    return application
+    return qbo_routes.with_qbo_routes(application, *services) if services else application
 
 
 def creditbot_wsgi_app(threads: int = 1) -> WsgiApp:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,9 +43,7 @@ STATE_TTL = timedelta(minutes=15)
 REFRESH_AHEAD = timedelta(minutes=5)
 # Change data capture looks back at most 30 days; a new connection starts a little inside that.
 FIRST_LOOKBACK = timedelta(days=29)
-INVALID_GRANT = (
-    "QuickBooks refused the stored sign-in (invalid_grant): it was revoked, expired, or the app lost access"
-)
+INVALID_GRANT = "QuickBooks refused the stored sign-in (invalid_grant): it was revoked, expired, or the app lost access"
 
 
 class TokenCipher:
@@ -203,10 +202,8 @@ class Connection:
         with self.db.read() as unit:
             row = _row(unit)
         if row is not None and row[3]:
-            try:
+            with suppress(InvalidGrant, QBOConnectionBroken):  # already unusable: nothing left to revoke
                 self.oauth.revoke(self.cipher.decrypt(row[3]))
-            except (InvalidGrant, QBOConnectionBroken):
-                pass  # already unusable: nothing left to revoke
         self.db.transact(_forget, actor, row[1] if row else None)
         return self.status()
 

@@ -102,7 +102,8 @@ def sentence(done: MemoApplication) -> str:
         return (
             f"Applied {amount} of QuickBooks credit memo {done.qb_credit_memo_id} to invoice {done.invoice_number} "
             f"in QuickBooks (QuickBooks payment {done.qb_payment_id}). It comes back here as a QuickBooks credit memo "
-            "payment with the next sync." + (" (Already done with this request; nothing changed.)" if done.replayed else "")
+            "payment with the next sync."
+            + (" (Already done with this request; nothing changed.)" if done.replayed else "")
         )
     if done.status == REFUSED:
         return done.detail or f"QuickBooks refused to apply credit memo {done.qb_credit_memo_id}."
@@ -167,7 +168,9 @@ def choose(target: MemoTarget, memo_id: str | None, amount: str | None) -> tuple
         memo = next((m for m in target.memos if m.remaining_minor >= asked), max(target.memos, key=_left))
     amount_minor = asked if asked is not None else min(target.balance_minor, memo.remaining_minor)
     if amount_minor > memo.remaining_minor:
-        raise CreditMemoTooSmall(memo.label, format_money(memo.remaining_minor, money), format_money(amount_minor, money))
+        raise CreditMemoTooSmall(
+            memo.label, format_money(memo.remaining_minor, money), format_money(amount_minor, money)
+        )
     if amount_minor > target.balance_minor:
         raise MoreThanInvoiceOwes(
             target.invoice_number, format_money(target.balance_minor, money), format_money(amount_minor, money)

@@ -85,7 +85,9 @@ class IntuitOAuth:
                     config.client_id, config.client_secret, config.redirect_uri, config.environment, config.timeout_s
                 )
             except AuthClientError as refused:
-                raise QuickBooksUnavailable(doing, f"the discovery document answered HTTP {refused.status_code}") from None
+                raise QuickBooksUnavailable(
+                    doing, f"the discovery document answered HTTP {refused.status_code}"
+                ) from None
             except requests.RequestException as unreachable:
                 raise QuickBooksUnavailable(
                     doing, f"cannot read the discovery document ({type(unreachable).__name__})"
@@ -113,7 +115,9 @@ def _grant(client: AuthClient, doing: str) -> TokenGrant:
     if not client.access_token or not client.refresh_token:
         raise QBOAuthorizationFailed("Intuit's answer carried no tokens")
     hard = client.x_refresh_token_expires_in
-    return TokenGrant(client.access_token, client.refresh_token, int(client.expires_in or 3600), int(hard) if hard else None)
+    return TokenGrant(
+        client.access_token, client.refresh_token, int(client.expires_in or 3600), int(hard) if hard else None
+    )
 
 
 def _refusal(refused: AuthClientError, doing: str) -> Exception:

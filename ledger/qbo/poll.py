@@ -22,7 +22,7 @@ from typing import Any
 
 from ledger.db import Database
 from ledger.qbo.api import QBOApi
-from ledger.qbo.connection import Connection, read_status
+from ledger.qbo.connection import read_status
 from ledger.qbo.entities import CREDIT_MEMO, INVOICE, PAYMENT, QBOEntity
 from ledger.qbo.errors import QBONotConnected, QuickBooksRefused
 from ledger.qbo.feed import parse_feed
