@@ -209,11 +209,11 @@ def record_memo_application(unit: Unit, invoice: str, memo: str, amount: str, by
     """Record the pending action (once per request key), after the approval rule; nothing is sent here."""
     number, qb_invoice_id, _, client_id, client_name, _, currency = _posted_invoice(unit, invoice)
     amount_minor = parse_amount(amount, currency)
+    operations.lock_wallet(unit, client_id)  # before the key is looked up: two clicks at once find one action
     if (found := unit.row(_BY_KEY, (by.key,))) is not None:
         if (found[1], found[2], found[3]) != (number, memo, amount_minor):
             raise IdempotencyConflict(by.key)
         return _application(found, client_name, replayed=True)
-    operations.lock_wallet(unit, client_id)
     params = {"invoice": number, "memo": memo, "amount": decimal_str(amount_minor, currency)}
     what = f"Applying {format_money(amount_minor, currency)} of QuickBooks credit memo {memo} to invoice {number}"
     approved = approvals.check(unit, by, APPLY_MEMO, client_id, currency, amount_minor, params, what)
