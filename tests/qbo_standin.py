@@ -10,7 +10,8 @@ OAuth (what intuit-oauth reads from the discovery document at /.well-known/openi
 v3 under /v3/company/{realm}/: cdc (30-day refusal, at most 1,000 objects per type, oldest first), query (SELECT
 with WHERE on MetaData.LastUpdatedTime or CustomerRef, ORDERBY, STARTPOSITION/MAXRESULTS), entity reads, and
 payment create with `requestid` idempotency. Errors are Intuit's Fault bodies; an expired or unknown access token
-is a 401; an access token lasts `access_uses` API calls (then 401, as if it had expired); `fail_next` queues 429
+is a 401; an access token lasts `access_uses` API calls, or until every `expire_every`-th call expires all
+issued so far (then 401, as if it had expired); `fail_next` queues 429
 (with Retry-After) or 5xx answers. `webhook(...)` builds a signed notification body.
 """
 
@@ -48,9 +49,12 @@ def _now_text(moment: datetime | None = None) -> str:
 
 
 class QBOStandIn:
-    def __init__(self, realm: str = REALM, access_uses: int | None = None) -> None:
+    def __init__(self, realm: str = REALM, access_uses: int | None = None, expire_every: int | None = None) -> None:
         self.realm = realm
         self.access_uses = access_uses
+        # Every `expire_every`-th API call, every access token issued so far expires (as if their hour had passed).
+        self.expire_every = expire_every
+        self._api_calls = 0
         self.lock = threading.RLock()
         self.codes: dict[str, tuple[str, str]] = {}
         self.refresh_tokens: dict[str, str] = {}  # token -> live | spent | revoked
@@ -209,6 +213,9 @@ class QBOStandIn:
             return 404, fault("Unsupported Operation", f"No such path {path}", "500"), {}
         with self.lock:
             self.calls[match.group(2).split("/")[0]] += 1
+            self._api_calls += 1
+            if self.expire_every and self._api_calls % self.expire_every == 0:
+                self.expire_access_tokens()
             entry = self.access_tokens.get(bearer)
             if entry is None or entry[0] == 0:
                 return 401, fault("message=AuthenticationFailed; errorCode=003200; statusCode=401",

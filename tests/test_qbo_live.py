@@ -45,7 +45,9 @@ def live(db: Database, qbo: QBOStandIn) -> LiveQuickBooks:
 
 def memo_payments(db: Database) -> list[tuple[str, int]]:
     with db.read() as unit:
-        return [(p.kind, p.amount_minor) for p in unit.session.exec(select(Payment).where(Payment.kind == "QBCreditMemo"))]
+        return [
+            (p.kind, p.amount_minor) for p in unit.session.exec(select(Payment).where(Payment.kind == "QBCreditMemo"))
+        ]
 
 
 # --- connecting -----------------------------------------------------------------------------------------------
@@ -83,7 +85,9 @@ def test_disconnect_revokes_and_forgets(live: LiveQuickBooks, qbo: QBOStandIn) -
     assert "live" not in qbo.refresh_tokens.values()
 
 
-def test_a_401_refreshes_once_and_rotates_the_refresh_token(db: Database, live: LiveQuickBooks, qbo: QBOStandIn) -> None:
+def test_a_401_refreshes_once_and_rotates_the_refresh_token(
+    db: Database, live: LiveQuickBooks, qbo: QBOStandIn
+) -> None:
     load_posted_invoice(db, qbo)
     connect(live, qbo)
     qbo.expire_access_tokens()
@@ -92,7 +96,9 @@ def test_a_401_refreshes_once_and_rotates_the_refresh_token(db: Database, live: 
     assert list(qbo.refresh_tokens.values()).count("live") == 1
 
 
-def test_invalid_grant_breaks_the_connection_and_alerts_once(db: Database, live: LiveQuickBooks, qbo: QBOStandIn) -> None:
+def test_invalid_grant_breaks_the_connection_and_alerts_once(
+    db: Database, live: LiveQuickBooks, qbo: QBOStandIn
+) -> None:
     connect(live, qbo)
     for token in qbo.refresh_tokens:
         qbo.refresh_tokens[token] = "revoked"

@@ -2,7 +2,8 @@
 
 - Retries back off exponentially and honour `Retry-After`. POSTs are retried too: every POST creditbot sends
   carries a `requestid`, which QuickBooks uses to carry a request out once however often it arrives.
-- A 401 refreshes the access token once (`Connection.refresh`, the locked read-refresh-write) and tries again.
+- A 401 refreshes the access token (`Connection.refresh`, the locked read-refresh-write) and tries again, up to
+  three more times.
 - A Fault is a `QuickBooksRefused` quoting QuickBooks' Message and Detail; no answer, or a 429/5xx that outlasted the
   retries, is `QuickBooksUnavailable`. JSON numbers are read as Decimal, never float.
 """
@@ -23,6 +24,8 @@ from ledger.qbo.connection import Connection
 from ledger.qbo.errors import QuickBooksRefused, QuickBooksUnavailable
 
 _RETRIED_STATUSES = (429, 500, 502, 503, 504)
+# A 401 refreshes and tries again; several instances refreshing at once may each see the other's token expire.
+_AUTH_ATTEMPTS = 4
 # The segment of an entity's URL: /company/{realm}/invoice/{id}.
 ENTITY_PATHS = {"Invoice": "invoice", "Payment": "payment", "CreditMemo": "creditmemo"}
 
@@ -68,7 +71,7 @@ class QBOApi:
         self, method: str, path: str, doing: str, params: dict[str, str] | None = None, body: Any = None
     ) -> dict[str, Any]:
         token = self.connection.access_token()
-        for attempt in (1, 2):
+        for attempt in range(1, _AUTH_ATTEMPTS + 1):
             url = f"{self.config.api_url}/company/{quote(token.realm_id, safe='')}/{path}"
             try:
                 response = self.session.request(
@@ -85,7 +88,7 @@ class QBOApi:
                 )
             except requests.RequestException as unreachable:
                 raise QuickBooksUnavailable(doing, _why(unreachable)) from None
-            if response.status_code == 401 and attempt == 1:
+            if response.status_code == 401 and attempt < _AUTH_ATTEMPTS:
                 token = self.connection.refresh(token.version)
                 continue
             return _answer(response, doing)
