@@ -28,7 +28,7 @@ from ledger.qbo.poll import poll
 from ledger.qbo.webhooks import apply_notices, read_notices, signature_is_valid
 from ledger.tables import Invoice, Payment
 from tests.qbo_live import connect, load_posted_invoice, qbo_config
-from tests.qbo_payloads import memo_payment, qbo_invoice
+from tests.qbo_payloads import qbo_invoice
 from tests.qbo_standin import VERIFIER_TOKEN, QBOStandIn
 
 
