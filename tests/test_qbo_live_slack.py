@@ -100,3 +100,35 @@ def test_qb_status_in_slack(bot, qbo) -> None:
     assert f"Connected to QuickBooks company {qbo.realm}" in bot.slash("qb status").text
     connect_reply = bot.slash("qb connect")
     assert "/connect/oauth2?" in connect_reply.all_text
+
+
+def test_a_broken_connection_alerts_the_billing_channel_once(db, qbo, live, slack) -> None:
+    from datetime import UTC, datetime
+
+    from tests.slack_standin import CHANNEL
+
+    load_posted_invoice(db, qbo)
+    connect(live, qbo)
+    for token in qbo.refresh_tokens:
+        qbo.refresh_tokens[token] = "revoked"
+    qbo.expire_access_tokens()
+    settings = bot_settings(db, slack, CREDITBOT_ALERT_CHANNEL=CHANNEL, **qbo_env(qbo))
+    for hour in (1, 2, 3):
+        ran, outcome, detail = run_scheduled_poll(db, settings, datetime(2026, 12, 1, hour, tzinfo=UTC), "test")
+        assert ran and outcome == "failed" and "broken" in detail
+    posts = slack.api_calls("chat.postMessage")
+    assert len(posts) == 1 and "invalid_grant" in posts[0].body["text"]
+    assert "creditbot qb connect" in posts[0].body["text"] or "qb status" in posts[0].body["text"]
+
+
+def test_the_scheduler_polls_only_where_quickbooks_is_set_up(db, qbo, slack) -> None:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from bot.jobs.scheduler import InvalidCron, add_qbo_poll_job, qbo_poll_trigger
+
+    scheduler = BackgroundScheduler()
+    assert not add_qbo_poll_job(scheduler, bot_settings(db, slack), db)
+    assert add_qbo_poll_job(scheduler, bot_settings(db, slack, **qbo_env(qbo)), db)
+    assert [job.id for job in scheduler.get_jobs()] == ["creditbot-qbo-poll"]
+    with pytest.raises(InvalidCron, match="CREDITBOT_QBO_POLL_CRON"):
+        qbo_poll_trigger(bot_settings(db, slack, CREDITBOT_QBO_POLL_CRON="every hour", **qbo_env(qbo)))

@@ -7,7 +7,7 @@ at a local stand-in); Intuit's OAuth client reads the OAuth endpoints from that 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ledger.qbo.errors import QBONotConfigured
 
@@ -23,12 +23,12 @@ MINOR_VERSION = "75"
 @dataclass(frozen=True)
 class QBOConfig:
     client_id: str
-    client_secret: str
+    client_secret: str = field(repr=False)
     redirect_uri: str
     environment: str
     api_url: str
-    secret_key: str
-    webhook_verifier_token: str = ""
+    secret_key: str = field(repr=False)
+    webhook_verifier_token: str = field(default="", repr=False)
     # HTTP: seconds per request, retries of 429/5xx (Retry-After honoured), first backoff in seconds.
     timeout_s: float = 30.0
     retries: int = 4
