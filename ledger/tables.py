@@ -425,7 +425,8 @@ class ScanSlot(SQLModel, table=True):
 #  is a locked read-refresh-write of this row, so instances sharing the database never reuse a spent refresh
 #  token. `changed_since` is the CDC watermark; it moves only in the transaction that applied what was read.
 # - `qbo_auth_state`: the `state` of an authorization URL handed out, until it is used or expires.
-# - `qbo_memo_action`: a credit memo to apply to a posted invoice in QuickBooks, one per request key; its id is
+# - `qbo_memo_action`: a credit memo (or a payment's unapplied money) to apply to a posted invoice in QuickBooks,
+#  one per request key; its id is
 #  the `requestid` QuickBooks sees, so a retry or a double click creates one QuickBooks payment.
 
 
@@ -467,6 +468,9 @@ class QBOMemoAction(SQLModel, table=True):
     client_id: str = Field(foreign_key="client.id", max_length=64, index=True)
     invoice_number: str = Field(max_length=64)
     qb_invoice_id: str = Field(max_length=32)
+    # What pays the invoice: a CreditMemo (a $0 payment linking both is created) or a Payment with unapplied money
+    # (the payment gets a line linking the invoice). `qb_credit_memo_id` is that entity's QuickBooks Id.
+    source: str = Field(default="CreditMemo", max_length=16)
     qb_credit_memo_id: str = Field(max_length=32)
     amount_minor: int = money_column()
     currency: str = Field(max_length=3)

@@ -302,6 +302,8 @@ class QBOStandIn:
     def _create_payment(self, request_id: str | None, body: dict[str, Any]) -> tuple[int, Any, dict]:
         if request_id and request_id in self.payments_by_request:
             return 200, {"Payment": self.payments_by_request[request_id], "time": _now_text()}, {}
+        if body.get("Id"):
+            return _update_payment(self, request_id, body)
         links = {}
         for line in body.get("Line", []):
             txn = line["LinkedTxn"][0]
@@ -335,6 +337,40 @@ class QBOStandIn:
         if request_id:
             self.payments_by_request[request_id] = stored
         return 200, {"Payment": stored, "time": _now_text()}, {}
+
+
+def _invoice_amounts(lines: list[dict[str, Any]], txn_type: str) -> Counter[str]:
+    amounts: Counter[str] = Counter()
+    for line in lines:
+        txn = (line.get("LinkedTxn") or [{}])[0]
+        if txn.get("TxnType") == txn_type:
+            amounts[txn["TxnId"]] += Decimal(str(line["Amount"]))  # type: ignore[assignment]
+    return amounts
+
+
+def _update_payment(stand_in: QBOStandIn, request_id: str | None, body: dict[str, Any]) -> tuple[int, Any, dict]:
+    """A sparse update of a payment's lines at its SyncToken (how unapplied money is applied to an invoice)."""
+    existing = stand_in.entities.get(("Payment", str(body["Id"])))
+    if existing is None:
+        return 400, fault("Object Not Found", "Object Not Found : the payment does not exist", "610"), {}
+    if str(body.get("SyncToken")) != existing["SyncToken"]:
+        return 400, fault("Stale Object Error", "You and another user were working on the same thing.", "5010"), {}
+    before, after = _invoice_amounts(existing["Line"], "Invoice"), _invoice_amounts(body["Line"], "Invoice")
+    memos = sum(_invoice_amounts(body["Line"], "CreditMemo").values(), Decimal(0))
+    unapplied = Decimal(str(existing["TotalAmt"])) - sum(after.values(), Decimal(0)) + memos
+    if unapplied < 0:
+        return 400, fault("Invalid Amount", "The amount applied is more than the payment's unapplied amount.",
+                          "6000"), {}  # fmt: skip
+    for qbo_id in set(before) | set(after):
+        invoice = stand_in.entities.get(("Invoice", qbo_id))
+        if invoice is not None and after[qbo_id] != before[qbo_id]:
+            balance = Decimal(str(invoice.get("Balance", 0))) - (after[qbo_id] - before[qbo_id])
+            stand_in.put("Invoice", {**invoice, "Balance": float(balance)})
+    lines = [{"Amount": float(Decimal(str(line["Amount"]))), "LinkedTxn": line["LinkedTxn"]} for line in body["Line"]]
+    stored = stand_in.put("Payment", {**existing, "Line": lines, "UnappliedAmt": float(unapplied)})
+    if request_id:
+        stand_in.payments_by_request[request_id] = stored
+    return 200, {"Payment": stored, "time": _now_text()}, {}
 
 
 def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:

@@ -20,7 +20,7 @@ from bot.handlers.permissions import require_billing_admin
 from bot.handlers.reply import Reply
 from bot.render import blocks
 from bot.render.blocks import Button, esc, mention, message
-from bot.render.findings import ENTER_OVERPAYMENT_ACTION
+from bot.render.findings import APPLY_IN_QUICKBOOKS_ACTION, ENTER_OVERPAYMENT_ACTION
 from bot.settings import Settings, qbo_config, qbo_configured
 from ledger.db import Database
 from ledger.errors import InvoicePostedToQuickBooks
@@ -227,4 +227,50 @@ grammar.add_subcommand(
     Syntax("qb", "qb connect|status", "qb status", "The QuickBooks Online connection; connect it (billing admins).",
            _parse_qb)
 )  # fmt: skip
+APPLY_OVERPAYMENT_ACTION = "qb_apply_overpayment"
+
+
+def overpayment_invoices(ctx: Context, value: str) -> Reply:
+    """ "Apply in QuickBooks…" on an overpayment: the client's open posted invoices, one button each."""
+    qb_payment_id = value.strip()
+    if not qbo_configured(ctx.settings):
+        qbo_config(ctx.settings)  # names what is missing
+    _, invoices = memos.open_posted_invoices(ctx.db, qb_payment_id)
+    if not invoices:
+        text = (
+            f"The client of QuickBooks payment {qb_payment_id} has no posted invoice with a balance due here, so "
+            "there is nothing to apply the overpayment to in QuickBooks; enter it as client credit instead."
+        )
+        return Reply(text=text, blocks=blocks.refusal(esc(text)))
+    buttons = [
+        Button(
+            f"Apply in QuickBooks to {number} ({format_money(amount, money)})",
+            f"{APPLY_OVERPAYMENT_ACTION}:{index}",
+            f"{qb_payment_id}|{number}|{decimal_str(amount, money)}",
+        )
+        for index, (number, amount, money) in enumerate(invoices[:_MAX_MEMO_BUTTONS])
+    ]
+    text = f"Apply the overpayment on QuickBooks payment {qb_payment_id} in QuickBooks to which invoice?"
+    return Reply(text=text, blocks=blocks.message(esc(text), buttons=buttons))
+
+
+def apply_overpayment_click(ctx: Context, value: str) -> Reply:
+    qb_payment_id, invoice, amount = _memo_value(value)
+    require_billing_admin(
+        ctx, "apply QuickBooks overpayments", memos.APPLY_OVERPAYMENT,
+        f"apply the overpayment on QuickBooks payment {qb_payment_id} to {invoice}", invoice=invoice,
+    )  # fmt: skip
+    live = live_quickbooks(ctx.settings, ctx.db)
+    request = ctx.caller.request
+    applied = ctx.db.transact(memos.record_overpayment_application, invoice, qb_payment_id, amount, request)
+    if applied.status == memos.PENDING:
+        applied = memos.send(ctx.db, live.api, applied.action_id)
+    text = memos.sentence(applied)
+    if applied.replayed or ctx.caller.message is None:
+        return Reply(text=text, blocks=blocks.message(esc(text)), wrote=not applied.replayed)
+    return Reply(text=text, blocks=blocks.message(f":white_check_mark: {esc(text)}"), wrote=True, replace_original=True)
+
+
 ACTIONS[APPLY_MEMO_ACTION] = apply_memo_click
+ACTIONS[APPLY_IN_QUICKBOOKS_ACTION] = overpayment_invoices
+ACTIONS[APPLY_OVERPAYMENT_ACTION] = apply_overpayment_click

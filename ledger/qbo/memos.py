@@ -39,7 +39,10 @@ from ledger.qbo.errors import (
 from ledger.unit import Unit, statement
 
 APPLY_MEMO = "apply_qb_credit_memo"
+APPLY_OVERPAYMENT = "apply_qb_overpayment"
+CREDIT_MEMO, PAYMENT = "CreditMemo", "Payment"
 PENDING, SENT, REFUSED = "pending", "sent", "refused"
+ALREADY = " (Already done with this request; nothing changed.)"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ class MemoApplication:
     qb_payment_id: str | None = None
     detail: str | None = None
     replayed: bool = False
+    source: str = "CreditMemo"  # or "Payment": an overpayment's unapplied money
 
     def __str__(self) -> str:
         return sentence(self)
@@ -98,17 +102,22 @@ class MemoApplication:
 
 def sentence(done: MemoApplication) -> str:
     amount = format_money(done.amount_minor, done.currency)
+    source = _source_words(done.source, done.qb_credit_memo_id)
+    if done.status == SENT and done.source == PAYMENT:
+        return (
+            f"Applied {amount} of {source} to invoice {done.invoice_number} in QuickBooks. It comes back here as a "
+            "payment received in QuickBooks with the next sync." + (ALREADY if done.replayed else "")
+        )
     if done.status == SENT:
         return (
-            f"Applied {amount} of QuickBooks credit memo {done.qb_credit_memo_id} to invoice {done.invoice_number} "
+            f"Applied {amount} of {source} to invoice {done.invoice_number} "
             f"in QuickBooks (QuickBooks payment {done.qb_payment_id}). It comes back here as a QuickBooks credit memo "
-            "payment with the next sync."
-            + (" (Already done with this request; nothing changed.)" if done.replayed else "")
+            "payment with the next sync." + (ALREADY if done.replayed else "")
         )
     if done.status == REFUSED:
-        return done.detail or f"QuickBooks refused to apply credit memo {done.qb_credit_memo_id}."
+        return done.detail or f"QuickBooks refused to apply {source}."
     return (
-        f"Applying {amount} of QuickBooks credit memo {done.qb_credit_memo_id} to invoice {done.invoice_number} is "
+        f"Applying {amount} of {source} to invoice {done.invoice_number} is "
         "recorded; it is sent to QuickBooks now, or with the next poll."
     )
 
@@ -185,17 +194,17 @@ def _left(memo: OpenMemo) -> int:
 # --- the ledger's side: the pending action ------------------------------------------------------------------
 
 _BY_KEY = statement(
-    "SELECT id, invoice_number, qb_credit_memo_id, amount_minor, currency, status, qb_payment_id, detail, client_id "
-    "FROM qbo_memo_action WHERE request_key = ?"
+    "SELECT id, invoice_number, qb_credit_memo_id, amount_minor, currency, status, qb_payment_id, detail, client_id, "
+    "source FROM qbo_memo_action WHERE request_key = ?"
 )
 _BY_ID = statement(
     "SELECT id, invoice_number, qb_credit_memo_id, amount_minor, currency, status, qb_payment_id, detail, client_id, "
-    "request_key, qb_invoice_id FROM qbo_memo_action WHERE id = ?"
+    "request_key, qb_invoice_id, source FROM qbo_memo_action WHERE id = ?"
 )
 _INSERT = statement(
     "INSERT INTO qbo_memo_action (request_key, client_id, invoice_number, qb_invoice_id, qb_credit_memo_id, "
-    "amount_minor, currency, actor, approved_by, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) "
-    "RETURNING id"
+    "amount_minor, currency, actor, approved_by, source, status, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) RETURNING id"
 )
 _FINISH = statement(
     "UPDATE qbo_memo_action SET status = ?, qb_payment_id = COALESCE(?, qb_payment_id), detail = ?, sent_at = ? "
@@ -207,27 +216,49 @@ _CLIENT_NAME = statement("SELECT name, qb_customer_id FROM client WHERE id = ?")
 
 def record_memo_application(unit: Unit, invoice: str, memo: str, amount: str, by: WriteRequest) -> MemoApplication:
     """Record the pending action (once per request key), after the approval rule; nothing is sent here."""
+    return _record(unit, CREDIT_MEMO, invoice, memo, amount, by)
+
+
+def record_overpayment_application(
+    unit: Unit, invoice: str, qb_payment: str, amount: str, by: WriteRequest
+) -> MemoApplication:
+    """The same for a QuickBooks payment's unapplied money (an overpayment, R6) applied to a posted invoice there."""
+    return _record(unit, PAYMENT, invoice, qb_payment, amount, by)
+
+
+def _record(unit: Unit, source: str, invoice: str, source_id: str, amount: str, by: WriteRequest) -> MemoApplication:
     number, qb_invoice_id, _, client_id, client_name, _, currency = _posted_invoice(unit, invoice)
     amount_minor = parse_amount(amount, currency)
     operations.lock_wallet(unit, client_id)  # before the key is looked up: two clicks at once find one action
     if (found := unit.row(_BY_KEY, (by.key,))) is not None:
-        if (found[1], found[2], found[3]) != (number, memo, amount_minor):
+        if (found[1], found[2], found[3]) != (number, source_id, amount_minor):
             raise IdempotencyConflict(by.key)
         return _application(found, client_name, replayed=True)
-    params = {"invoice": number, "memo": memo, "amount": decimal_str(amount_minor, currency)}
-    what = f"Applying {format_money(amount_minor, currency)} of QuickBooks credit memo {memo} to invoice {number}"
-    approved = approvals.check(unit, by, APPLY_MEMO, client_id, currency, amount_minor, params, what)
-    values = (by.key, client_id, number, qb_invoice_id, memo, amount_minor, currency, by.actor, by.approved_by)
-    action_id = unit.one(_INSERT, (*values, unit.time(unit.now)))[0]
-    detail = f"credit memo {memo} to apply in QuickBooks" + (f" ({approved})" if approved else "")
-    line = history.Line(by.actor, APPLY_MEMO, client_id=client_id, subject=f"qbo_memo_action:{action_id}",
-                        after={"amount": params["amount"], "credit_memo": memo}, detail=detail)  # fmt: skip
+    action = APPLY_MEMO if source == CREDIT_MEMO else APPLY_OVERPAYMENT
+    key = "memo" if source == CREDIT_MEMO else "qb_payment"
+    params = {"invoice": number, key: source_id, "amount": decimal_str(amount_minor, currency)}
+    what = f"Applying {format_money(amount_minor, currency)} of {_source_words(source, source_id)} to invoice {number}"
+    approved = approvals.check(unit, by, action, client_id, currency, amount_minor, params, what)
+    values = (by.key, client_id, number, qb_invoice_id, source_id, amount_minor, currency, by.actor, by.approved_by)
+    action_id = unit.one(_INSERT, (*values, source, unit.time(unit.now)))[0]
+    detail = f"{_source_words(source, source_id)} to apply in QuickBooks" + (f" ({approved})" if approved else "")
+    line = history.Line(by.actor, action, client_id=client_id, subject=f"qbo_memo_action:{action_id}",
+                        after={"amount": params["amount"], key: source_id}, detail=detail)  # fmt: skip
     history.record(unit, line)
     return _application(unit.one(_BY_ID, (action_id,)), client_name)
 
 
+def _source_words(source: str, source_id: str) -> str:
+    return (
+        f"QuickBooks credit memo {source_id}"
+        if source == CREDIT_MEMO
+        else f"the overpayment on QuickBooks payment {source_id}"
+    )
+
+
 # An approved request carries the action out like the other gated writes (ledger/operations.py).
 operations.APPROVABLE.setdefault(APPLY_MEMO, record_memo_application)
+operations.APPROVABLE.setdefault(APPLY_OVERPAYMENT, record_overpayment_application)
 
 
 def request_id_for(request_key: str) -> str:
@@ -242,19 +273,21 @@ def send(db: Database, api: QBOApi, action_id: int) -> MemoApplication:
         client_name, customer = unit.one(_CLIENT_NAME, (row[8],))
     if row[5] != PENDING:
         return _application(row, client_name, replayed=True)
-    _, number, memo, amount_minor, currency, _, _, _, _, request_key, qb_invoice_id = row
+    _, number, source_id, amount_minor, currency, _, _, _, _, request_key, qb_invoice_id, source = row
     amount = decimal_str(amount_minor, currency)
-    body = {
-        "CustomerRef": {"value": customer},
-        "TotalAmt": 0,
-        "TxnDate": date.today().isoformat(),
-        "PrivateNote": f"Credit memo {memo} applied to invoice {number} by creditbot",
-        "Line": [
-            {"Amount": amount, "LinkedTxn": [{"TxnId": qb_invoice_id, "TxnType": "Invoice"}]},
-            {"Amount": amount, "LinkedTxn": [{"TxnId": memo, "TxnType": "CreditMemo"}]},
-        ],
-    }
-    doing = f"apply credit memo {memo} to invoice {number}"
+    invoice_line = {"Amount": amount, "LinkedTxn": [{"TxnId": qb_invoice_id, "TxnType": "Invoice"}]}
+    if source == CREDIT_MEMO:
+        body: dict[str, Any] = {
+            "CustomerRef": {"value": customer},
+            "TotalAmt": 0,
+            "TxnDate": date.today().isoformat(),
+            "PrivateNote": f"Credit memo {source_id} applied to invoice {number} by creditbot",
+            "Line": [invoice_line, {"Amount": amount, "LinkedTxn": [{"TxnId": source_id, "TxnType": "CreditMemo"}]}],
+        }
+        doing = f"apply credit memo {source_id} to invoice {number}"
+    else:
+        body = _payment_with_line(api, source_id, invoice_line, currency, amount_minor)
+        doing = f"apply the overpayment on QuickBooks payment {source_id} to invoice {number}"
     try:
         answer = api.create_payment(body, request_id_for(request_key), doing)
     except QuickBooksRefused as refused:
@@ -264,6 +297,48 @@ def send(db: Database, api: QBOApi, action_id: int) -> MemoApplication:
     db.transact(_finish, action_id, SENT, payment_id, None)
     with db.read() as unit:
         return _application(unit.one(_BY_ID, (action_id,)), client_name)
+
+
+def _payment_with_line(
+    api: QBOApi, qb_payment_id: str, line: dict[str, Any], currency: str, amount_minor: int
+) -> dict[str, Any]:
+    """The payment as QuickBooks has it now, plus a line paying the invoice (a sparse update at its SyncToken)."""
+    payment = api.read(PAYMENT, qb_payment_id).get("Payment") or {}
+    unapplied = parse_amount(Decimal(str(payment.get("UnappliedAmt") or 0)), currency, allow_zero=True)
+    if unapplied < amount_minor:
+        raise CreditMemoTooSmall(
+            f"payment {qb_payment_id}'s unapplied money", format_money(unapplied, currency),
+            format_money(amount_minor, currency),
+        )  # fmt: skip
+    return {
+        "Id": payment.get("Id", qb_payment_id),
+        "SyncToken": payment.get("SyncToken"),
+        "sparse": True,
+        "CustomerRef": payment.get("CustomerRef"),
+        "TotalAmt": payment.get("TotalAmt"),
+        "Line": [*payment.get("Line", []), line],
+    }
+
+
+def open_posted_invoices(db: Database, qb_payment_id: str) -> tuple[str, list[tuple[str, int, str]]]:
+    """The client of an overpayment and its posted invoices with a balance due: (number, amount to apply, currency),
+    the amount being what is unapplied or the balance, whichever is smaller."""
+    with db.read() as unit:
+        found = unit.row(_OVERPAYMENT, (qb_payment_id,))
+        if found is None:
+            from ledger.qbo.errors import UnknownQBOverpayment
+
+            raise UnknownQBOverpayment(qb_payment_id)
+        client_id, unapplied, currency = found
+        rows = unit.rows(_OPEN_POSTED, (client_id,))
+    return client_id, [(number, min(int(unapplied), int(due)), currency) for number, due in rows if due > 0]
+
+
+_OVERPAYMENT = statement("SELECT client_id, amount_minor, currency FROM qb_overpayment WHERE qb_payment_id = ?")
+_OPEN_POSTED = statement(
+    "SELECT number, total_minor - cash_paid_minor - credits_applied_minor - qb_credit_memos_minor FROM invoice "
+    "WHERE client_id = ? AND posted_to_qb_at IS NOT NULL AND qb_invoice_id IS NOT NULL ORDER BY number LIMIT 25"
+)
 
 
 def send_pending(db: Database, api: QBOApi) -> list[MemoApplication]:
@@ -286,5 +361,5 @@ def _finish(unit: Unit, action_id: int, status: str, payment_id: str | None, det
 def _application(row: tuple[Any, ...], client_name: str, replayed: bool = False) -> MemoApplication:
     action_id, number, memo, amount_minor, currency, status, payment_id, detail = row[:8]
     return MemoApplication(
-        action_id, number, memo, amount_minor, currency, client_name, status, payment_id, detail, replayed
+        action_id, number, memo, amount_minor, currency, client_name, status, payment_id, detail, replayed, row[-1]
     )

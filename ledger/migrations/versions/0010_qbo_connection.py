@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("client_id", _TEXT(length=64), nullable=False),
         sa.Column("invoice_number", _TEXT(length=64), nullable=False),
         sa.Column("qb_invoice_id", _TEXT(length=32), nullable=False),
+        sa.Column("source", _TEXT(length=16), nullable=False),
         sa.Column("qb_credit_memo_id", _TEXT(length=32), nullable=False),
         sa.Column("amount_minor", sa.BigInteger(), nullable=False),
         sa.Column("currency", _TEXT(length=3), nullable=False),
