@@ -31,8 +31,9 @@ def run_scheduled_poll(db: Database, settings: Settings, slot: datetime, instanc
     claim = scans.claim_slot(db, JOB, slot, instance)
     if claim is None:
         return False, "skipped", ""
-    live = live_quickbooks(settings, db)
+    live: LiveQuickBooks | None = None
     try:
+        live = live_quickbooks(settings, db)
         memos.send_pending(db, live.api)
         result = poll(db, live.api)
         outcome, detail = "done", result.summary.counts() + "".join(f"; {note}" for note in result.notes)
@@ -42,7 +43,8 @@ def run_scheduled_poll(db: Database, settings: Settings, slot: datetime, instanc
         log.exception("scheduled QuickBooks poll for %s failed", slot.isoformat())
         outcome, detail = "failed", f"{type(failure).__name__}: {failure}"
     scans.finish_slot(db, claim, outcome, detail)
-    post_error_alert(settings, live)
+    if live is not None:
+        post_error_alert(settings, live)
     return True, outcome, detail
 
 
