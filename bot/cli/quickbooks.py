@@ -210,11 +210,13 @@ def qb_apply_memo(
     """Apply a client's QuickBooks credit memo to a posted invoice, in QuickBooks (a $0 payment linking both)."""
     with refusals_exit(as_json):
         live = _live()
-        target = memos.memo_target(live.db, live.api, invoice)
-        chosen, amount_minor = memos.choose(target, memo, amount)
         by = WriteRequest(actor or default_actor(), key or f"cli:{uuid.uuid4()}", approved_by=approved_by or None)
-        shown = decimal_str(amount_minor, target.currency)
-        applied = live.db.transact(memos.record_memo_application, target.invoice_number, chosen.qb_id, shown, by)
+        applied = memos.recorded(live.db, by.key)
+        if applied is None:
+            target = memos.memo_target(live.db, live.api, invoice)
+            chosen, amount_minor = memos.choose(target, memo, amount)
+            shown = decimal_str(amount_minor, target.currency)
+            applied = live.db.transact(memos.record_memo_application, target.invoice_number, chosen.qb_id, shown, by)
         if applied.status == memos.PENDING:
             applied = memos.send(live.db, live.api, applied.action_id)
     if as_json:

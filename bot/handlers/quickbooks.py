@@ -158,9 +158,10 @@ def apply_memo_click(ctx: Context, value: str) -> Reply:
         invoice=invoice,
     )  # fmt: skip
     live = live_quickbooks(ctx.settings, ctx.db)
+    if memos.recorded(ctx.db, ctx.caller.request_key) is None:  # a first click: check against QuickBooks as it is now
+        memos.choose(memos.memo_target(ctx.db, live.api, invoice), memo_id, amount)
     applied = ctx.db.transact(memos.record_memo_application, invoice, memo_id, amount, ctx.caller.request)
     if applied.status == memos.PENDING:
-        memos.choose(memos.memo_target(ctx.db, live.api, invoice), memo_id, amount)
         applied = memos.send(ctx.db, live.api, applied.action_id)
     text = memos.sentence(applied)
     done = Reply(text=text, blocks=blocks.message(esc(text)), wrote=not applied.replayed)

@@ -214,6 +214,16 @@ _PENDING = statement("SELECT id FROM qbo_memo_action WHERE status = 'pending' OR
 _CLIENT_NAME = statement("SELECT name, qb_customer_id FROM client WHERE id = ?")
 
 
+def recorded(db: Database, request_key: str) -> MemoApplication | None:
+    """The action a request key already recorded (a retry or a double click), if any."""
+    with db.read() as unit:
+        found = unit.row(_BY_KEY, (request_key,))
+        if found is None:
+            return None
+        name = unit.one(_CLIENT_NAME, (found[8],))[0]
+    return _application(found, name, replayed=True)
+
+
 def record_memo_application(unit: Unit, invoice: str, memo: str, amount: str, by: WriteRequest) -> MemoApplication:
     """Record the pending action (once per request key), after the approval rule; nothing is sent here."""
     return _record(unit, CREDIT_MEMO, invoice, memo, amount, by)
