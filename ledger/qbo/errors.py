@@ -168,3 +168,13 @@ class MoreThanInvoiceOwes(LedgerError):
         super().__init__(
             f"Cannot apply {asked}: invoice {number} owes only {balance} in QuickBooks. Apply at most the balance."
         )
+
+
+class OverpaymentTooSmall(LedgerError):
+    code = "overpayment_too_small"
+
+    def __init__(self, qb_payment_id: str, left: str, asked: str) -> None:
+        super().__init__(
+            f"Cannot apply {asked}: QuickBooks payment {qb_payment_id} has only {left} unapplied now. Apply at most "
+            f"{left}."
+        )

@@ -33,8 +33,10 @@ from ledger.qbo.errors import (
     InvoicePaidInQuickBooks,
     MoreThanInvoiceOwes,
     NoOpenCreditMemos,
+    OverpaymentTooSmall,
     QuickBooksRefused,
     UnknownCreditMemo,
+    UnknownQBOverpayment,
 )
 from ledger.unit import Unit, statement
 
@@ -296,7 +298,11 @@ def send(db: Database, api: QBOApi, action_id: int) -> MemoApplication:
         }
         doing = f"apply credit memo {source_id} to invoice {number}"
     else:
-        body = _payment_with_line(api, source_id, invoice_line, currency, amount_minor)
+        try:
+            body = _payment_with_line(api, source_id, invoice_line, currency, amount_minor)
+        except OverpaymentTooSmall as refused:
+            db.transact(_finish, action_id, REFUSED, None, refused.message)
+            raise
         doing = f"apply the overpayment on QuickBooks payment {source_id} to invoice {number}"
     try:
         answer = api.create_payment(body, request_id_for(request_key), doing)
@@ -316,10 +322,9 @@ def _payment_with_line(
     payment = api.read(PAYMENT, qb_payment_id).get("Payment") or {}
     unapplied = parse_amount(Decimal(str(payment.get("UnappliedAmt") or 0)), currency, allow_zero=True)
     if unapplied < amount_minor:
-        raise CreditMemoTooSmall(
-            f"payment {qb_payment_id}'s unapplied money", format_money(unapplied, currency),
-            format_money(amount_minor, currency),
-        )  # fmt: skip
+        raise OverpaymentTooSmall(
+            qb_payment_id, format_money(unapplied, currency), format_money(amount_minor, currency)
+        )
     return {
         "Id": payment.get("Id", qb_payment_id),
         "SyncToken": payment.get("SyncToken"),
@@ -336,8 +341,6 @@ def open_posted_invoices(db: Database, qb_payment_id: str) -> tuple[str, list[tu
     with db.read() as unit:
         found = unit.row(_OVERPAYMENT, (qb_payment_id,))
         if found is None:
-            from ledger.qbo.errors import UnknownQBOverpayment
-
             raise UnknownQBOverpayment(qb_payment_id)
         client_id, unapplied, currency = found
         rows = unit.rows(_OPEN_POSTED, (client_id,))
@@ -359,7 +362,7 @@ def send_pending(db: Database, api: QBOApi) -> list[MemoApplication]:
     for action_id in pending:
         try:
             sent.append(send(db, api, action_id))
-        except QuickBooksRefused:
+        except (QuickBooksRefused, OverpaymentTooSmall):
             continue  # recorded on the action as refused
     return sent
 
