@@ -1,10 +1,16 @@
-"""The **Enter as client credit** button on a QuickBooks overpayment (R6): billing admins only, once per payment.
+"""QuickBooks in Slack: the overpayment buttons (R6), credit memos on posted invoices (R4), `/credit qb`.
+
+**Enter as client credit** on a QuickBooks overpayment (R6): billing admins only, once per payment.
 
 An overpayment made in QuickBooks never reaches the credit wallet by itself; the sync notes it and the scans alert
 on it. This button enters it as a client credit linked to the QuickBooks payment, with a key derived from the
 message and the button (a double click or a retry is carried out once). The message that held the button loses it,
 saying who entered the credit, and the clicker is told what happened. A second attempt from another message is
 refused: the ledger allows one credit per QuickBooks payment. A refusal changes nothing.
+
+With the live connection (ledger/qbo/memos.py), the same alert also offers **Apply in QuickBooks…** (the
+overpayment applied there to one of the client's open posted invoices), and `/credit apply` on a posted invoice
+offers the client's open QuickBooks credit memos; both are carried out in QuickBooks exactly once per click.
 """
 
 from __future__ import annotations
