@@ -15,6 +15,7 @@ from ledger.errors import LedgerError
 
 if TYPE_CHECKING:
     from ledger.db import Database
+    from ledger.qbo.config import QBOConfig
     from ledger.rules import Rules
     from ledger.scans.detectors import ScanOptions
 
@@ -40,6 +41,18 @@ class Settings(BaseSettings):
     scan_cron: str = Field("0 * * * *", alias="CREDITBOT_SCAN_CRON")
     # "hybrid" needs the optional embedding extra (faq/README.md); without it the FAQ keeps "tfidf".
     faq_backend: Backend = Field(DEFAULT_BACKEND, alias="CREDITBOT_FAQ_BACKEND")
+    # QuickBooks Online (README, "QuickBooks Online sync"): the Intuit app's keys and where QuickBooks is.
+    qbo_client_id: str = Field("", alias="QBO_CLIENT_ID")
+    qbo_client_secret: SecretStr | None = Field(None, alias="QBO_CLIENT_SECRET")
+    qbo_redirect_uri: str = Field("", alias="QBO_REDIRECT_URI")
+    # sandbox, production, or the URL of an OpenID discovery document.
+    qbo_environment: str = Field("sandbox", alias="QBO_ENVIRONMENT")
+    # The /v3 base URL; empty: the environment's own.
+    qbo_api_url: str = Field("", alias="QBO_API_URL")
+    qbo_webhook_verifier_token: SecretStr | None = Field(None, alias="QBO_WEBHOOK_VERIFIER_TOKEN")
+    # Encrypts the QuickBooks tokens stored in the database; changing it means connecting again.
+    secret_key: SecretStr | None = Field(None, alias="CREDITBOT_SECRET_KEY")
+    qbo_poll_cron: str = Field("*/15 * * * *", alias="CREDITBOT_QBO_POLL_CRON")
 
     @field_validator("billing_admins", mode="before")
     @classmethod
@@ -85,6 +98,29 @@ def scan_options(settings: Settings) -> ScanOptions:
 
     return ScanOptions(
         duplicate_window_days=settings.duplicate_window_days, expiry_warning_days=settings.expiry_warning_days
+    )
+
+
+def qbo_configured(settings: Settings) -> bool:
+    """Whether this installation uses QuickBooks Online at all (QBO_CLIENT_ID is set)."""
+    return bool(settings.qbo_client_id.strip())
+
+
+def qbo_config(settings: Settings) -> QBOConfig:
+    """The QuickBooks Online settings as the ledger takes them; QBONotConfigured names what is missing."""
+    from ledger.qbo.config import QBOConfig
+
+    def plain(value: SecretStr | None) -> str:
+        return value.get_secret_value() if value is not None else ""
+
+    return QBOConfig.build(
+        client_id=settings.qbo_client_id,
+        client_secret=plain(settings.qbo_client_secret),
+        redirect_uri=settings.qbo_redirect_uri,
+        environment=settings.qbo_environment,
+        api_url=settings.qbo_api_url,
+        secret_key=plain(settings.secret_key),
+        webhook_verifier_token=plain(settings.qbo_webhook_verifier_token),
     )
 
 

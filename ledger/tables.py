@@ -497,3 +497,67 @@ class ScanSlot(SQLModel, table=True):
     # running -> done | failed. A crashed run stays "running"; it blocks nothing, each slot is its own row.
     outcome: str = Field(default="running", max_length=16)
     detail: str = Field(default="", sa_column=Column(Text, nullable=False, server_default=""))
+
+
+# --- the live QuickBooks Online connection (ledger/qbo/connection.py) --------------------------------------
+# - `qbo_connection`: the one QuickBooks company this ledger follows (id is always 1). Tokens are Fernet tokens
+#  (encrypted with CREDITBOT_SECRET_KEY), never plain text. `token_version` rises with every refresh: a refresh
+#  is a locked read-refresh-write of this row, so instances sharing the database never reuse a spent refresh
+#  token. `changed_since` is the CDC watermark; it moves only in the transaction that applied what was read.
+# - `qbo_auth_state`: the `state` of an authorization URL handed out, until it is used or expires.
+# - `qbo_memo_action`: a credit memo (or a payment's unapplied money) to apply to a posted invoice in QuickBooks,
+#  one per request key; its id is
+#  the `requestid` QuickBooks sees, so a retry or a double click creates one QuickBooks payment.
+
+
+class QBOConnection(SQLModel, table=True):
+    __tablename__ = "qbo_connection"
+
+    id: int = Field(default=1, primary_key=True)
+    status: str = Field(default="disconnected", max_length=16)  # connected | broken | disconnected
+    realm_id: str | None = Field(default=None, max_length=32)
+    access_token: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    refresh_token: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    access_expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
+    token_version: int = Field(default=0, sa_type=BigInteger)
+    connected_at: datetime | None = None
+    connected_by: str | None = Field(default=None, max_length=120)
+    changed_since: datetime | None = None
+    last_poll_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_error_at: datetime | None = None
+    # The error the billing channel was told about (so a failing poll alerts once, not on every run).
+    alerted_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class QBOAuthState(SQLModel, table=True):
+    __tablename__ = "qbo_auth_state"
+
+    state: str = Field(primary_key=True, max_length=64)
+    actor: str = Field(max_length=120)
+    created_at: datetime = Field(default_factory=utcnow)
+    expires_at: datetime
+
+
+class QBOMemoAction(SQLModel, table=True):
+    __tablename__ = "qbo_memo_action"
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True, autoincrement=True))
+    request_key: str = Field(max_length=200, unique=True)
+    client_id: str = Field(foreign_key="client.id", max_length=64, index=True)
+    invoice_number: str = Field(max_length=64)
+    qb_invoice_id: str = Field(max_length=32)
+    # What pays the invoice: a CreditMemo (a $0 payment linking both is created) or a Payment with unapplied money
+    # (the payment gets a line linking the invoice). `qb_credit_memo_id` is that entity's QuickBooks Id.
+    source: str = Field(default="CreditMemo", max_length=16)
+    qb_credit_memo_id: str = Field(max_length=32)
+    amount_minor: int = money_column()
+    currency: str = Field(max_length=3)
+    actor: str = Field(max_length=120)
+    approved_by: str | None = Field(default=None, max_length=120)
+    status: str = Field(default="pending", max_length=16)  # pending -> sent | refused
+    qb_payment_id: str | None = Field(default=None, max_length=32)
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(default_factory=utcnow)
+    sent_at: datetime | None = None

@@ -80,6 +80,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bot.cli.quickbooks",
         "Follow QuickBooks: invoices posted, credit memos and payments applied there, overpayments (one transaction).",
     ),
+    "qb": ("bot.cli.quickbooks", "The live QuickBooks Online connection: connect, status, poll, apply credit memos."),
     "scan": (
         "bot.cli.scans",
         "Scan the ledger for duplicate credits, edits after posting and the other findings; print the open ones.",

@@ -25,7 +25,7 @@ SUBCOMMAND_HANDLERS = {
     "invoice": reads.invoice,
     "history": reads.history,
     "issue": writes.issue,
-    "apply": writes.apply,
+    "apply": quickbooks.apply,  # writes.apply, or the QuickBooks credit memos of a posted invoice
     "reverse": writes.reverse,
     "ask": faq_answers.ask,
     "tips": faq_answers.tips,
@@ -36,6 +36,7 @@ SUBCOMMAND_HANDLERS = {
     "write-off": write_off.write_off,
     "apply-all": apply_all.apply_all,
     "credits": credits.credits,
+    "qb": quickbooks.qb,
 }
 ACTION_HANDLERS = {
     "undo_issue": undo.undo_issue,

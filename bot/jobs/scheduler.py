@@ -20,6 +20,7 @@ from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.jobs import quickbooks
 from bot.jobs.alerts import AlertReport, AlertsNotConfigured, post_pending_alerts
 from bot.settings import Settings, scan_options
 from ledger import scans
@@ -33,10 +34,9 @@ GRACE = timedelta(minutes=10)
 
 
 class InvalidCron(ValueError):
-    def __init__(self, expression: str, why: str) -> None:
+    def __init__(self, expression: str, why: str, setting: str = "CREDITBOT_SCAN_CRON") -> None:
         super().__init__(
-            f"CREDITBOT_SCAN_CRON “{expression}” is not a crontab line ({why}); use five fields, e.g. “0 * * * *” "
-            "for every hour."
+            f"{setting} “{expression}” is not a crontab line ({why}); use five fields, e.g. “0 * * * *” for every hour."
         )
 
 
@@ -129,10 +129,52 @@ def add_scan_job(
     )
 
 
+def qbo_poll_trigger(settings: Settings) -> CronTrigger:
+    try:
+        return CronTrigger.from_crontab(settings.qbo_poll_cron, timezone=UTC)
+    except ValueError as wrong:
+        raise InvalidCron(settings.qbo_poll_cron, str(wrong), "CREDITBOT_QBO_POLL_CRON") from None
+
+
+def _fire_qbo_poll(db: Database, settings: Settings, trigger: CronTrigger, instance: str) -> None:
+    slot = slot_for(trigger, datetime.now(UTC))
+    if slot is None:
+        log.warning("scheduled QuickBooks poll started too late for any slot; skipped")
+        return
+    ran, outcome, detail = quickbooks.run_scheduled_poll(db, settings, slot, instance)
+    log.info("qbo poll slot %s: %s %s", slot.isoformat(), outcome if ran else "taken by another instance", detail)
+
+
+def add_qbo_poll_job(
+    scheduler: BaseScheduler,
+    settings: Settings,
+    db: Database,
+    instance: str | None = None,
+    trigger: CronTrigger | None = None,
+) -> bool:
+    """The QuickBooks poll on CREDITBOT_QBO_POLL_CRON, when QuickBooks Online is set up (QBO_CLIENT_ID)."""
+    if not quickbooks.wanted(settings):
+        return False
+    trigger = trigger or qbo_poll_trigger(settings)
+    scheduler.add_job(
+        _fire_qbo_poll,
+        trigger,
+        args=[db, settings, trigger, instance or instance_name()],
+        id="creditbot-qbo-poll",
+        name="creditbot QuickBooks poll",
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=int(GRACE.total_seconds()),
+        replace_existing=True,
+    )
+    return True
+
+
 def start_scheduler(settings: Settings, db: Database) -> BackgroundScheduler:
-    """Start scheduled scans in the background (for `creditbot serve` / `socket`); call `.shutdown()` to stop."""
+    """Start scheduled scans (and QuickBooks polls) in the background (`serve` / `socket`); `.shutdown()` stops."""
     scheduler = BackgroundScheduler(timezone=UTC)
     add_scan_job(scheduler, settings, db)
+    add_qbo_poll_job(scheduler, settings, db)
     scheduler.start()
     return scheduler
 
@@ -147,6 +189,7 @@ def run_scheduler_forever(settings: Settings, db: Database) -> None:
     """`creditbot scheduler`: the same job in the foreground, until interrupted."""
     scheduler = BlockingScheduler(timezone=UTC)
     add_scan_job(scheduler, settings, db)
+    add_qbo_poll_job(scheduler, settings, db)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -129,6 +129,7 @@ def _state(finding: StoredFinding) -> Block:
     ]
     if finding.qb_payment_id is not None:
         buttons.append(overpayment_button(finding.qb_payment_id))
+        buttons.append(apply_in_quickbooks_button(finding.qb_payment_id))
     if finding.kind is FindingKind.DUPLICATE_CREDIT:
         buttons.append(
             ButtonElement(
@@ -184,3 +185,12 @@ def overpayment_button(qb_payment_id: str) -> ButtonElement:
             deny="Cancel",
         ),
     )
+
+
+APPLY_IN_QUICKBOOKS_ACTION = "qb_overpayment_apply_in_qb"
+
+
+def apply_in_quickbooks_button(qb_payment_id: str) -> ButtonElement:
+    """Beside "Enter as client credit": apply the overpayment in QuickBooks to one of the client's posted invoices
+    (the click lists them: "Apply in QuickBooks to INV-...")."""
+    return ButtonElement(text="Apply in QuickBooks…", action_id=APPLY_IN_QUICKBOOKS_ACTION, value=qb_payment_id)

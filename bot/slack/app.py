@@ -20,6 +20,7 @@ from bot.handlers import builtin, faq_answers
 from bot.handlers.context import Services
 from bot.jobs import scheduler
 from bot.settings import Settings
+from bot.slack import qbo_routes
 from bot.slack.listeners import register_listeners
 from bot.slack.listeners.payloads import SERVICES
 from ledger.db import Database
@@ -102,6 +103,7 @@ def create_app(
 
     app.use(attach_services)
     register_listeners(app)
+    qbo_routes.remember(app, services.settings, services.db)
     return app
 
 

@@ -30,8 +30,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.handlers import reads
 from bot.handlers.context import Services
-from bot.settings import Settings, get_settings, open_database
+from bot.settings import Settings, get_settings, open_database, qbo_config, qbo_configured
+from bot.slack import qbo_routes
 from bot.slack.app import HTTP_SETTINGS, create_app, require_settings, run_startup_hooks, web_client
+from ledger.errors import LedgerError
 
 log = logging.getLogger("creditbot.server")
 
@@ -77,8 +79,9 @@ class _SlackRequests(SlackRequestHandler):
 
 
 def wsgi_app(app: App) -> WsgiApp:
-    """The Bolt app on /slack/events, plus /healthz."""
+    """The Bolt app on /slack/events, plus /healthz and QuickBooks' /qbo/callback and /qbo/webhooks."""
     slack = _SlackRequests(app, path=EVENTS_PATH)
+    services = qbo_routes.services_of(app)
 
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == HEALTH_PATH:
@@ -86,7 +89,7 @@ def wsgi_app(app: App) -> WsgiApp:
             return [b"ok"]
         return slack(environ, start_response)
 
-    return application
+    return qbo_routes.with_qbo_routes(application, *services) if services else application
 
 
 def creditbot_wsgi_app(threads: int = 1) -> WsgiApp:
@@ -109,6 +112,11 @@ def creditbot_wsgi_app(threads: int = 1) -> WsgiApp:
 def check_startup(settings: Settings) -> None:
     """Everything `serve` needs, checked before the first worker starts; raises StartupError or MissingSetting."""
     require_settings(settings, HTTP_SETTINGS, "serve")
+    if qbo_configured(settings):
+        try:
+            qbo_config(settings)
+        except LedgerError as incomplete:  # QuickBooks half set up: say what is missing before any worker starts
+            raise StartupError(incomplete.message) from None
     db = open_database(settings)
     try:
         db.ensure_schema()

@@ -43,3 +43,138 @@ class QBOverpaymentAlreadyEntered(LedgerError):
             "only once; nothing was added."
         )
         self.qb_payment_id, self.credit_id = qb_payment_id, credit_id
+
+
+# --- the live connection (ledger/qbo/connection.py, api.py, poll.py, memos.py) -----------------------------
+
+
+class QBONotConfigured(LedgerError):
+    code = "qbo_not_configured"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__(
+            f"QuickBooks Online is not set up: {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing. "
+            "Set them in the environment or .env (the README's “QuickBooks Online sync” section says where each "
+            "comes from)."
+        )
+        self.missing = missing
+
+
+class QBONotConnected(LedgerError):
+    code = "qbo_not_connected"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "creditbot is not connected to QuickBooks. A QuickBooks admin connects it once: run "
+            "`creditbot qb connect` and open the link it prints."
+        )
+
+
+class QBOConnectionBroken(LedgerError):
+    code = "qbo_connection_broken"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(
+            f"The QuickBooks connection is broken ({why}). Nothing was sent to QuickBooks. Reconnect: run "
+            "`creditbot qb connect` and have a QuickBooks admin open the link."
+        )
+        self.why = why
+
+
+class QBOAuthorizationFailed(LedgerError):
+    code = "qbo_authorization_failed"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"Connecting to QuickBooks did not work: {why}. Run `creditbot qb connect` to start again.")
+        self.why = why
+
+
+class QuickBooksRefused(LedgerError):
+    """QuickBooks answered with a Fault: its own words are quoted."""
+
+    code = "quickbooks_refused"
+
+    def __init__(self, doing: str, errors: list[tuple[str, str]], status: int) -> None:
+        said = "; ".join(f"“{message}{': ' + detail if detail else ''}”" for message, detail in errors) or "no reason"
+        super().__init__(f"QuickBooks refused to {doing}: {said} (HTTP {status}). Nothing was changed here.")
+        self.doing, self.errors, self.status = doing, errors, status
+
+    @property
+    def says_too_old(self) -> bool:
+        """CDC's refusal of a changedSince more than 30 days back."""
+        return any("30 days" in f"{message} {detail}" for message, detail in self.errors)
+
+
+class QuickBooksUnavailable(LedgerError):
+    code = "quickbooks_unavailable"
+
+    def __init__(self, doing: str, why: str) -> None:
+        super().__init__(
+            f"Could not {doing}: QuickBooks did not answer ({why}), even after retrying. Nothing was changed here; "
+            "try again later."
+        )
+        self.doing, self.why = doing, why
+
+
+class InvoiceNotInQuickBooks(LedgerError):
+    code = "invoice_not_in_quickbooks"
+
+    def __init__(self, number: str) -> None:
+        super().__init__(
+            f"Invoice {number} is not posted to QuickBooks, so there is no QuickBooks credit memo to apply: apply "
+            f"the client's credit here instead (`/credit apply {number}`)."
+        )
+
+
+class InvoicePaidInQuickBooks(LedgerError):
+    code = "invoice_paid_in_quickbooks"
+
+    def __init__(self, number: str) -> None:
+        super().__init__(f"Invoice {number} is already paid in full in QuickBooks; there is nothing to apply.")
+
+
+class NoOpenCreditMemos(LedgerError):
+    code = "no_open_credit_memos"
+
+    def __init__(self, client_name: str, number: str) -> None:
+        super().__init__(
+            f"{client_name} has no open credit memo in QuickBooks (none with credit left), so nothing can be applied "
+            f"to invoice {number}. Create the credit memo in QuickBooks first."
+        )
+
+
+class UnknownCreditMemo(LedgerError):
+    code = "unknown_credit_memo"
+
+    def __init__(self, memo: str, client_name: str, open_memos: list[str]) -> None:
+        known = f" Its open credit memos are: {', '.join(open_memos)}." if open_memos else ""
+        super().__init__(f"{client_name} has no open QuickBooks credit memo {memo}.{known}")
+
+
+class CreditMemoTooSmall(LedgerError):
+    code = "credit_memo_too_small"
+
+    def __init__(self, memo: str, left: str, asked: str) -> None:
+        super().__init__(
+            f"Cannot apply {asked}: QuickBooks credit memo {memo} has only {left} left. Apply at most {left}, or "
+            "choose another credit memo."
+        )
+
+
+class MoreThanInvoiceOwes(LedgerError):
+    code = "more_than_invoice_owes"
+
+    def __init__(self, number: str, balance: str, asked: str) -> None:
+        super().__init__(
+            f"Cannot apply {asked}: invoice {number} owes only {balance} in QuickBooks. Apply at most the balance."
+        )
+
+
+class OverpaymentTooSmall(LedgerError):
+    code = "overpayment_too_small"
+
+    def __init__(self, qb_payment_id: str, left: str, asked: str) -> None:
+        super().__init__(
+            f"Cannot apply {asked}: QuickBooks payment {qb_payment_id} has only {left} unapplied now. Apply at most "
+            f"{left}."
+        )

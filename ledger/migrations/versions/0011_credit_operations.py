@@ -1,7 +1,7 @@
 """credit operations: partial reversals, transfers between clients, refunds, write-offs, expiry
 
 Revision ID: 0011_credit_operations
-Revises: 0009_approval_usage
+Revises: 0010_qbo_connection
 
 - credit.kind (grant, revocation, transfer_in/out, refund, write_off, reinstated, expiry), credit.expires_on and
   credit.transfer_id; existing "revokes:N" entries become kind "revocation".
@@ -18,7 +18,7 @@ import sqlmodel
 from alembic import op
 
 revision = "0011_credit_operations"
-down_revision = "0009_approval_usage"
+down_revision = "0010_qbo_connection"
 branch_labels = None
 depends_on = None
 
