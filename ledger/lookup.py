@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from ledger.errors import AmbiguousClient, UnknownClient, UnknownInvoice
-from ledger.unit import Unit, statement
+from ledger.unit import Statement, Unit, statement
 
 _MAX_CANDIDATES = 5
 
@@ -75,3 +75,44 @@ def find_invoice(unit: Unit, number: str) -> InvoiceRef:
     if found is None:
         raise UnknownInvoice(text)
     return InvoiceRef(*found)
+
+
+# --- the typeahead: clients whose id or name contains what was typed, without reading every client --------
+# Matched as `find_client` matches (id, name, or part of a name, case-insensitively). Names starting with the text
+# come first, in order, from the unique index on name_key; then names containing it, from the trigram index
+# (PostgreSQL: pg_trgm's GIN index on name_key; SQLite: the FTS5 trigram table client_name_trigram), which serves a
+# part of three letters or more. A shorter part matches by prefix only: every name contains "a".
+TRIGRAM = 3
+# SQLite compares names bytewise, so a prefix is a range of the unique index; PostgreSQL's collation may not, so there
+# a prefix is a LIKE the trigram index serves.
+_CLIENTS_BY_PREFIX = Statement(
+    "SELECT id, name, currency FROM client WHERE name_key >= ? AND name_key < ? || char(1114111) "
+    "ORDER BY name_key LIMIT ?",
+    "SELECT id, name, currency FROM client WHERE name_key LIKE %s || '%%' ESCAPE '\\' "
+    "ORDER BY name_key LIMIT %s",
+)
+_CLIENTS_CONTAINING_PG = statement(
+    "SELECT id, name, currency FROM client WHERE name_key LIKE ? ESCAPE '\\' AND name_key NOT LIKE ? ESCAPE '\\' "
+    "LIMIT ?"
+)
+_CLIENTS_CONTAINING_SQLITE = statement(
+    "SELECT c.id, c.name, c.currency FROM client_name_trigram t JOIN client c ON c.rowid = t.rowid "
+    "WHERE t.name_key LIKE ? ESCAPE '\\' AND t.name_key NOT LIKE ? ESCAPE '\\' LIMIT ?"
+)
+
+
+def matching_clients(unit: Unit, text: str, limit: int = 100) -> list[ClientRef]:
+    """Up to `limit` clients for a typeahead: the exact id first, then names starting with `text`, then names
+    containing it (three letters or more)."""
+    key = " ".join(text.split()).lower()
+    found: dict[str, ClientRef] = {}
+    if exact := (unit.row(_CLIENT_BY_ID, (text.strip(),)) if text.strip() else None):
+        found[exact[0]] = ClientRef(*exact)
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    prefix = (key, key, limit) if unit.is_sqlite else (escaped, limit)
+    found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_PREFIX, prefix))
+    if len(key) >= TRIGRAM and len(found) < limit:
+        containing = _CLIENTS_CONTAINING_SQLITE if unit.is_sqlite else _CLIENTS_CONTAINING_PG
+        more = unit.rows(containing, (f"%{escaped}%", f"{escaped}%", limit - len(found)))
+        found.update((row[0], ClientRef(*row)) for row in sorted(more, key=lambda row: row[1].lower()))
+    return list(found.values())[:limit]
