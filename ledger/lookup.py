@@ -88,9 +88,9 @@ TRIGRAM = 3
 _CLIENTS_BY_PREFIX = Statement(
     "SELECT id, name, currency FROM client WHERE name_key >= ? AND name_key < ? || char(1114111) "
     "ORDER BY name_key LIMIT ?",
-    "SELECT id, name, currency FROM client WHERE name_key LIKE %s || '%%' ESCAPE '\\' "
-    "ORDER BY name_key LIMIT %s",
+    "SELECT id, name, currency FROM client WHERE name_key LIKE %s || '%%' ESCAPE '\\' ORDER BY name_key LIMIT %s",
 )
+_CLIENTS_BY_ID = statement("SELECT id, name, currency FROM client WHERE id IN (?, ?, ?) ORDER BY id")
 _CLIENTS_CONTAINING_PG = statement(
     "SELECT id, name, currency FROM client WHERE name_key LIKE ? ESCAPE '\\' AND name_key NOT LIKE ? ESCAPE '\\' "
     "LIMIT ?"
@@ -106,8 +106,9 @@ def matching_clients(unit: Unit, text: str, limit: int = 100) -> list[ClientRef]
     containing it (three letters or more)."""
     key = " ".join(text.split()).lower()
     found: dict[str, ClientRef] = {}
-    if exact := (unit.row(_CLIENT_BY_ID, (text.strip(),)) if text.strip() else None):
-        found[exact[0]] = ClientRef(*exact)
+    typed = text.strip()
+    if typed:  # an id as typed, or in the case ids usually have (find_client compares ids case-insensitively)
+        found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_ID, (typed, typed.upper(), key)))
     escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     prefix = (key, key, limit) if unit.is_sqlite else (escaped, limit)
     found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_PREFIX, prefix))
