@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     scan_cron: str = Field("0 * * * *", alias="CREDITBOT_SCAN_CRON")
     # "hybrid" needs the optional embedding extra (faq/README.md); without it the FAQ keeps "tfidf".
     faq_backend: Backend = Field(DEFAULT_BACKEND, alias="CREDITBOT_FAQ_BACKEND")
+    # Slack's home tab is published again at most this often per person (views.publish is rate limited).
+    home_refresh_seconds: float = Field(5.0, alias="CREDITBOT_HOME_REFRESH_SECONDS", ge=0)
 
     @field_validator("billing_admins", mode="before")
     @classmethod

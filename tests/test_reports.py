@@ -110,8 +110,8 @@ def test_home_summary_shows_holders_in_order_and_the_latest_credit_actions(ledge
 
 
 def test_apply_choices_offer_only_invoices_with_a_balance_due(ledger_with_applications):
-    import_rows(ledger_with_applications, clients=[client("C1", "Acme Legal LLP")],
-                invoices=[invoice("INV-5", total="100.00")], payments=[payment("PAY-5", "INV-5", "check", "150.00")])  # fmt: skip
+    overpaid = {"invoices": [invoice("INV-5", total="100.00")], "payments": [payment("P5", "INV-5", "check", "150.00")]}
+    import_rows(ledger_with_applications, clients=[client("C1", "Acme Legal LLP")], **overpaid)
     with ledger_with_applications.read() as unit:
         choices = reports.apply_choices(unit, "C1")
     assert choices is not None

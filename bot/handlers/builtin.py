@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.handlers import approvals, faq_answers, quickbooks, reads, registry, scan, undo, writes
+from bot.handlers import approvals, faq_answers, quickbooks, reads, registry, reports, scan, undo, writes
 
 SUBCOMMAND_HANDLERS = {
     "help": reads.help_reply,
@@ -34,6 +34,8 @@ def install() -> None:
             registry.register_handler(name, handler)
     if "scan" not in registry.HANDLERS:
         registry.register_handler("scan", scan.scan, slow=True)
+    if "report" not in registry.HANDLERS:
+        registry.register_handler("report", reports.report, slow=True)  # streams the whole report to sum it
     for action_id, action in ACTION_HANDLERS.items():
         registry.ACTIONS.setdefault(action_id, action)
     if scan.invoice_findings not in registry.FINDINGS_SOURCES:
