@@ -87,7 +87,8 @@ def open_from_command(ack: Ack, command: dict[str, Any], context: dict[str, Any]
     ctx = Context(services_of(context), interaction_caller(command, f"cmd:{command.get('trigger_id')}"))
     which = grammar.normalize(typed_text(command.get("text"))).lower()
     channel = command.get("channel_id")
-    problem = _open(client, ctx, str(command.get("trigger_id") or ""), lambda: FORM_SUBCOMMANDS[which](ctx, channel))
+    trigger = str(command.get("trigger_id") or "")
+    problem = _open(client, ctx, trigger, lambda: FORM_SUBCOMMANDS[which](ctx, channel), refusal_in_modal=False)
     if problem is None:
         ack()
     else:
@@ -142,12 +143,16 @@ def _open_or_tell(client: WebClient, ctx: Context, body: dict[str, Any], build: 
         _tell(client, ctx, problem, None)
 
 
-def _open(client: WebClient, ctx: Context, trigger_id: str, build: Callable[[], dict]) -> Reply | None:
-    """Open the form `build` draws, or the refusal in a modal; returns what to tell the person when Slack would not
-    open anything (the trigger expired: more than 3 seconds passed)."""
+def _open(
+    client: WebClient, ctx: Context, trigger_id: str, build: Callable[[], dict], refusal_in_modal: bool = True
+) -> Reply | None:
+    """Open the form `build` draws (a refusal to draw it in a modal of its own, or returned); returns what to tell
+    the person when Slack would not open anything (the trigger expired: more than 3 seconds passed)."""
     try:
         view = build()
     except LedgerError as refused:
+        if not refusal_in_modal:
+            return Reply(text=refused.message, blocks=blocks.refusal(refused.message))
         view = form_views.notice("creditbot", f":no_entry: {blocks.esc(refused.message)}")
     try:
         client.views_open(trigger_id=trigger_id, view=view)
