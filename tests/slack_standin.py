@@ -664,10 +664,11 @@ class BotUnderTest:
         body = self.slash_body(text, user, channel)
         return self.slash_with(body, {k.replace("_", "-"): v for k, v in headers.items()})
 
-    def slash_form(self, text: str, user: str = ADMIN, channel: str = CHANNEL) -> None:
-        """Type a `/credit` line that opens a form: acknowledged with an empty body, the form opens instead."""
-        answer = self.post(self.slash_body(text, user, channel))
-        assert answer.status == 200 and not answer.body, (answer.status, answer.body)
+    def slash_form(self, text: str, user: str = ADMIN, channel: str = CHANNEL) -> Message:
+        """Type a `/credit` line that opens a form; the acknowledgement says so."""
+        reply = self.slash(text, user, channel)
+        assert "form is open" in reply.text, reply.text
+        return reply
 
     def slash_with(self, body: str, headers: dict[str, str] | None = None) -> Message:
         answer = self.post(body, headers)

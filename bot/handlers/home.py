@@ -9,6 +9,7 @@ about Slack: it is given a `publish(user)` and a `marker()`, and a clock.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -18,6 +19,7 @@ from bot.handlers.context import Context
 from bot.render.home import home_view as draw_home
 from ledger import reports, scans
 
+log = logging.getLogger("creditbot.bot")
 # A person who has not opened the tab for this long is no longer refreshed (they see a fresh one when they open it).
 VIEWER_IDLE_SECONDS = 3600.0
 
@@ -46,7 +48,7 @@ class HomeRefresher:
 
     def __init__(
         self,
-        publish: Callable[[str], None],
+        publish: Callable[[str, str | None], None],
         marker: Callable[[], Hashable],
         interval: float,
         clock: Callable[[], float] = time.monotonic,
@@ -74,8 +76,16 @@ class HomeRefresher:
                 self._wake.set()  # changed, but published moments ago: the worker publishes it when allowed
                 return False
             viewer.published_at, viewer.marker = now, marker
-        self._publish(user)
+        self._publish(user, None)
         return True
+
+    def publish_now(self, user: str, notice: str | None) -> None:
+        """Publish at once with `notice` on top (the answer to a button the person used on the tab)."""
+        now, marker = self._clock(), self._marker()
+        with self._lock:
+            viewer = self._viewers.setdefault(user, _Viewer(seen_at=now))
+            viewer.published_at, viewer.marker = now, marker
+        self._publish(user, notice)
 
     def changed(self) -> None:
         """Something may have changed (a request was answered): look soon, without holding the request up."""
@@ -102,12 +112,11 @@ class HomeRefresher:
                 viewer.published_at, viewer.marker = now, marker
                 due.append(user)
         for user in due:
-            self._publish(user)
+            self._publish(user, None)
         return due, wait
 
-    def start(self, poll_seconds: float = 30.0) -> None:
-        """Run `refresh_due` in a daemon thread when woken (`changed`) and every `poll_seconds` (writes made
-        elsewhere: the command line, scheduled scans, another server process)."""
+    def start(self, poll_seconds: float = 2.0) -> None:
+        """Run `refresh_due` in a daemon thread every `poll_seconds`, and when woken (`changed`)."""
         with self._lock:
             if self._thread is not None:
                 return
@@ -117,9 +126,10 @@ class HomeRefresher:
     def _run(self, poll_seconds: float) -> None:
         wait: float | None = None
         while True:
-            self._wake.wait(poll_seconds if wait is None else max(wait, 0.05))
+            self._wake.wait(poll_seconds if wait is None else min(max(wait, 0.05), poll_seconds))
             self._wake.clear()
             try:
                 _, wait = self.refresh_due()
-            except Exception:  # the refresher must outlive a failed read or publish; each is logged by its caller
+            except Exception:  # the refresher outlives a failed read or publish
+                log.exception("home tab refresh failed")
                 wait = self.interval or 1.0

@@ -38,6 +38,7 @@ log = logging.getLogger("creditbot.bot")
 APPLY_SHORTCUT = "apply_credit"
 APPLY_MESSAGE_SHORTCUT = "apply_credit_to_invoice"
 ISSUE_SHORTCUT = "issue_credit"
+FORM_OPENED = "The form is open: fill it in and press its button (typing the whole command works too)."
 FORM_SUBCOMMANDS = {"apply": forms.apply_form, "issue": forms.issue_form}
 
 
@@ -89,10 +90,9 @@ def open_from_command(ack: Ack, command: dict[str, Any], context: dict[str, Any]
     channel = command.get("channel_id")
     trigger = str(command.get("trigger_id") or "")
     problem = _open(client, ctx, trigger, lambda: FORM_SUBCOMMANDS[which](ctx, channel), refusal_in_modal=False)
-    if problem is None:
-        ack()
-    else:
-        ack(**ephemeral(problem))
+    if problem is None:  # every /credit line gets an answer: this one says where the form is
+        problem = Reply(text=FORM_OPENED, blocks=blocks.message(f":memo: {FORM_OPENED}"))
+    ack(**ephemeral(problem))
 
 
 def open_apply_from_shortcut(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:

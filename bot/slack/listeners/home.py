@@ -3,8 +3,9 @@ per CREDITBOT_HOME_REFRESH_SECONDS per person: views.publish is rate limited), a
 
 Buttons on the home tab (Approve, Reject, a finding's Acknowledge...) are the registry's actions, carried out the
 same way as on a message; a home tab has no response_url, so their answer is shown at the top of the redrawn tab.
-After every request this app answers, the refresher is woken (it looks at the ledger in its own thread, so no
-request waits for it); it also looks every 30 seconds, for writes made elsewhere.
+The refresher looks at the ledger in a thread of its own every 2 seconds while someone has the tab open (a few index
+lookups: `ledger.reports.changes_marker`), so no request waits for it, and writes made elsewhere (the command line, a
+scheduled scan, another server process) show up too.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import re
 import weakref
-from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -26,20 +26,12 @@ from bot.slack.listeners.payloads import SERVICES, action_caller, deliver_announ
 
 log = logging.getLogger("creditbot.bot")
 ANY_ACTION = re.compile(r".+")
-POLL_SECONDS = 30.0
+POLL_SECONDS = 2.0
 _REFRESHERS: weakref.WeakKeyDictionary[Services, HomeRefresher] = weakref.WeakKeyDictionary()
 
 
 def register(app: App) -> None:
     client = app.client
-
-    def wake_refresher(context: dict[str, Any], next: Callable[[], object]) -> object:  # Bolt names it `next`
-        try:
-            return next()
-        finally:
-            services = context.get(SERVICES)
-            if services is not None and services in _REFRESHERS:
-                _REFRESHERS[services].changed()
 
     def publish_on_open(ack: Ack, event: dict[str, Any], context: dict[str, Any]) -> None:
         ack()
@@ -56,9 +48,8 @@ def register(app: App) -> None:
         if reply.announcements:
             reply = deliver_announcements(client, ctx, reply)
         told = reply.follow_up.text if reply.follow_up is not None else reply.text
-        publish(client, services, ctx.caller.user_id, told)
+        refresher_for(services, client).publish_now(ctx.caller.user_id, told)
 
-    app.use(wake_refresher)
     app.event("app_home_opened")(publish_on_open)
     app.action(ANY_ACTION, matchers=[is_home_click])(ack=_acknowledge, lazy=[carry_out_on_home])
 
@@ -76,7 +67,7 @@ def refresher_for(services: Services, client: WebClient) -> HomeRefresher:
     refresher = _REFRESHERS.get(services)
     if refresher is None:
         refresher = HomeRefresher(
-            publish=lambda user: publish(client, services, user),
+            publish=lambda user, notice: publish(client, services, user, notice),
             marker=lambda: changes_marker(_home_context(services, "-")),
             interval=services.settings.home_refresh_seconds,
         )
