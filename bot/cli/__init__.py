@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from pydantic import ValidationError
 
-from bot.cli import bot, faq, ledger, quickbooks, scans
+from bot.cli import bot, faq, ledger, quickbooks, reports, scans
 from bot.settings import Settings
 
 app = typer.Typer(
@@ -16,7 +16,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (ledger, bot, faq, quickbooks, scans):
+for module in (ledger, bot, faq, quickbooks, scans, reports):
     module.register(app)
 
 
