@@ -129,3 +129,23 @@ def test_views_publish_past_slacks_rate_limit_is_retried_then_given_up_quietly(b
     calls = slack.wait_for(lambda: slack.api_calls("views.publish"), 3)  # refused, retried once after Retry-After
     assert [c.body["user_id"] for c in calls] == [READER, "U-ADMIN", "U-ADMIN"]
     assert "U-ADMIN" not in slack.views.homes
+
+
+def test_the_manifest_declares_the_home_tab_shortcuts_options_url_and_file_scope():
+    from pathlib import Path
+
+    import yaml
+
+    from bot.slack.listeners import forms
+
+    manifest = yaml.safe_load((Path(__file__).resolve().parents[1] / "manifest.yml").read_text())
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    shortcuts = {(s["callback_id"], s["type"]) for s in manifest["features"]["shortcuts"]}
+    assert shortcuts == {
+        (forms.APPLY_SHORTCUT, "global"),
+        (forms.ISSUE_SHORTCUT, "global"),
+        (forms.APPLY_MESSAGE_SHORTCUT, "message"),
+    }
+    assert manifest["settings"]["interactivity"]["message_menu_options_url"].endswith("/slack/events")
+    assert "files:write" in manifest["oauth_config"]["scopes"]["bot"]
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]

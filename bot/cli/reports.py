@@ -96,4 +96,3 @@ def _day(text: str | None, flag: str) -> date | None:
     except ValueError:
         err.print(f"[bold red]Refused:[/] {flag} takes a date such as 2026-11-30, not “{text}”.")
         raise typer.Exit(2) from None
-
