@@ -322,7 +322,9 @@ _QB_UNRESOLVED = statement("SELECT count(*) FROM qb_txn WHERE status = 'unresolv
 _QB_OVERPAYMENTS = statement("SELECT count(*) FROM qb_overpayment")
 _CHANGES = statement(
     "SELECT (SELECT max(id) FROM history), (SELECT max(id) FROM scan_finding),"
-    " (SELECT count(*) FROM scan_finding WHERE closed_at IS NULL), (SELECT max(synced_at) FROM qb_txn)"
+    " (SELECT count(*) FROM scan_finding WHERE closed_at IS NULL),"
+    " (SELECT count(acknowledged_by) FROM scan_finding WHERE closed_at IS NULL),"
+    " (SELECT max(synced_at) FROM qb_txn)"
 )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.handlers.home import HomeRefresher
-from ledger import operations
+from ledger import operations, scans
 from ledger.approvals import WriteRequest
 from ledger.scans import ScanOptions, run_scan
 from tests.builders import client, credit, import_rows, invoice, payment
@@ -118,7 +118,20 @@ def test_a_scan_or_sync_changes_what_the_refresher_watches(db, bot_ledger):
         before = changes_marker(ctx)
         with db.write() as unit:
             operations.issue_credit(unit, "C2", "1.00", "goodwill", WriteRequest("test", "x"))
-        assert changes_marker(ctx) != before
+        after_write = changes_marker(ctx)
+        assert after_write != before
+        with db.write() as unit:
+            finding = scans.open_findings(unit)[0]
+            scans.acknowledge(unit, finding.id, "slack:U-ADMIN")
+        after_acknowledging = changes_marker(ctx)
+        assert after_acknowledging != after_write
+        overpaid = {
+            "invoices": [invoice("INV-3", "C2", total="10.00")],
+            "payments": [payment("P3", "INV-3", "ach", "20.00")],
+        }
+        import_rows(db, clients=[client("C2", "Northwind Tax")], **overpaid)
+        run_scan(db, ScanOptions())  # a scan that opens a finding changes it too
+        assert changes_marker(ctx) != after_acknowledging
 
 
 def test_views_publish_past_slacks_rate_limit_is_retried_then_given_up_quietly(bot, slack):
