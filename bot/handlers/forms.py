@@ -10,7 +10,7 @@ submission above the threshold becomes an approval request like a typed one.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -264,6 +264,4 @@ def _short(message: str) -> str:
 
 def _without_replacing(reply: Reply) -> Reply:
     """A form has no message to replace: its reply is a message of its own."""
-    from dataclasses import replace
-
     return replace(reply, replace_original=False)

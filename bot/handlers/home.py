@@ -22,6 +22,7 @@ from ledger import reports, scans
 log = logging.getLogger("creditbot.bot")
 # A person who has not opened the tab for this long is no longer refreshed (they see a fresh one when they open it).
 VIEWER_IDLE_SECONDS = 3600.0
+MAX_FAILURES = 5
 
 
 def home_view(ctx: Context, notice: str | None = None) -> dict:
@@ -125,11 +126,16 @@ class HomeRefresher:
 
     def _run(self, poll_seconds: float) -> None:
         wait: float | None = None
-        while True:
+        failures = 0
+        while failures < MAX_FAILURES:
             self._wake.wait(poll_seconds if wait is None else min(max(wait, 0.05), poll_seconds))
             self._wake.clear()
             try:
                 _, wait = self.refresh_due()
-            except Exception:  # the refresher outlives a failed read or publish
+                failures = 0
+            except Exception:  # a failed read or publish is logged; the next look tries again
                 log.exception("home tab refresh failed")
-                wait = self.interval or 1.0
+                failures += 1
+                wait = max(self.interval, 1.0)
+        with self._lock:  # the ledger is gone (or keeps failing): stop; the next opened tab starts again
+            self._thread = None
