@@ -232,3 +232,40 @@ def unit_statement(sql: str):
     from ledger.unit import statement
 
     return statement(sql)
+
+
+def test_a_trigger_is_exchanged_once(bot, slack):
+    trigger = bot.shortcut("apply_credit")
+    bot.shortcut("apply_credit", trigger=trigger)  # Slack retried the shortcut: its trigger is spent
+    [told] = slack.wait_for(lambda: slack.api_calls("chat.postMessage"))
+    assert "exchanged_trigger_id" in told.body["text"]
+    assert len(slack.views.opened) == 1
+
+
+def test_a_pick_on_a_form_redrawn_since_is_ignored_and_the_next_one_works(bot, slack):
+    bot.shortcut("apply_credit")
+    first = bot.modal()
+    bot.pick(first, "client", "C1")
+    bot.modal(count=2)
+    bot.pick(first, "client", "C3")  # the same (now stale) view again: Slack answers hash_conflict
+    conflicts = slack.wait_for(lambda: slack.api_calls("views.update"), 2)
+    assert len(conflicts) == 2 and field(slack.views.last_modal(), "amount")["element"]["initial_value"] == "500.00"
+    bot.pick(slack.views.last_modal(), "client", "C3")
+    assert "INV-9" in str(bot.modal(count=4)["blocks"])
+
+
+def test_a_double_submitted_issue_form_issues_once(bot, db):
+    bot.shortcut("issue_credit")
+    view = bot.modal()
+    values = {"client": "C3", "amount": "30.00", "reason": "goodwill"}
+    assert bot.submit(view, values) == {} and bot.submit(view, values) == {}
+    assert available(db, "C3") == 3000
+
+
+def test_the_typeahead_answers_at_most_100_options_for_anything_typed(bot):
+    bot.shortcut("apply_credit")
+    view = bot.modal()
+    for typed in ("", "a", "%", "_", "\\", "x" * 5000, "Acme' OR 1=1 --"):
+        options = bot.suggest(view, typed)["options"]
+        assert len(options) <= 100
+    assert [o["value"] for o in bot.suggest(view, "")["options"]] == ["C1", "C2", "C3"]

@@ -142,3 +142,25 @@ def test_typeahead_finds_every_client_find_client_would_pick(ledger_with_applica
     with ledger_with_applications.read() as unit:
         for part in parts:
             assert find_client(unit, part).id in [c.id for c in matching_clients(unit, part)], part
+
+
+@pytest.mark.parametrize("kind", reports.KINDS)
+@pytest.mark.parametrize("by", [None, "client", "project", "month"])
+def test_every_report_and_grouping_is_made_or_refused_clearly(ledger_with_applications, tmp_path, kind, by):
+    from bot.handlers.context import Caller, Context, Services
+    from bot.handlers.reports import ReportCommand, report_to_csv
+    from bot.settings import Settings
+
+    db = ledger_with_applications
+    settings = Settings(_env_file=None, DATABASE_URL=db.url.render_as_string(hide_password=False))
+    ctx = Context(Services(settings, db), Caller("U", "T", None, "slack:U", "k"))
+    request = ReportRequest(kind, client="acme legal", by=by, start=date(2020, 1, 1), end=date.today())
+    if kind == "unapplied":
+        request = ReportRequest(kind, client="acme legal", by=by)
+    try:
+        reply, path = report_to_csv(ctx, ReportCommand(request=request), tmp_path)
+    except ReportNotAvailable as refused:
+        assert by == "project" or kind == "unapplied", refused.message
+        return
+    header = path.read_text().splitlines()[0]
+    assert reply.text.startswith(request.title) and "row" in reply.text and header
