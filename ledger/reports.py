@@ -270,6 +270,33 @@ def apply_choices(unit: Unit, client_id: str, limit: int = 100) -> ApplyChoices 
 
 
 @dataclass(frozen=True)
+class LiveApplication:
+    application_id: int
+    invoice_number: str
+    amount_minor: int
+    currency: str
+    received_on: date
+    project_id: str | None
+
+
+_LIVE_APPLICATIONS = statement(
+    "SELECT p.id, i.number, p.amount_minor, c.currency, p.received_on, p.project_id FROM payment p"
+    " JOIN invoice i ON i.id = p.invoice_id JOIN client c ON c.id = p.client_id"
+    " LEFT JOIN reversal r ON r.payment_id = p.id"
+    f" WHERE p.client_id = ? AND p.kind = '{PaymentKind.ACCOUNT_CREDIT.value}' AND r.id IS NULL"
+    " ORDER BY p.id DESC LIMIT ?"
+)
+
+
+def live_applications(unit: Unit, client_id: str, limit: int = 100) -> list[LiveApplication]:
+    """The client's latest credit applications not reversed (what the reverse form offers)."""
+    return [
+        LiveApplication(row[0], row[1], int(row[2]), row[3], unit.read_day(row[4]), row[5])
+        for row in unit.rows(_LIVE_APPLICATIONS, (client_id, limit))
+    ]
+
+
+@dataclass(frozen=True)
 class CreditHolder:
     client: ClientRef
     unapplied_minor: int

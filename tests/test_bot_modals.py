@@ -269,3 +269,19 @@ def test_the_typeahead_answers_at_most_100_options_for_anything_typed(bot):
         options = bot.suggest(view, typed)["options"]
         assert len(options) <= 100
     assert [o["value"] for o in bot.suggest(view, "")["options"]] == ["C1", "C2", "C3"]
+
+
+def test_reverse_form_lists_the_clients_live_applications_and_reverses_one(bot, slack, db):
+    bot.slash("apply INV-1 100")
+    bot.slash("apply INV-2 50")
+    bot.slash_form("reverse")
+    bot.pick(bot.modal(), "client", "C1")
+    view = bot.modal(count=2)
+    options = field(view, "application")["element"]["options"]
+    assert [o["text"]["text"].split(" · ")[1] for o in options] == ["INV-2", "INV-1"]  # latest first
+    first = options[1]["value"]
+    assert bot.submit(view, {"application": first, "note": "applied by mistake"}) == {}
+    assert due(db, "INV-1") == 100000
+    again = bot.submit(view, {"application": first, "note": "twice"})  # other values: a new request, refused
+    assert again["response_action"] == "errors" and list(again["errors"]) == ["application"]
+    assert "already reversed" in again["errors"]["application"].lower()

@@ -19,12 +19,24 @@ from bot.handlers.context import Context
 from bot.handlers.permissions import require_billing_admin
 from bot.handlers.registry import answer
 from bot.handlers.reply import Reply
-from bot.handlers.writes import applied_reply, issued_reply
+from bot.handlers.writes import applied_reply, issued_reply, reversed_reply
 from bot.render import forms
-from bot.render.forms import AMOUNT, CLIENT, COMMENT, INVOICE, NOTE, PROJECT, REASON, ApplyFormValues, FormContext
+from bot.render.forms import (
+    AMOUNT,
+    APPLICATION,
+    CLIENT,
+    COMMENT,
+    INVOICE,
+    NOTE,
+    PROJECT,
+    REASON,
+    ApplyFormValues,
+    FormContext,
+)
 from ledger import approvals, history, operations, reads, reports
 from ledger.approvals import WriteRequest
 from ledger.errors import (
+    AlreadyReversed,
     AmbiguousClient,
     ApprovalAlreadyDecided,
     ApprovalRequired,
@@ -36,17 +48,19 @@ from ledger.errors import (
     InvalidCurrency,
     InvoicePostedToQuickBooks,
     LedgerError,
+    NotAnApplication,
     NothingToApply,
     PermissionRefused,
     SelfApproval,
+    UnknownApplication,
     UnknownApprovalRequest,
     UnknownClient,
     UnknownInvoice,
     UnknownProject,
 )
-from ledger.lookup import find_invoice, matching_clients
+from ledger.lookup import ClientRef, find_invoice, matching_clients
 from ledger.operations import ApplyResult
-from ledger.unit import Unit
+from ledger.unit import Unit, statement
 
 MAX_SUGGESTIONS = 100
 INVOICE_NUMBER = re.compile(r"\b[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9-]*\d[A-Za-z0-9-]*\b")
@@ -66,6 +80,9 @@ _FIELD_OF = {
     SelfApproval: COMMENT,
     ApprovalAlreadyDecided: COMMENT,
     UnknownApprovalRequest: COMMENT,
+    AlreadyReversed: APPLICATION,
+    NotAnApplication: APPLICATION,
+    UnknownApplication: APPLICATION,
 }
 FIELD_ERROR_LIMIT = 150  # what Slack shows beside a field; longer messages are cut
 
@@ -122,6 +139,19 @@ def refreshed_apply_form(ctx: Context, context: FormContext, state: dict[str, An
 def issue_form(ctx: Context, channel: str | None) -> dict:
     require_billing_admin(ctx, "issue credits", "issue_credit", "the Issue a client credit form")
     return forms.issue_form(FormContext(channel=channel))
+
+
+def reverse_form(ctx: Context, channel: str | None) -> dict:
+    require_billing_admin(ctx, "reverse credit applications", "reverse_application", "the Reverse a credit form")
+    return forms.reverse_form(FormContext(channel=channel), None, [], None)
+
+
+def refreshed_reverse_form(ctx: Context, context: FormContext, state: dict[str, Any]) -> dict:
+    client_id = _selected(state, CLIENT)
+    with ctx.db.read() as unit:
+        client = _client_by_id(unit, client_id) if client_id else None
+        applications = reports.live_applications(unit, client.id) if client else []
+    return forms.reverse_form(context, client, applications, None)
 
 
 def review_form(ctx: Context, value: str) -> dict:
@@ -186,6 +216,27 @@ def submit_review(ctx: Context, context: FormContext, state: dict[str, Any]) -> 
     return _carried_out(ctx, COMMENT, lambda: approval_handlers.approve(ctx, str(context.request_id)))
 
 
+def submit_reverse(ctx: Context, context: FormContext, state: dict[str, Any]) -> FormOutcome:
+    chosen = _selected(state, APPLICATION)
+    if not _selected(state, CLIENT):
+        return FormOutcome(errors={CLIENT: "Pick a client."})
+    if not chosen or not chosen.isdigit():
+        return FormOutcome(errors={CLIENT: "This client has no credit application to reverse."})
+    application_id, reason = int(chosen), _typed(state, NOTE)
+
+    def reverse() -> Reply:
+        asked = f"reverse {application_id}"
+        require_billing_admin(
+            ctx, "reverse credit applications", "reverse_application", asked, application_id=application_id
+        )
+        result = ctx.db.transact(
+            operations.reverse_application, application_id, ctx.caller.request, reason=reason or "Reverse form"
+        )
+        return reversed_reply(result)
+
+    return _carried_out(ctx, APPLICATION, reverse)
+
+
 def _carried_out(ctx: Context, first_field: str, produce: Any) -> FormOutcome:
     """Carry a submission out; a refusal becomes the error beside its field, an approval the usual request."""
     try:
@@ -240,6 +291,14 @@ def _apply_values_of(values: ApplyFormValues, invoice: str | None) -> ApplyFormV
         amount = forms.amount_text(most, balance.client.currency) if most > 0 else None
     number = chosen.number if chosen else None
     return ApplyFormValues(balance, values.projects, number, amount, values.notice)
+
+
+_CLIENT = statement("SELECT id, name, currency FROM client WHERE id = ?")
+
+
+def _client_by_id(unit: Unit, client_id: str) -> ClientRef | None:
+    row = unit.row(_CLIENT, (client_id,))
+    return ClientRef(*row) if row else None
 
 
 def _element(state: dict[str, Any], block_id: str) -> dict[str, Any]:

@@ -34,10 +34,13 @@ from ledger.approvals import ApprovalRequest
 from ledger.lookup import ClientRef
 from ledger.money import decimal_str, format_money
 from ledger.reads import ClientBalance, InvoiceSummary
+from ledger.reports import LiveApplication
 
 APPLY_FORM = "credit_apply_form"
 ISSUE_FORM = "credit_issue_form"
 REVIEW_FORM = "credit_review_form"
+REVERSE_FORM = "credit_reverse_form"
+APPLICATION = "application"
 # Fields: each is a block id and its element's action id.
 CLIENT, INVOICE, AMOUNT, PROJECT, NOTE, REASON, COMMENT = (
     "client",
@@ -207,6 +210,41 @@ def issue_form(context: FormContext, client: ClientRef | None = None, notice: st
         _note_input(REASON, "Reason", optional=False, hint="Why the client gets this credit: it goes into the history.")
     )
     return _modal(ISSUE_FORM, "Issue a client credit", "Issue", context, blocks)
+
+
+# --- the reverse form ---------------------------------------------------------------------------------------
+
+
+def reverse_form(
+    context: FormContext, client: ClientRef | None, applications: Sequence[LiveApplication], chosen: int | None
+) -> dict[str, Any]:
+    blocks: list[Block] = [_client_input(client, dispatch=True)]
+    if client is None:
+        blocks.append(_hint("Pick a client: its latest credit applications appear here."))
+    elif not applications:
+        blocks.append(_hint(f"{esc(client.name)} has no credit application left to reverse."))
+    else:
+        options = [
+            _option(
+                f"#{a.application_id} · {a.invoice_number} · {format_money(a.amount_minor, a.currency)} · "
+                f"{a.received_on.isoformat()}" + (f" · {a.project_id}" if a.project_id else ""),
+                str(a.application_id),
+            )
+            for a in applications[:MAX_OPTIONS]
+        ]
+        initial = next((o for o in options if o.value == str(chosen)), None)
+        blocks.append(
+            InputBlock(
+                block_id=APPLICATION,
+                label="Credit application",
+                element=StaticSelectElement(
+                    action_id=APPLICATION, placeholder="Pick an application", options=options, initial_option=initial
+                ),
+                hint="The latest applications not reversed. The credit goes back to the client's wallet.",
+            )
+        )
+        blocks.append(_note_input(NOTE, "Reason", optional=True, hint="Kept in the history."))
+    return _modal(REVERSE_FORM, "Reverse a credit", "Reverse", context, blocks)
 
 
 # --- reviewing an approval request --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The credit forms in Slack: opened by `/credit apply` or `/credit issue` with nothing after them, by the shortcuts
-"Apply a client credit" (global) and "Apply credit to this invoice" (on a message), by the home tab's buttons and
-by Review on an approval request; the client typeahead (options load URL); the form redrawn when a client or an
+"""The credit forms in Slack: opened by `/credit apply`, `/credit issue` or `/credit reverse` with nothing after
+them, by the shortcuts "Apply a client credit" (global) and "Apply credit to this invoice" (on a message), by the
+home tab's buttons and by Review on an approval request; the client typeahead (options load URL); the form redrawn when a client or an
 invoice is picked; and the submissions.
 
 A form must be opened within 3 seconds of the trigger (Slack's trigger_id expires), so it is opened inside the
@@ -39,7 +39,8 @@ APPLY_SHORTCUT = "apply_credit"
 APPLY_MESSAGE_SHORTCUT = "apply_credit_to_invoice"
 ISSUE_SHORTCUT = "issue_credit"
 FORM_OPENED = "The form is open: fill it in and press its button (typing the whole command works too)."
-FORM_SUBCOMMANDS = {"apply": forms.apply_form, "issue": forms.issue_form}
+FORM_SUBCOMMANDS = {"apply": forms.apply_form, "issue": forms.issue_form, "reverse": forms.reverse_form}
+REDRAWN = {form_views.APPLY_FORM: forms.refreshed_apply_form, form_views.REVERSE_FORM: forms.refreshed_reverse_form}
 
 
 def register(app: App) -> None:
@@ -51,12 +52,13 @@ def register(app: App) -> None:
     app.action(OPEN_ISSUE_FORM)(open_issue_from_button)
     app.action(REVIEW_REQUEST)(open_review)
     app.options(form_views.CLIENT_ACTION)(suggest_clients)
-    app.action(form_views.CLIENT_ACTION)(redraw_apply_form)
-    app.action(form_views.INVOICE_ACTION)(redraw_apply_form)
+    app.action(form_views.CLIENT_ACTION)(redraw_form)
+    app.action(form_views.INVOICE_ACTION)(redraw_form)
     app.action(form_views.REJECT_ACTION)(reject_from_review)
     app.view(form_views.APPLY_FORM)(submit(forms.submit_apply))
     app.view(form_views.ISSUE_FORM)(submit(forms.submit_issue))
     app.view(form_views.REVIEW_FORM)(submit(forms.submit_review))
+    app.view(form_views.REVERSE_FORM)(submit(forms.submit_reverse))
 
 
 # --- who asks ------------------------------------------------------------------------------------------------
@@ -176,19 +178,18 @@ def suggest_clients(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> 
         ack(options=[])
 
 
-def redraw_apply_form(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
+def redraw_form(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebClient) -> None:
     ack()
     view = body.get("view") or {}
-    if view.get("callback_id") != form_views.APPLY_FORM:
+    redraw = REDRAWN.get(str(view.get("callback_id")))
+    if redraw is None:
         return
     ctx = Context(services_of(context), interaction_caller(body, "redraw"))
-    redrawn = forms.refreshed_apply_form(
-        ctx, form_views.FormContext.loads(view.get("private_metadata")), view.get("state") or {}
-    )
+    redrawn = redraw(ctx, form_views.FormContext.loads(view.get("private_metadata")), view.get("state") or {})
     try:
         client.views_update(view_id=view.get("id"), hash=view.get("hash"), view=redrawn)
     except SlackApiError as refused:  # hash_conflict: a newer pick already redrew it
-        log.info("views.update of the apply form refused: %s", refused.response.get("error"))
+        log.info("views.update of a form refused: %s", refused.response.get("error"))
 
 
 def reject_from_review(
