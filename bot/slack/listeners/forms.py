@@ -1,7 +1,7 @@
 """The credit forms in Slack: opened by `/credit apply`, `/credit issue` or `/credit reverse` with nothing after
 them, by the shortcuts "Apply a client credit" (global) and "Apply credit to this invoice" (on a message), by the
-home tab's buttons and by Review on an approval request; the client typeahead (options load URL); the form redrawn when a client or an
-invoice is picked; and the submissions.
+home tab's buttons and by Review on an approval request; the client typeahead (options load URL); the form
+redrawn when a client or an invoice is picked; and the submissions.
 
 A form must be opened within 3 seconds of the trigger (Slack's trigger_id expires), so it is opened inside the
 request. A submission is answered inside Slack's acknowledgement: refusals as `response_action: errors` beside their
