@@ -83,12 +83,14 @@ def find_invoice(unit: Unit, number: str) -> InvoiceRef:
 # (PostgreSQL: pg_trgm's GIN index on name_key; SQLite: the FTS5 trigram table client_name_trigram), which serves a
 # part of three letters or more. A shorter part matches by prefix only: every name contains "a".
 TRIGRAM = 3
-# SQLite compares names bytewise, so a prefix is a range of the unique index; PostgreSQL's collation may not, so there
-# a prefix is a LIKE the trigram index serves.
+_LAST = "\U0010ffff"  # after every character: key + _LAST bounds the names starting with key
+# A prefix is a range of names compared bytewise: SQLite's unique index on name_key already compares so; PostgreSQL
+# has ix_client_name_prefix on name_key COLLATE "C" (its default collation may order otherwise). As a range, not a
+# LIKE, it uses the index whatever plan the statement is given.
 _CLIENTS_BY_PREFIX = Statement(
-    "SELECT id, name, currency FROM client WHERE name_key >= ? AND name_key < ? || char(1114111) "
-    "ORDER BY name_key LIMIT ?",
-    "SELECT id, name, currency FROM client WHERE name_key LIKE %s || '%%' ESCAPE '\\' ORDER BY name_key LIMIT %s",
+    "SELECT id, name, currency FROM client WHERE name_key >= ? AND name_key < ? ORDER BY name_key LIMIT ?",
+    'SELECT id, name, currency FROM client WHERE name_key COLLATE "C" >= %s AND name_key COLLATE "C" < %s'
+    ' ORDER BY name_key COLLATE "C" LIMIT %s',
 )
 _CLIENTS_BY_ID = statement("SELECT id, name, currency FROM client WHERE id IN (?, ?, ?) ORDER BY id")
 _CLIENTS_CONTAINING_PG = statement(
@@ -110,8 +112,7 @@ def matching_clients(unit: Unit, text: str, limit: int = 100) -> list[ClientRef]
     if typed:  # an id as typed, or in the case ids usually have (find_client compares ids case-insensitively)
         found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_ID, (typed, typed.upper(), key)))
     escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    prefix = (key, key, limit) if unit.is_sqlite else (escaped, limit)
-    found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_PREFIX, prefix))
+    found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_PREFIX, (key, key + _LAST, limit)))
     if len(key) >= TRIGRAM and len(found) < limit:
         containing = _CLIENTS_CONTAINING_SQLITE if unit.is_sqlite else _CLIENTS_CONTAINING_PG
         more = unit.rows(containing, (f"%{escaped}%", f"{escaped}%", limit - len(found)))

@@ -79,6 +79,7 @@ class Client(SQLModel, table=True):
         Index(
             "ix_client_name_trgm", "name_key", postgresql_using="gin", postgresql_ops={"name_key": "gin_trgm_ops"}
         ).ddl_if(dialect="postgresql"),
+        Index("ix_client_name_prefix", text('(name_key COLLATE "C")')).ddl_if(dialect="postgresql"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -144,6 +145,8 @@ def compared_with_migrations(obj: Any, name: str | None, type_: str, reflected: 
     models, and the PostgreSQL-only trigram index does not exist on SQLite."""
     if type_ == "table" and name in SQLITE_TRIGRAM_TABLES:
         return False
+    if type_ == "index" and name == "ix_client_name_prefix":
+        return False  # Alembic reflects its COLLATE "C" expression as a plain column: it cannot compare it
     return not (type_ == "index" and name == "ix_client_name_trgm" and not reflected and compare_to is None)
 
 

@@ -3,7 +3,8 @@ QuickBooks sync by time.
 
 - Client names by any part of them, as `find_client` matches: PostgreSQL's pg_trgm GIN index serves
   `name_key LIKE '%part%'`; SQLite's FTS5 trigram table `client_name_trigram` (kept by triggers on `client`) does the
-  same. Both answer a three-letter part without reading every client.
+  same. Both answer a three-letter part without reading every client. Names by their start: SQLite's unique index
+  on name_key; PostgreSQL's `ix_client_name_prefix` on name_key COLLATE "C" (bytewise, as a range needs).
 - `ix_client_unapplied`: the clients holding the most unapplied credit, read in order from the index.
 - `ix_qb_txn_synced_at`: the QuickBooks connection's last sync, read from the end of the index.
 
@@ -40,6 +41,7 @@ def upgrade() -> None:
     else:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         op.execute("CREATE INDEX ix_client_name_trgm ON client USING gin (name_key gin_trgm_ops)")
+        op.execute('CREATE INDEX ix_client_name_prefix ON client ((name_key COLLATE "C"))')
     op.create_index("ix_client_unapplied", "client", [sa.text("(credits_issued_minor - credits_applied_minor)")])
     op.create_index("ix_qb_txn_synced_at", "qb_txn", ["synced_at"])
 
@@ -52,4 +54,5 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER client_name_trigram_{trigger}")
         op.execute("DROP TABLE client_name_trigram")
     else:
+        op.execute("DROP INDEX ix_client_name_prefix")
         op.execute("DROP INDEX ix_client_name_trgm")
