@@ -131,32 +131,32 @@ def _applied(unit: Unit, request: ReportRequest, client: ClientRef | None) -> Re
 
 
 # Grouped, the applications are summed from payment alone (the (client_id, kind, project_id, amount_minor) index
-# covers it when no date is given), clients joined to the groups afterwards, and the reversed applications, which
-# are few, summed the same way and taken off: the database's own GROUP BY, not a reversal lookup per payment.
+# covers it when no date is given), each group's client read by its key afterwards (a scalar subquery: one primary
+# key lookup per group, never a pass over the clients), and the reversed applications, which are few, summed the
+# same way and taken off: the database's own GROUP BY, not a reversal lookup per payment.
+_NAME = "(SELECT name FROM client WHERE id = g.k1)"
+_CURRENCY = "(SELECT currency FROM client WHERE id = g.{key})"
 _GROUPS = {
-    "client": (("p.client_id",), "g.k1, c.name, c.currency", ("client_id", "client", "currency"), 2),
-    "project": (("p.client_id", "p.project_id"), "g.k1, c.name, g.k2, c.currency",
-                ("client_id", "client", "project", "currency"), 3),
-    "month": (("{month}", "p.client_id"), "g.k1, c.currency", ("month", "currency"), 1),
+    "client": (("p.client_id",), f"g.k1, {_NAME}, {_CURRENCY.format(key='k1')}, g.n, g.total", "", "g.k1",
+               ("client_id", "client", "currency"), 2),
+    "project": (("p.client_id", "p.project_id"), f"g.k1, {_NAME}, g.k2, {_CURRENCY.format(key='k1')}, g.n, g.total",
+                "", "g.k1, coalesce(g.k2, '')", ("client_id", "client", "project", "currency"), 3),
+    "month": (("{month}", "p.client_id"), f"g.k1, {_CURRENCY.format(key='k2')}, sum(g.n), sum(g.total)",
+              " GROUP BY 1, 2", "1, 2", ("month", "currency"), 1),
 }  # fmt: skip
 
 
 def _applied_grouped(unit: Unit, request: ReportRequest, where: str, params: list[Any]) -> Report:
-    inner_keys, outer_keys, key_columns, currency_at = _GROUPS[str(request.by)]
+    inner_keys, outer, regroup, order, key_columns, currency_at = _GROUPS[str(request.by)]
     keys = [key.format(month=_month(unit, "p.received_on")) for key in inner_keys]
     names = ", ".join(f"{key} AS k{n}" for n, key in enumerate(keys, 1))
-    client_key = "g.k2" if request.by == "month" else "g.k1"
 
     def grouped(source: str, joined: str = "") -> str:
         inner = (
             f"SELECT {names}, count(*) AS n, sum(p.amount_minor) AS total FROM {source}"
             f" WHERE p.kind = '{PaymentKind.ACCOUNT_CREDIT.value}'{joined}{where} GROUP BY {', '.join(keys)}"
         )
-        order = ", ".join(f"coalesce({key}, '')" for key in outer_keys.split(", "))
-        return (
-            f"SELECT {outer_keys}, sum(g.n), sum(g.total) FROM ({inner}) g JOIN client c ON c.id = {client_key}"
-            f" GROUP BY {outer_keys} ORDER BY {order}"
-        )
+        return f"SELECT {outer} FROM ({inner}) g{regroup} ORDER BY {order}"
 
     applied = statement(grouped("payment p"))
     # The few reversed applications, found from the reversals: SQLite keeps a CROSS JOIN's order, PostgreSQL a
