@@ -127,3 +127,17 @@ def test_cli_report_refusals_exit_non_zero(cli):
     refused = cli("report", "unapplied", "--by", "project")
     assert refused.exit_code == 1 and "never to a project" in refused.output
     assert cli("report", "applied", "--from", "2026-13-01").exit_code == 2
+
+
+def test_the_reports_bench_runs_at_a_small_size():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.bench_reports", "--payments", "2000", "--clients", "300"],
+        cwd=root, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for line in ("report applied --by client", "report applied --by month", "home tab (admin)", "client typeahead"):
+        assert line in done.stdout
