@@ -141,14 +141,17 @@ _GROUPS = {
                ("client_id", "client", "currency"), 2),
     "project": (("p.client_id", "p.project_id"), f"g.k1, {_NAME}, g.k2, {_CURRENCY.format(key='k1')}, g.n, g.total",
                 "", "g.k1, coalesce(g.k2, '')", ("client_id", "client", "project", "currency"), 3),
-    "month": (("{month}", "p.client_id"), f"g.k1, {_CURRENCY.format(key='k2')}, sum(g.n), sum(g.total)",
+    "month": (("{month}", "p.client_id"), f"{{month_of_k1}}, {_CURRENCY.format(key='k2')}, sum(g.n), sum(g.total)",
               " GROUP BY 1, 2", "1, 2", ("month", "currency"), 1),
 }  # fmt: skip
 
 
 def _applied_grouped(unit: Unit, request: ReportRequest, where: str, params: list[Any]) -> Report:
     inner_keys, outer, regroup, order, key_columns, currency_at = _GROUPS[str(request.by)]
-    keys = [key.format(month=_month(unit, "p.received_on")) for key in inner_keys]
+    # PostgreSQL groups months as dates (date_trunc: no text to collate) and spells them once per group.
+    month = "substr(p.received_on, 1, 7)" if unit.is_sqlite else "date_trunc('month', p.received_on)"
+    keys = [key.format(month=month) for key in inner_keys]
+    outer = outer.format(month_of_k1="g.k1" if unit.is_sqlite else "to_char(g.k1, 'YYYY-MM')")
     names = ", ".join(f"{key} AS k{n}" for n, key in enumerate(keys, 1))
 
     def grouped(source: str, joined: str = "") -> str:
