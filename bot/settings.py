@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Encrypts the QuickBooks tokens stored in the database; changing it means connecting again.
     secret_key: SecretStr | None = Field(None, alias="CREDITBOT_SECRET_KEY")
     qbo_poll_cron: str = Field("*/15 * * * *", alias="CREDITBOT_QBO_POLL_CRON")
+    # Slack's home tab is published again at most this often per person (views.publish is rate limited).
+    home_refresh_seconds: float = Field(5.0, alias="CREDITBOT_HOME_REFRESH_SECONDS", ge=0)
 
     @field_validator("billing_admins", mode="before")
     @classmethod

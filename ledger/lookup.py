@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from ledger.errors import AmbiguousClient, UnknownClient, UnknownInvoice
-from ledger.unit import Unit, statement
+from ledger.unit import Statement, Unit, statement
 
 _MAX_CANDIDATES = 5
 
@@ -78,3 +78,46 @@ def find_invoice(unit: Unit, number: str) -> InvoiceRef:
     if found is None:
         raise UnknownInvoice(text)
     return InvoiceRef(*found)
+
+
+# --- the typeahead: clients whose id or name contains what was typed, without reading every client --------
+# Matched as `find_client` matches (id, name, or part of a name, case-insensitively). Names starting with the text
+# come first, in order, from the unique index on name_key; then names containing it, from the trigram index
+# (PostgreSQL: pg_trgm's GIN index on name_key; SQLite: the FTS5 trigram table client_name_trigram), which serves a
+# part of three letters or more. A shorter part matches by prefix only: every name contains "a".
+TRIGRAM = 3
+_LAST = "\U0010ffff"  # after every character: key + _LAST bounds the names starting with key
+# A prefix is a range of names compared bytewise: SQLite's unique index on name_key already compares so; PostgreSQL
+# has ix_client_name_prefix on name_key COLLATE "C" (its default collation may order otherwise). As a range, not a
+# LIKE, it uses the index whatever plan the statement is given.
+_CLIENTS_BY_PREFIX = Statement(
+    "SELECT id, name, currency FROM client WHERE name_key >= ? AND name_key < ? ORDER BY name_key LIMIT ?",
+    'SELECT id, name, currency FROM client WHERE name_key COLLATE "C" >= %s AND name_key COLLATE "C" < %s'
+    ' ORDER BY name_key COLLATE "C" LIMIT %s',
+)
+_CLIENTS_BY_ID = statement("SELECT id, name, currency FROM client WHERE id IN (?, ?, ?) ORDER BY id")
+_CLIENTS_CONTAINING_PG = statement(
+    "SELECT id, name, currency FROM client WHERE name_key LIKE ? ESCAPE '\\' AND name_key NOT LIKE ? ESCAPE '\\' "
+    "LIMIT ?"
+)
+_CLIENTS_CONTAINING_SQLITE = statement(
+    "SELECT c.id, c.name, c.currency FROM client_name_trigram t JOIN client c ON c.rowid = t.rowid "
+    "WHERE t.name_key LIKE ? ESCAPE '\\' AND t.name_key NOT LIKE ? ESCAPE '\\' LIMIT ?"
+)
+
+
+def matching_clients(unit: Unit, text: str, limit: int = 100) -> list[ClientRef]:
+    """Up to `limit` clients for a typeahead: the exact id first, then names starting with `text`, then names
+    containing it (three letters or more)."""
+    key = " ".join(text.split()).lower()
+    found: dict[str, ClientRef] = {}
+    typed = text.strip()
+    if typed:  # an id as typed, or in the case ids usually have (find_client compares ids case-insensitively)
+        found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_ID, (typed, typed.upper(), key)))
+    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_PREFIX, (key, key + _LAST, limit)))
+    if len(key) >= TRIGRAM and len(found) < limit:
+        containing = _CLIENTS_CONTAINING_SQLITE if unit.is_sqlite else _CLIENTS_CONTAINING_PG
+        more = unit.rows(containing, (f"%{escaped}%", f"{escaped}%", limit - len(found)))
+        found.update((row[0], ClientRef(*row)) for row in sorted(more, key=lambda row: row[1].lower()))
+    return list(found.values())[:limit]

@@ -85,6 +85,8 @@ class SlackStandIn:
         # Where apps.connections.open sends a Socket Mode client (a SocketModeStandIn's url).
         self.socket_url: str | None = None
         self._ts = itertools.count(1)
+        self.views = ViewsStandIn()
+        self.files = FilesStandIn()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -160,6 +162,13 @@ class SlackStandIn:
         if name == "conversations.history":
             return {"ok": True, "messages": self._history(body), "has_more": False,
                     "response_metadata": {"next_cursor": ""}}  # fmt: skip
+        if name in VIEW_METHODS:
+            return self.views.answer(name, body)
+        if name in FILE_METHODS:
+            return self.files.answer(name, body, self.url)
+        if name == "chat.postEphemeral":
+            message = self._post(body)
+            return {"ok": True, "message_ts": message.ts}
         if name == "chat.delete":
             with self._changed:
                 self.posted = [m for m in self.posted if m.ts != body.get("ts")]
@@ -200,8 +209,14 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             self._handle(dict(urllib.parse.parse_qsl(query, keep_blank_values=True)))
 
         def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-            self._handle(_decode(raw, self.headers.get("Content-Type") or ""))
+            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            parsed = urllib.parse.urlparse(self.path)
+            if parsed.path.startswith("/upload/"):  # files.getUploadURLExternal's upload_url: the file's bytes
+                stand_in._record(Call("upload", parsed.path.rsplit("/", 1)[1], {"length": len(data)}, {}))
+                status, text = stand_in.files.receive(parsed.path.rsplit("/", 1)[1], data)
+                return self._send(status, text)
+            query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
+            self._handle({**query, **_decode(data.decode(), self.headers.get("Content-Type") or "")})
 
         def _handle(self, body: dict[str, Any]) -> None:
             kind, _, name = urllib.parse.urlparse(self.path).path.strip("/").partition("/")
@@ -214,6 +229,8 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                     return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"})
                 return self._send(int(fault), {"ok": False, "error": "fatal_error"})
             answer = stand_in._answer(kind, name, body)
+            if answer is RATELIMITED:
+                return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
             if fault == "post-then-drop":
                 self.close_connection = True
                 return
@@ -251,6 +268,188 @@ def _channel_id(channel: str) -> str:
 
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
+
+
+# --- views (modals, the home tab) and files, as Slack's docs describe them ------------------------------------
+# views.open exchanges a trigger_id once, within 3 seconds of the interaction that issued it (expired_trigger_id,
+# exchanged_trigger_id, invalid_trigger_id); a view is at most 250 kB (view_too_large) and 100 blocks, a modal's title,
+# submit and close at most 24 characters, private_metadata 3,000 and callback_id 255 (invalid_arguments otherwise).
+# views.update takes a view_id (not_found) and an optional hash (hash_conflict when the view changed since).
+# views.publish needs the home tab enabled (not_enabled) and is Tier 4: about 100 a minute, then HTTP 429 ratelimited.
+# files.getUploadURLExternal (filename, length) gives an upload_url and a file_id; the bytes are POSTed there; then
+# files.completeUploadExternal (files=[{"id", "title"}], channel_id, initial_comment) shares them (file_not_found
+# for a file never uploaded).
+VIEW_METHODS = frozenset({"views.open", "views.update", "views.publish"})
+FILE_METHODS = frozenset({"files.getUploadURLExternal", "files.completeUploadExternal"})
+TRIGGER_SECONDS = 3.0
+VIEW_BYTES = 250_000
+RATELIMITED = object()  # an answer the handler sends as HTTP 429 with Retry-After
+
+
+class ViewsStandIn:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._issued: dict[str, float] = {}
+        self._exchanged: set[str] = set()
+        self._expired: set[str] = set()
+        self._ids = itertools.count(1)
+        self.opened: dict[str, dict[str, Any]] = {}  # view id -> the modal as Slack holds it now
+        self.homes: dict[str, dict[str, Any]] = {}  # user -> their home tab
+        self.home_tab_enabled = True
+        self.publish_limit_per_minute = 100
+        self._published: deque[float] = deque()
+
+    def issue_trigger(self) -> str:
+        """A trigger_id as an interaction carries it ("12345.98765.abcd2358fdea")."""
+        number = next(self._ids)
+        trigger = f"{number}.{int(time.time())}.{hashlib.sha256(str(number).encode()).hexdigest()[:12]}"
+        with self._lock:
+            self._issued[trigger] = time.monotonic()
+        return trigger
+
+    def expire(self, trigger_id: str) -> None:
+        """Make a trigger too old to exchange (as if more than 3 seconds had passed)."""
+        with self._lock:
+            self._expired.add(trigger_id)
+
+    def last_modal(self) -> dict[str, Any]:
+        with self._lock:
+            return list(self.opened.values())[-1]
+
+    def answer(self, name: str, body: dict[str, Any]) -> Any:
+        view = _json(body.get("view"))
+        if not isinstance(view, dict):
+            return _refused("invalid_arguments", "missing required field: view")
+        problem = _view_problem(view)
+        if problem:
+            return _refused(*problem)
+        with self._lock:
+            if name == "views.open":
+                return self._open(str(body.get("trigger_id") or ""), view)
+            if name == "views.update":
+                return self._update(str(body.get("view_id") or ""), body.get("hash"), view)
+            return self._publish(str(body.get("user_id") or ""), view)
+
+    def _open(self, trigger: str, view: dict[str, Any]) -> Any:
+        if trigger not in self._issued:
+            return _refused("invalid_trigger_id")
+        if trigger in self._exchanged:
+            return _refused("exchanged_trigger_id")
+        if trigger in self._expired or time.monotonic() - self._issued[trigger] > TRIGGER_SECONDS:
+            return _refused("expired_trigger_id")
+        if view.get("type") != "modal":
+            return _refused("invalid_arguments", "views.open opens a modal")
+        self._exchanged.add(trigger)
+        held = self._held(f"V{next(self._ids):08d}", view)
+        self.opened[held["id"]] = held
+        return {"ok": True, "view": held}
+
+    def _update(self, view_id: str, hash_: Any, view: dict[str, Any]) -> Any:
+        current = self.opened.get(view_id)
+        if current is None:
+            return _refused("not_found")
+        if hash_ and hash_ != current["hash"]:
+            return _refused("hash_conflict")
+        held = self._held(view_id, view)
+        self.opened[view_id] = held
+        return {"ok": True, "view": held}
+
+    def _publish(self, user: str, view: dict[str, Any]) -> Any:
+        if not user:
+            return _refused("invalid_arguments", "missing required field: user_id")
+        if view.get("type") != "home":
+            return _refused("invalid_arguments", "views.publish publishes a home tab")
+        if not self.home_tab_enabled:
+            return _refused("not_enabled")
+        now = time.monotonic()
+        while self._published and now - self._published[0] > 60:
+            self._published.popleft()
+        if len(self._published) >= self.publish_limit_per_minute:
+            return RATELIMITED
+        self._published.append(now)
+        held = self._held(f"VH-{user}", view)
+        self.homes[user] = held
+        return {"ok": True, "view": held}
+
+    def _held(self, view_id: str, view: dict[str, Any]) -> dict[str, Any]:
+        held = {**view, "id": view_id, "team_id": TEAM, "app_id": "A-CREDITBOT", "state": {"values": {}}}
+        held["hash"] = f"{int(time.time())}.{next(self._ids)}"
+        held.setdefault("private_metadata", "")
+        return held
+
+
+def _view_problem(view: dict[str, Any]) -> tuple[str, str] | None:
+    if len(json.dumps(view)) > VIEW_BYTES:
+        return ("view_too_large", "a view is at most 250 kB")
+    blocks = view.get("blocks")
+    if not isinstance(blocks, list) or len(blocks) > 100:
+        return ("invalid_arguments", "blocks: an array of at most 100 blocks")
+    if len(str(view.get("private_metadata") or "")) > 3000 or len(str(view.get("callback_id") or "")) > 255:
+        return ("invalid_arguments", "private_metadata is at most 3,000 characters, callback_id 255")
+    if view.get("type") == "modal":
+        for field_name in ("title", "submit", "close"):
+            text = (view.get(field_name) or {}).get("text", "")
+            if (field_name == "title" and not text) or len(text) > 24:
+                return ("invalid_arguments", f"{field_name}: plain text of at most 24 characters")
+        if any(block.get("type") == "input" for block in blocks) and not view.get("submit"):
+            return ("invalid_arguments", "a modal with input blocks needs a submit button")
+    return None
+
+
+def _refused(error: str, why: str | None = None) -> dict[str, Any]:
+    answer: dict[str, Any] = {"ok": False, "error": error}
+    if why:
+        answer["response_metadata"] = {"messages": [why]}
+    return answer
+
+
+@dataclass(frozen=True)
+class SharedFile:
+    file_id: str
+    filename: str
+    title: str
+    channel: str | None
+    initial_comment: str
+    content: bytes
+
+
+class FilesStandIn:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[str, dict[str, Any]] = {}
+        self.shared: list[SharedFile] = []
+
+    def answer(self, name: str, body: dict[str, Any], base_url: str) -> Any:
+        with self._lock:
+            if name == "files.getUploadURLExternal":
+                filename, length = body.get("filename"), str(body.get("length") or "")
+                if not filename or not length.isdigit():
+                    return _refused("invalid_arguments", "filename and length (bytes) are required")
+                file_id = f"F{next(self._ids):09d}"
+                self._pending[file_id] = {"filename": filename, "length": int(length), "data": None}
+                return {"ok": True, "upload_url": f"{base_url}/upload/{file_id}", "file_id": file_id}
+            files = _json(body.get("files"))
+            if not isinstance(files, list) or not files:
+                return _refused("invalid_arguments", "files: an array of {id, title}")
+            if any(self._pending.get(str(f.get("id")), {}).get("data") is None for f in files):
+                return _refused("file_not_found")
+            done = []
+            for entry in files:
+                pending = self._pending.pop(str(entry["id"]))
+                title = str(entry.get("title") or pending["filename"])
+                self.shared.append(SharedFile(str(entry["id"]), pending["filename"], title, body.get("channel_id"),
+                                              str(body.get("initial_comment") or ""), pending["data"]))  # fmt: skip
+                done.append({"id": entry["id"], "title": title})
+            return {"ok": True, "files": done}
+
+    def receive(self, file_id: str, data: bytes) -> tuple[int, str]:
+        with self._lock:
+            pending = self._pending.get(file_id)
+            if pending is None:
+                return 404, "not found"
+            pending["data"] = data
+            return 200, f"OK - {len(data)}"
 
 
 class SocketModeStandIn:
@@ -456,7 +655,7 @@ class BotUnderTest:
                 "text": escaped(text),
                 "api_app_id": "A-CREDITBOT",
                 "response_url": self.slack.response_url(f"cmd-{number}"),
-                "trigger_id": trigger_id or f"trigger-{number}-{time.monotonic_ns()}",
+                "trigger_id": trigger_id or self.slack.views.issue_trigger(),
             }
         )
 
@@ -464,6 +663,12 @@ class BotUnderTest:
         """Type `/credit <text>` as `user`; the reply is the acknowledgement's body."""
         body = self.slash_body(text, user, channel)
         return self.slash_with(body, {k.replace("_", "-"): v for k, v in headers.items()})
+
+    def slash_form(self, text: str, user: str = ADMIN, channel: str = CHANNEL) -> Message:
+        """Type a `/credit` line that opens a form; the acknowledgement says so."""
+        reply = self.slash(text, user, channel)
+        assert "form is open" in reply.text, reply.text
+        return reply
 
     def slash_with(self, body: str, headers: dict[str, str] | None = None) -> Message:
         answer = self.post(body, headers)
@@ -488,7 +693,7 @@ class BotUnderTest:
                 "channel_id": message.channel,
                 "is_ephemeral": message.ephemeral,
             },
-            "trigger_id": f"click-{number}",
+            "trigger_id": self.slack.views.issue_trigger(),
             "team": {"id": TEAM, "domain": "test"},
             "channel": {"id": message.channel, "name": "billing"},
             "response_url": self.slack.response_url(f"click-{number}"),
@@ -530,6 +735,92 @@ class BotUnderTest:
             ephemeral=message.ephemeral if replaced else True,
         )
 
+    # --- forms (modals), the typeahead and the home tab ---
+
+    def interaction(self, payload: dict[str, Any]) -> HttpAnswer:
+        """POST an interaction payload (`payload=` JSON), signed; the answer is the acknowledgement."""
+        base = {"api_app_id": "A-CREDITBOT", "token": "unused", "team": {"id": TEAM, "domain": "test"}}
+        return self.post(urllib.parse.urlencode({"payload": json.dumps({**base, **payload})}))
+
+    def shortcut(
+        self, callback_id: str, user: str = ADMIN, message: str | None = None, trigger: str | None = None
+    ) -> str:
+        """Use a global shortcut, or a message shortcut on a message with this text; returns its trigger_id."""
+        trigger = trigger or self.slack.views.issue_trigger()
+        payload: dict[str, Any] = {"type": "shortcut", "callback_id": callback_id, "trigger_id": trigger,
+                                   "user": {"id": user, "username": user.lower(), "team_id": TEAM}}  # fmt: skip
+        if message is not None:
+            payload.update(type="message_action", channel={"id": CHANNEL, "name": "billing"},
+                           message={"type": "message", "text": escaped(message), "ts": self._ts()},
+                           response_url=self.slack.response_url(f"shortcut-{next(self._numbers)}"))  # fmt: skip
+        answer = self.interaction(payload)
+        assert answer.status == 200, (answer.status, answer.body)
+        return trigger
+
+    def modal(self, count: int = 1) -> dict[str, Any]:
+        """The modal opened or updated last, once `count` views.open/views.update calls were made."""
+        self.slack.wait_for(lambda: self.slack.api_calls("views.open") + self.slack.api_calls("views.update"), count)
+        return self.slack.views.last_modal()
+
+    def suggest(
+        self, view: dict[str, Any], typed: str, user: str = ADMIN, action_id: str = "credit_form_client"
+    ) -> dict:
+        """Type into the view's external select: Slack asks the options load URL (block_suggestion)."""
+        payload = {"type": "block_suggestion", "user": {"id": user, "team_id": TEAM}, "action_id": action_id,
+                   "block_id": "client", "value": typed, "view": view,
+                   "container": {"type": "view", "view_id": view["id"]}}  # fmt: skip
+        answer = self.interaction(payload)
+        assert answer.status == 200, (answer.status, answer.body)
+        return answer.json()
+
+    def pick(self, view: dict[str, Any], block_id: str, value: str, user: str = ADMIN) -> None:
+        """Pick an option in the view's select that dispatches actions (block_actions from a view)."""
+        element = _element_of(view, block_id)
+        state = _state_for(view, {block_id: value})
+        payload = {"type": "block_actions", "user": {"id": user, "team_id": TEAM},
+                   "container": {"type": "view", "view_id": view["id"]}, "trigger_id": self.slack.views.issue_trigger(),
+                   "view": {**view, "state": state},
+                   "actions": [{"type": element["type"], "action_id": element["action_id"], "block_id": block_id,
+                                "selected_option": {"value": value, "text": {"type": "plain_text", "text": value}},
+                                "action_ts": f"{time.time():.6f}"}]}  # fmt: skip
+        answer = self.interaction(payload)
+        assert answer.status == 200, (answer.status, answer.body)
+
+    def click_in_view(self, view: dict[str, Any], action_id: str, user: str = ADMIN) -> str:
+        """Click a button in a modal or on the home tab; returns the click's trigger_id."""
+        button = next(e for b in view["blocks"] if b.get("type") == "actions" for e in b["elements"]
+                      if e.get("action_id") == action_id or e.get("text", {}).get("text") == action_id)  # fmt: skip
+        trigger = self.slack.views.issue_trigger()
+        payload = {"type": "block_actions", "user": {"id": user, "team_id": TEAM}, "trigger_id": trigger,
+                   "container": {"type": "view", "view_id": view["id"]}, "view": view,
+                   "actions": [{"type": "button", "action_id": button["action_id"], "block_id": "b",
+                                "value": button.get("value", ""), "action_ts": f"{time.time():.6f}"}]}  # fmt: skip
+        answer = self.interaction(payload)
+        assert answer.status == 200, (answer.status, answer.body)
+        return trigger
+
+    def submit(self, view: dict[str, Any], values: dict[str, str | None], user: str = ADMIN) -> dict[str, Any]:
+        """Submit the modal with these values by block id (an option's value for selects); the acknowledgement."""
+        payload = {"type": "view_submission", "user": {"id": user, "team_id": TEAM},
+                   "view": {**view, "state": _state_for(view, values)}}  # fmt: skip
+        answer = self.interaction(payload)
+        assert answer.status == 200, (answer.status, answer.body)
+        return answer.json() if answer.body else {}
+
+    def open_home(self, user: str = ADMIN, event_id: str | None = None) -> None:
+        event = {"type": "app_home_opened", "user": user, "channel": f"D-{user}", "tab": "home",
+                 "event_ts": f"{time.time():.6f}"}  # fmt: skip
+        answer = self.post(event_body(event, event_id or f"Ev-home-{next(self._numbers)}"),
+                           {"Content-Type": "application/json"})  # fmt: skip
+        assert answer.status == 200, (answer.status, answer.body)
+
+    def home(self, user: str = ADMIN, count: int = 1) -> dict[str, Any]:
+        """The user's home tab once views.publish was called `count` times for them."""
+        self.slack.wait_for(
+            lambda: [c for c in self.slack.api_calls("views.publish") if c.body.get("user_id") == user], count
+        )
+        return self.slack.views.homes[user]
+
     def posted(self, count: int = 1) -> list[Message]:
         """Messages the bot posted to channels (chat.postMessage), as people in the channel see them."""
         calls = self.slack.wait_for(lambda: self.slack.api_calls("chat.postMessage"), count)
@@ -540,6 +831,35 @@ class BotUnderTest:
 
     def _ts(self) -> str:
         return f"1700000100.{next(self._numbers):06d}"
+
+
+def _element_of(view: dict[str, Any], block_id: str) -> dict[str, Any]:
+    block = next((b for b in view["blocks"] if b.get("block_id") == block_id), None)
+    assert block is not None and block.get("type") == "input", f"no input {block_id!r} in {view['blocks']}"
+    return block["element"]
+
+
+def _state_for(view: dict[str, Any], values: dict[str, str | None]) -> dict[str, Any]:
+    """view.state as Slack sends it: every input block, with what was entered (or its initial value)."""
+    state: dict[str, Any] = {}
+    for block in view["blocks"]:
+        if block.get("type") != "input":
+            continue
+        element = block["element"]
+        kind, action_id = element["type"], element["action_id"]
+        given = values.get(block["block_id"], _UNSET)
+        if kind.endswith("select"):
+            initial = (element.get("initial_option") or {}).get("value")
+            value = initial if given is _UNSET else given
+            option = {"value": value, "text": {"type": "plain_text", "text": str(value)}} if value else None
+            state[block["block_id"]] = {action_id: {"type": kind, "selected_option": option}}
+        else:
+            value = element.get("initial_value") if given is _UNSET else given
+            state[block["block_id"]] = {action_id: {"type": kind, "value": value}}
+    return {"values": state}
+
+
+_UNSET: Any = object()
 
 
 def event_body(event: dict[str, Any], event_id: str = "Ev1") -> str:

@@ -111,6 +111,6 @@ def test_the_manifest_declares_the_command_scopes_events_and_interactivity():
     # Alert recovery reads the billing channel's history (conversations.history), public or private.
     assert {"channels:history", "groups:history"} <= scopes
     settings = manifest["settings"]
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im", "app_home_opened"}
     assert settings["interactivity"]["is_enabled"] is True
     assert settings["interactivity"]["request_url"].endswith("/slack/events")

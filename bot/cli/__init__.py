@@ -89,6 +89,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bot.cli.scans",
         "Run scheduled scans in the foreground (CREDITBOT_SCAN_CRON, UTC) until interrupted.",
     ),
+    "report": (
+        "bot.cli.reports",
+        "A report on client credits: a one-line summary, and the full table as CSV, JSON or .xlsx.",
+    ),
 }
 
 

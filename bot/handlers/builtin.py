@@ -12,6 +12,7 @@ from bot.handlers import (
     reads,
     refund,
     registry,
+    reports,
     scan,
     transfer,
     undo,
@@ -62,6 +63,8 @@ def install() -> None:
             registry.register_handler(name, handler)
     if "scan" not in registry.HANDLERS:
         registry.register_handler("scan", scan.scan, slow=True)
+    if "report" not in registry.HANDLERS:
+        registry.register_handler("report", reports.report, slow=True)  # streams the whole report to sum it
     for action_id, action in ACTION_HANDLERS.items():
         registry.ACTIONS.setdefault(action_id, action)
     if scan.invoice_findings not in registry.FINDINGS_SOURCES:

@@ -23,6 +23,8 @@ _EMOJI = {
     ":hourglass_flowing_sand:": "⏳",
     ":mag:": "🔍",
     ":book:": "📖",
+    ":bar_chart:": "📊",
+    ":memo:": "📝",
 }
 _LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]+))?>")
 _BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
@@ -100,7 +102,26 @@ def _block_lines(block: dict[str, Any], choices: list[Choice], first_number: int
         return ["   ".join(buttons)]
     if kind == "rich_text":
         return [_rich_text(block)]
+    if kind == "input":
+        return _input_lines(block)
     return [f"[{kind} block: shown in Slack only]"]
+
+
+def _input_lines(block: dict[str, Any]) -> list[str]:
+    """A form's field: its label, what it holds (a select's choice and first options), its hint."""
+    element = block.get("element") or {}
+    label = _text_of(block.get("label")) + (" (optional)" if block.get("optional") else "")
+    if element.get("type", "").endswith("select"):
+        chosen = _text_of((element.get("initial_option") or {}).get("text")) or _text_of(element.get("placeholder"))
+        lines = [f"{label}: ▾ {chosen}"]
+        options = element.get("options") or []
+        lines += [f"    · {_text_of(option.get('text'))}" for option in options[:5]]
+        if len(options) > 5:
+            lines.append(f"    · …{len(options) - 5} more")
+    else:
+        lines = [f"{label}: [{element.get('initial_value') or _text_of(element.get('placeholder'))}]"]
+    hint = _text_of(block.get("hint"))
+    return lines + ([f"    {hint}"] if hint else [])
 
 
 def _section_lines(block: dict[str, Any], choices: list[Choice], first_number: int) -> list[str]:

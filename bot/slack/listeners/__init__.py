@@ -11,9 +11,11 @@ from types import ModuleType
 
 from slack_bolt import App
 
-from bot.slack.listeners import actions, events, slash
+from bot.slack.listeners import actions, events, forms, home, reports, slash
 
-LISTENER_MODULES: list[ModuleType] = [slash, actions, events]
+# forms and reports take the `/credit` lines they answer (a form's subcommand alone, `report ...`) before slash;
+# home takes clicks on the home tab before actions (a home tab has no response_url).
+LISTENER_MODULES: list[ModuleType] = [forms, reports, home, slash, actions, events]
 
 
 def register_listeners(app: App) -> None:
