@@ -331,6 +331,13 @@ class QuickBooksState:
 
 
 @dataclass(frozen=True)
+class ExpiringCredit:
+    client: ClientRef
+    expires_on: date
+    amount_minor: int
+
+
+@dataclass(frozen=True)
 class HomeSummary:
     pending: list[approvals.ApprovalRequest]
     open_finding_ids: list[int]
@@ -338,6 +345,7 @@ class HomeSummary:
     top_holders: list[CreditHolder]
     recent: list[CreditAction]
     quickbooks: QuickBooksState
+    expiring: list[ExpiringCredit] = field(default_factory=list)
 
 
 # Each is served by an index: the expression index ix_client_unapplied (the expression must be spelled as it is),
@@ -350,6 +358,10 @@ _TOP_HOLDERS = statement(
 _RECENT = statement(
     "SELECT at, actor, action, client_id, subject, detail FROM history"
     f" WHERE outcome = 'done' AND action IN ({', '.join(repr(a) for a in CREDIT_ACTIONS)}) ORDER BY id DESC LIMIT ?"
+)
+_EXPIRING_WALLETS = statement(
+    "SELECT id, name, currency, credits_issued_minor - credits_applied_minor FROM client"
+    " WHERE next_expiry_on IS NOT NULL AND next_expiry_on <= ? ORDER BY next_expiry_on, id LIMIT ?"
 )
 _LIVE_FINDINGS = statement("SELECT id FROM scan_finding WHERE closed_at IS NULL ORDER BY id LIMIT ?")
 _LIVE_FINDING_COUNT = statement("SELECT count(*) FROM scan_finding WHERE closed_at IS NULL")
@@ -381,6 +393,7 @@ def home_summary(unit: Unit, findings: int = 5, holders: int = 10, recent: int =
         overpayments=int(unit.one(_QB_OVERPAYMENTS)[0]),
     )
     return HomeSummary(
+        expiring=expiring_credits(unit),
         pending=approvals.pending_requests(unit, 10),
         open_finding_ids=unit.column(_LIVE_FINDINGS, (findings,)),
         open_findings=int(unit.one(_LIVE_FINDING_COUNT)[0]),
@@ -388,6 +401,22 @@ def home_summary(unit: Unit, findings: int = 5, holders: int = 10, recent: int =
         recent=actions,
         quickbooks=quickbooks,
     )
+
+
+def expiring_credits(unit: Unit, wallets: int = 10) -> list[ExpiringCredit]:
+    """Credit that expires within the scans' warning days, earliest first (what each wallet's lots still hold)."""
+    from ledger.credit_ops import lots  # the expiry rule lives with the credit operations
+
+    days = getattr(unit.rules.scan, "expiry_warning_days", 14)
+    today = unit.now.date()
+    until = today + timedelta(days=days)
+    found = []
+    for client_id, name, currency, available in unit.rows(_EXPIRING_WALLETS, (unit.day(until), wallets)):
+        for holding in lots.holdings(lots.open_lots(unit, client_id), int(available)):
+            expires_on = holding.lot.expires_on
+            if expires_on is not None and today <= expires_on <= until and holding.held_minor > 0:
+                found.append(ExpiringCredit(ClientRef(client_id, name, currency), expires_on, holding.held_minor))
+    return sorted(found, key=lambda credit: (credit.expires_on, credit.client.id))
 
 
 def changes_marker(unit: Unit) -> tuple[Any, ...]:

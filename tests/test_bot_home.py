@@ -162,3 +162,18 @@ def test_the_manifest_declares_the_home_tab_shortcuts_options_url_and_file_scope
     assert manifest["settings"]["interactivity"]["message_menu_options_url"].endswith("/slack/events")
     assert "files:write" in manifest["oauth_config"]["scopes"]["bot"]
     assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+
+
+def test_credit_expiring_within_the_warning_days_is_on_the_home_tab(bot, db):
+    from datetime import timedelta
+
+    from ledger.tables import utcnow
+
+    soon = (utcnow().date() + timedelta(days=3)).isoformat()
+    later = (utcnow().date() + timedelta(days=90)).isoformat()
+    db.transact(operations.issue_credit, "C2", "40.00", "retainer", WriteRequest("t", "x1"), expires_on=soon)
+    db.transact(operations.issue_credit, "C1", "70.00", "goodwill", WriteRequest("t", "x2"), expires_on=later)
+    bot.open_home()
+    shown = texts(bot.home())
+    assert "Credit expiring soon" in shown and f"Northwind Tax (`C2`) · $40.00 on {soon}" in shown
+    assert later not in shown

@@ -54,6 +54,7 @@ def home_view(summary: HomeSummary, findings: Sequence[StoredFinding], admin: bo
         blocks.extend(_pending(summary))
     blocks.extend(_findings(summary, findings, admin))
     blocks.extend(_holders(summary))
+    blocks.extend(_expiring(summary))
     blocks.extend(_recent(summary))
     blocks.extend(_quickbooks(summary))
     if not admin:
@@ -104,6 +105,17 @@ def _holders(summary: HomeSummary) -> list[Block]:
     return [DividerBlock(), _section("*Most unapplied credit*\n" + ("\n".join(lines) or "No client holds credit."))]
 
 
+def _expiring(summary: HomeSummary) -> list[Block]:
+    if not summary.expiring:
+        return []
+    lines = [
+        f"{esc(c.client.name)} (`{esc(c.client.id)}`) · {format_money(c.amount_minor, c.client.currency)}"
+        f" on {c.expires_on.isoformat()}"
+        for c in summary.expiring
+    ]
+    return [DividerBlock(), _section("*Credit expiring soon*\n" + "\n".join(lines))]
+
+
 def _recent(summary: HomeSummary) -> list[Block]:
     lines = [
         f"`{_when(action.at)}` {mention(action.actor)} · {esc(action.action.replace('_', ' '))}"
@@ -118,7 +130,7 @@ def _recent(summary: HomeSummary) -> list[Block]:
 def _quickbooks(summary: HomeSummary) -> list[Block]:
     state = summary.quickbooks
     if state.entities == 0:
-        text = "*QuickBooks*\nNot synced yet: `creditbot quickbooks sync` brings invoices and payments in."
+        text = "*QuickBooks*\nNot synced yet: `creditbot qb connect` links QuickBooks (or `creditbot sync-qb FILE`)."
     else:
         last = _when(state.last_synced_at) if state.last_synced_at else "never"
         problems = f" · {state.unresolved} waiting to be matched" if state.unresolved else ""
