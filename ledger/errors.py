@@ -285,3 +285,13 @@ class InvalidApprovalThreshold(LedgerError):
             f"CREDITBOT_APPROVAL_THRESHOLD entry “{entry}” is not valid ({why}); write it like USD:1000,EUR:900 "
             "or a bare 1000."
         )
+
+
+class UnusableText(LedgerError):
+    """A name, number or reason that cannot be stored or looked up as typed (too long, a control character)."""
+
+    code = "unusable_text"
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"The {what} {why}. Nothing was changed.")
+        self.what = what

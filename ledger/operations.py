@@ -38,6 +38,7 @@ from ledger.errors import (
 )
 from ledger.idempotency import result_to_store
 from ledger.lookup import find_client
+from ledger.text import NAME_CHARS, checked_text
 from ledger.money import decimal_str, format_money, parse_amount
 from ledger.tables import PaymentKind
 from ledger.unit import Unit, statement
@@ -446,7 +447,7 @@ def lock_wallet(unit: Unit, client_id: str) -> Wallet:
 
 def _lock_wallet_of_invoice(unit: Unit, number: str) -> tuple[Wallet, int]:
     """The locked wallet of the client an invoice bills, and the invoice's id; UnknownInvoice when none matches."""
-    text = number.strip()
+    text = checked_text(number.strip(), "invoice number", NAME_CHARS)
     row = unit.row(_LOCK_WALLET_OF_INVOICE, (text,))
     if row is None:
         row = unit.row(_LOCK_WALLET_OF_INVOICE_ANY_CASE, (text.upper(),))

@@ -22,6 +22,7 @@ from ledger.demo import load_demo
 from ledger.errors import ImportRowError
 from ledger.money import decimal_str
 from ledger.scans import open_findings, run_scan
+from ledger.text import ACTOR_CHARS, KEY_CHARS, REASON_CHARS, checked_text
 
 ACTOR_OPTION = typer.Option(None, "--actor", help="Who is acting, for the history. Default: cli:$USER.")
 KEY_OPTION = typer.Option(None, "--key", help="Idempotency key: repeating a request with the same key changes nothing.")
@@ -35,8 +36,10 @@ APPROVED_BY_OPTION = typer.Option(
 def register(app: typer.Typer) -> None:
     app.command("balance")(balance)
     app.command("invoice")(invoice)
-    app.command("issue")(issue)
-    app.command("apply")(apply)
+    # A negative amount ("issue acme -5") is an argument to refuse with the amount's message, not an unknown option.
+    negative_is_an_argument = {"ignore_unknown_options": True}
+    app.command("issue", context_settings=negative_is_an_argument)(issue)
+    app.command("apply", context_settings=negative_is_an_argument)(apply)
     app.command("reverse")(reverse)
     app.command("history")(history)
     app.command("import")(import_command)
@@ -81,6 +84,7 @@ def issue(
     """Issue a credit to a client's wallet."""
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
+        reason = checked_text(reason, "reason", REASON_CHARS, free_text=True)
         result = database().transact(operations.issue_credit, client, amount, reason, by)
     money = result.currency
     if as_json:
@@ -138,6 +142,7 @@ def reverse(
     """Reverse a credit application: the credit returns to the wallet and the invoice owes it again."""
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
+        reason = checked_text(reason, "reason", REASON_CHARS, free_text=True)
         result = database().transact(operations.reverse_application, application_id, by, reason=reason)
     money = result.currency
     if as_json:
@@ -245,5 +250,6 @@ def _request(actor: str | None, key: str | None, approved_by: str | None) -> Wri
     """A command line call is one request: without --key, a fresh key (a retry must pass --key to be idempotent).
 
     `--approved-by` says a second billing admin approved it; the history records who, so it is never silent."""
-    who = (approved_by or "").strip() or None
-    return WriteRequest(actor or default_actor(), key or f"cli:{uuid.uuid4()}", approved_by=who)
+    who = checked_text((approved_by or "").strip(), "--approved-by name", ACTOR_CHARS) or None
+    actor = checked_text(actor or default_actor(), "--actor name", ACTOR_CHARS)
+    return WriteRequest(actor, checked_text(key, "--key", KEY_CHARS) if key else f"cli:{uuid.uuid4()}", approved_by=who)

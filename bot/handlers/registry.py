@@ -120,12 +120,19 @@ def answer(produce: Callable[[], Reply], ctx: Context, what: str) -> Reply:
         return Reply(text=refused.message, blocks=blocks.refusal(refused.message))
     except Exception:
         error_id = uuid.uuid4().hex[:8]
-        log.exception("error %s answering %r for %s", error_id, what, ctx.caller.actor)
+        log.exception("error %s answering %s for %s", error_id, loggable(what), ctx.caller.actor)
         text = (
             f"Sorry, something went wrong on my side (error {error_id}). If you asked for a change, check "
             "`/credit history` before trying again."
         )
         return Reply(text=text, blocks=blocks.message(f":warning: {text}"))
+
+
+def loggable(what: str, limit: int = 200) -> str:
+    """What was asked, as a log line may show it: quoted, cut to `limit` characters, its full length said."""
+    if len(what) <= limit:
+        return repr(what)
+    return f"{what[:limit]!r}… ({len(what):,} characters)"
 
 
 def _dispatch(ctx: Context, command: Command) -> Reply:
