@@ -38,9 +38,9 @@ from ledger.errors import (
 )
 from ledger.idempotency import result_to_store
 from ledger.lookup import find_client
-from ledger.text import NAME_CHARS, checked_text
 from ledger.money import decimal_str, format_money, parse_amount
 from ledger.tables import PaymentKind
+from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Unit, statement
 
 # The external id of a credit entry that takes credit #N back: "revokes:N" (unique, so at most once per credit).

@@ -13,9 +13,9 @@ from typing import Any
 
 from ledger.errors import UnknownInvoice
 from ledger.lookup import ClientRef, InvoiceRef, find_client, find_invoice
-from ledger.text import NAME_CHARS, checked_text
 from ledger.money import decimal_str
 from ledger.tables import OPEN_INVOICE_SQL, PaymentKind
+from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Unit, statement
 
 UNTAGGED = "(no project)"
