@@ -295,3 +295,14 @@ class UnusableText(LedgerError):
     def __init__(self, what: str, why: str) -> None:
         super().__init__(f"The {what} {why}. Nothing was changed.")
         self.what = what
+
+
+class DatabaseUnreachable(LedgerError):
+    """The database in DATABASE_URL cannot be opened or reached: nothing was read or written."""
+
+    code = "database_unreachable"
+
+    def __init__(self, database: str, why: str) -> None:
+        super().__init__(f"Cannot reach the database {database}: {why}. Nothing was changed.")
+        self.database = database
+        self.why = why

@@ -40,7 +40,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.handlers import reads
 from bot.handlers.context import Services
-from bot.settings import Settings, get_settings, open_database
+from bot.settings import Settings, get_settings, open_database, unreachable
 from bot.slack.app import HTTP_SETTINGS, create_app, require_settings, run_startup_hooks, web_client
 
 log = logging.getLogger("creditbot.server")
@@ -263,9 +263,14 @@ def creditbot_wsgi_app(threads: int = 1) -> WsgiApp:
     run_startup_hooks(app, settings, db)
     try:
         reads.warm_up(Services(settings, db), connections=threads)
-    except Exception:
-        # Warming up only saves the first requests some milliseconds; a worker that could not still serves.
-        log.warning("could not warm up the balance read; the first requests will be slower", exc_info=True)
+    except Exception as failed:
+        # Warming up only saves the first requests some milliseconds; a worker that could not still serves (and
+        # answers "the ledger is unreachable" until the database is back).
+        down = unreachable(failed, settings.database_url)
+        if down is not None:
+            log.warning("could not warm up the balance read: %s", down.message)
+        else:
+            log.warning("could not warm up the balance read; the first requests will be slower", exc_info=True)
     return wsgi_app(app)
 
 
@@ -275,6 +280,11 @@ def check_startup(settings: Settings) -> None:
     db = open_database(settings)
     try:
         db.ensure_schema()
+    except Exception as failed:
+        down = unreachable(failed, settings.database_url)
+        if down is None:
+            raise
+        raise down from None
     finally:
         db.dispose()
     try:
@@ -282,8 +292,8 @@ def check_startup(settings: Settings) -> None:
     except SlackApiError as refused:
         error = refused.response.get("error") or refused.response.status_code
         raise StartupError(f"Slack refused SLACK_BOT_TOKEN ({error}); check the token of your Slack app.") from None
-    except OSError as unreachable:
-        raise StartupError(f"Cannot reach Slack's Web API at {settings.slack_api_url} ({unreachable}).") from None
+    except OSError as no_answer:
+        raise StartupError(f"Cannot reach Slack's Web API at {settings.slack_api_url} ({no_answer}).") from None
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
