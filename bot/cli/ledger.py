@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import uuid
 from pathlib import Path
@@ -15,11 +16,12 @@ from bot.render import sentences
 from bot.settings import get_settings, open_database, scan_options
 from ledger import operations, reads
 from ledger.approvals import WriteRequest
+from ledger.consistency import check_totals
 from ledger.csv_import.loader import ImportSummary, import_directory
 from ledger.db import Database
 from ledger.demo import CLIENTS as DEMO_CLIENTS
 from ledger.demo import load_demo
-from ledger.errors import ImportRowError
+from ledger.errors import ImportRowError, LedgerError
 from ledger.money import decimal_str
 from ledger.scans import open_findings, run_scan
 from ledger.text import ACTOR_CHARS, KEY_CHARS, REASON_CHARS, checked_text
@@ -47,6 +49,8 @@ def register(app: typer.Typer) -> None:
     db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
     db_app.command("upgrade")(db_upgrade)
     db_app.command("current")(db_current)
+    db_app.command("backup")(db_backup)
+    db_app.command("check")(db_check)
     app.add_typer(db_app, name="db")
 
 
@@ -253,3 +257,64 @@ def _request(actor: str | None, key: str | None, approved_by: str | None) -> Wri
     who = checked_text((approved_by or "").strip(), "--approved-by name", ACTOR_CHARS) or None
     actor = checked_text(actor or default_actor(), "--actor name", ACTOR_CHARS)
     return WriteRequest(actor, checked_text(key, "--key", KEY_CHARS) if key else f"cli:{uuid.uuid4()}", approved_by=who)
+
+
+def db_backup(
+    file: Path = typer.Argument(..., help="Where to write the copy (a new file)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Copy a SQLite ledger while it is in use (SQLite's online backup); for PostgreSQL, says how to use pg_dump."""
+    db = open_database(get_settings())
+    with refusals_exit(as_json):
+        if not db.is_sqlite:
+            url = db.url.set(drivername="postgresql").render_as_string(hide_password=True)
+            raise BackupRefused(f"a PostgreSQL ledger is backed up with pg_dump: pg_dump --format=custom --file {file} "
+                                f"'{url}' (restore with pg_restore --clean --dbname ...)")  # fmt: skip
+        if file.exists():
+            raise BackupRefused(f"{file} already exists; give a new file name")
+        if not file.parent.is_dir():
+            raise BackupRefused(f"the folder {file.parent} does not exist")
+        db.ensure_schema()
+        source = db.engine.raw_connection()
+        try:
+            with sqlite3.connect(file) as target:
+                source.driver_connection.backup(target)  # type: ignore[union-attr]
+            target.close()
+        finally:
+            source.close()
+        copy = Database(f"sqlite:///{file.resolve()}")
+        try:
+            with copy.read() as unit:
+                report = check_totals(unit)
+        finally:
+            copy.dispose()
+    if as_json:
+        print_json({"backup": str(file), "clients": report.clients, "invoices": report.invoices, "ok": report.ok})
+        return
+    totals = "every total matches its entries" if report.ok else "run `creditbot db check` on the original"
+    out.print(f"Backed up to {file}: {report.clients} clients, {report.invoices} invoices; {totals}.")
+
+
+def db_check(as_json: bool = JSON_OPTION) -> None:
+    """Recompute every running total from the entries and list each difference; exit 1 if there is any."""
+    db = database()
+    with refusals_exit(as_json), db.read() as unit:
+        report = check_totals(unit)
+    if as_json:
+        print_json({"clients": report.clients, "invoices": report.invoices, "ok": report.ok,
+                    "differences": [difference.as_json() for difference in report.differences]})  # fmt: skip
+    else:
+        for difference in report.differences:
+            out.print(f"{difference.table} {difference.row}: {difference.column} is {difference.stored}, "
+                      f"the entries sum to {difference.from_entries}")  # fmt: skip
+        verdict = "every total matches its entries" if report.ok else f"{len(report.differences)} difference(s)"
+        out.print(f"Checked {report.clients} clients and {report.invoices} invoices: {verdict}.")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+class BackupRefused(LedgerError):
+    code = "backup_refused"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"No backup made: {why}.")
