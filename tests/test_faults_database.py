@@ -5,18 +5,22 @@ the database is back. The outage is real: PostgreSQL behind a TCP relay the test
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
 
+from bot.cli import common, main
 from bot.handlers.registry import UNREACHABLE
+from bot.settings import get_settings
 from ledger.db import Database
 from ledger.tables import Credit, Payment
 from tests.builders import available, row_counts, simple_ledger
@@ -51,16 +55,51 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def creditbot(args: list[str], database_url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": "xoxb-faults", "SLACK_SIGNING_SECRET": "s",
-           "SLACK_API_URL": "http://127.0.0.1:9/api/", "CREDITBOT_APPROVAL_THRESHOLD": ""}  # fmt: skip
-    folder = tmp_path / "export"
-    folder.mkdir(exist_ok=True)
-    (folder / "clients.csv").write_text("client_id,name\nC1,Client\n")
-    args = [arg.replace("{folder}", str(folder)) for arg in args]
-    return subprocess.run(
-        CREDITBOT + args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
-    )
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def creditbot(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    return main_runner(monkeypatch, capsys, tmp_path)
+
+
+def main_runner(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    """`creditbot ARGS` as the installed script runs it (`bot.cli.main`, its exit code and outputs), in-process:
+    starting Python for each of these runs would take most of the suite's time."""
+
+    def run(args: list[str], database_url: str, keep_env: tuple[str, ...] = ()) -> Run:
+        env = {"DATABASE_URL": database_url, "SLACK_BOT_TOKEN": "xoxb-faults", "SLACK_SIGNING_SECRET": "s",
+               "SLACK_API_URL": "http://127.0.0.1:9/api/", "CREDITBOT_APPROVAL_THRESHOLD": ""}  # fmt: skip
+        for name, value in env.items():
+            if name not in keep_env:
+                monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)
+        folder = tmp_path / "export"
+        folder.mkdir(exist_ok=True)
+        (folder / "clients.csv").write_text("client_id,name\nC1,Client\n")
+        monkeypatch.setattr(sys, "argv", ["creditbot", *(arg.replace("{folder}", str(folder)) for arg in args)])
+        monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+        get_settings.cache_clear()
+        common.database.cache_clear()
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 1
+            if isinstance(stop.code, str):
+                sys.stderr.write(stop.code + "\n")
+        finally:
+            get_settings.cache_clear()
+            common.database.cache_clear()
+        outputs = capsys.readouterr()
+        return Run(code, outputs.out, outputs.err)
+
+    return run
 
 
 def url_for(case: str, tmp_path: Path) -> str:
@@ -72,8 +111,8 @@ def url_for(case: str, tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(a) for a in COMMANDS])
 @pytest.mark.parametrize("case", ["postgres down", "missing folder"])
-def test_every_command_names_the_unreachable_database_in_one_line(tmp_path, case, args):
-    result = creditbot(args, url_for(case, tmp_path), tmp_path)
+def test_every_command_names_the_unreachable_database_in_one_line(creditbot, tmp_path, case, args):
+    result = creditbot(args, url_for(case, tmp_path))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr + result.stdout
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -84,14 +123,24 @@ def test_every_command_names_the_unreachable_database_in_one_line(tmp_path, case
 
 @pytest.mark.parametrize("case", ["not a URL", "unknown driver", "no such database"])
 @pytest.mark.parametrize("args", [["balance", "acme"], ["db", "upgrade"], ["serve", "--port", "0"]], ids=str)
-def test_a_malformed_url_or_unknown_driver_is_one_line_too_and_hides_the_password(tmp_path, case, args):
+def test_a_malformed_url_or_unknown_driver_is_one_line_too_and_hides_the_password(creditbot, tmp_path, case, args):
     if case == "no such database" and "CREDITBOT_TEST_POSTGRES_URL" not in os.environ:
         pytest.skip("needs PostgreSQL")
-    result = creditbot(args, url_for(case, tmp_path), tmp_path)
+    result = creditbot(args, url_for(case, tmp_path))
     assert result.returncode != 0 and "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and URLS[case][1] in lines[0], result.stderr
     assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_the_installed_command_says_it_in_one_line_too(tmp_path):
+    """Once as a real process (the in-process runs above stand for the rest)."""
+    env = {**os.environ, "DATABASE_URL": url_for("postgres down", tmp_path)}
+    run = subprocess.run([*CREDITBOT, "db", "upgrade"], env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert [line for line in run.stderr.splitlines() if line.strip()] == [
+        line for line in run.stderr.splitlines() if "Cannot reach the database" in line
+    ]
 
 
 # --- a running bot when PostgreSQL goes away ------------------------------------------------------------------
