@@ -66,8 +66,35 @@ _PAYLOAD_SHAPE: dict[str, type | tuple[type, ...]] = {
     "message": dict,
     "response_url": str,
     "trigger_id": str,
+    "api_app_id": str,
+    "enterprise": (dict, type(None)),
+    "is_enterprise_install": bool,
+    "authorizations": list,
 }
-_EVENT_SHAPE: dict[str, type | tuple[type, ...]] = {"type": str, "event": dict, "team_id": str, "event_id": str}
+_EVENT_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "type": str,
+    "event": dict,
+    "team_id": str,
+    "event_id": str,
+    "api_app_id": str,
+    "challenge": str,
+    "authorizations": list,
+    "enterprise_id": (str, type(None)),
+    "is_enterprise_install": bool,
+}
+# Inside an event: the fields the mention and message listeners read.
+_INNER_EVENT_SHAPE: dict[str, type | tuple[type, ...]] = {
+    "type": str,
+    "subtype": str,
+    "user": str,
+    "channel": str,
+    "text": str,
+    "ts": str,
+    "event_ts": str,
+    "thread_ts": str,
+    "bot_id": str,
+    "channel_type": str,
+}
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -207,6 +234,11 @@ def _json_object_problem(text: str, what: str, shape: dict[str, type | tuple[typ
     for name, expected in shape.items():
         if name in value and not isinstance(value[name], expected):
             return f"{what}'s {name} has the wrong type"
+    for name, expected in _INNER_EVENT_SHAPE.items() if isinstance(value.get("event"), dict) else ():
+        if name in value["event"] and not isinstance(value["event"][name], expected):
+            return f"{what}'s event.{name} has the wrong type"
+    if isinstance(value.get("authorizations"), list) and not all(isinstance(a, dict) for a in value["authorizations"]):
+        return f"{what}'s authorizations are not objects"
     actions = value.get("actions")
     if isinstance(actions, list) and not all(isinstance(action, dict) for action in actions):
         return f"{what}'s actions are not objects"
