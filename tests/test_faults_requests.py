@@ -162,3 +162,10 @@ def test_a_signed_click_from_a_reader_with_odd_but_valid_shape_writes_nothing(db
 def test_a_well_formed_slash_command_still_works(bot):
     reply = bot.slash("balance C1")
     assert "C1" in reply.all_text or "Client" in reply.all_text
+
+
+def test_slacks_unsigned_ssl_check_is_still_answered_200_and_does_nothing(db, bot):
+    before = row_counts(db, Credit, Payment, HistoryEntry)
+    assert send(bot, b"ssl_check=1&token=unused", signed=False)[0] == 200
+    assert send(bot, b"ssl_check=1&command=%2Fcredit&text=issue+C1+5+x", signed=False)[0] == 401
+    assert row_counts(db, Credit, Payment, HistoryEntry) == before

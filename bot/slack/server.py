@@ -154,6 +154,8 @@ class SlackRequestGuard:
     def checked_body(self, environ: dict[str, Any]) -> bytes:
         """The request's body, signed by Slack and of a shape the listeners can read; else raises Refused."""
         raw = self._read(environ)
+        if _is_ssl_check(raw):
+            return raw  # Slack's certificate check: Bolt answers it with an empty 200 and nothing else happens
         try:
             self._verify(raw, environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"), environ.get("HTTP_X_SLACK_SIGNATURE"))
             try:
@@ -197,6 +199,17 @@ class SlackRequestGuard:
         expected = "v0=" + hmac.new(self._secret, b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             raise Refused("401 Unauthorized", "the signature does not match")
+
+
+def _is_ssl_check(raw: bytes) -> bool:
+    """Slack's `ssl_check=1` probe of a slash command's URL, which Bolt answers before verifying a signature."""
+    if len(raw) > 1024 or b"ssl_check=1" not in raw:
+        return False
+    try:
+        form = parse_qs(raw.decode("ascii"), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return form.get("ssl_check") == ["1"] and not {"payload", "command", "text"} & set(form)
 
 
 def _discard(stream: Any, length: int) -> None:
