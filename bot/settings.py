@@ -75,7 +75,7 @@ def open_database(settings: Settings) -> Database:
     try:
         return Database(settings.database_url, rules=Rules(approval=settings.approval_threshold))
     except Exception as failed:
-        problem = unreachable(failed, settings.database_url)
+        problem = unreachable(failed, settings.database_url, opening=True)
         if problem is None:
             raise
         raise problem from None
@@ -88,11 +88,11 @@ _UNREACHABLE_PREFIXES = ("08", "57P01", "57P02", "57P03", "3D000", "28")
 _SQLITE_UNREACHABLE = ("unable to open database file", "file is not a database", "disk i/o error")
 
 
-def unreachable(error: BaseException, database_url: str) -> DatabaseUnreachable | None:
+def unreachable(error: BaseException, database_url: str, opening: bool = False) -> DatabaseUnreachable | None:
     """`error` as DatabaseUnreachable when it means the database cannot be opened or reached, else None.
 
-    The database is named by its URL with the password hidden; a URL that cannot be parsed is not shown at all
-    (it may hold a password)."""
+    `opening`: the error came from making the engine, where an ImportError is the driver's. The database is named
+    by its URL with the password hidden; a URL that cannot be parsed is not shown at all (it may hold a password)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
@@ -100,13 +100,15 @@ def unreachable(error: BaseException, database_url: str) -> DatabaseUnreachable 
         url = make_url(database_url)
         shown = url.render_as_string(hide_password=True)
     except ArgumentError:
+        if not opening and not isinstance(error, ArgumentError):
+            return None  # the URL was never usable, so this error is about something else
         return DatabaseUnreachable(
             "in DATABASE_URL", "it is not a database URL (e.g. sqlite:///creditbot.db or postgresql+psycopg://host/db)"
         )
-    if isinstance(error, NoSuchModuleError | ImportError):
+    if isinstance(error, NoSuchModuleError) or (opening and isinstance(error, ImportError)):
         why = f"no installed driver for “{url.drivername}”; use sqlite or postgresql+psycopg"
         return DatabaseUnreachable(shown, why)
-    if isinstance(error, ArgumentError):
+    if opening and isinstance(error, ArgumentError | ValueError | TypeError):
         return DatabaseUnreachable(shown, f"the URL is not usable ({_first_line(error)})")
     if not isinstance(error, DBAPIError):
         return None
