@@ -87,10 +87,23 @@ def test_an_admins_random_click_is_answered_or_refused_never_a_500(db, bot, capl
     no_tracebacks(caplog)
 
 
+inner_events = st.builds(
+    lambda kind, fields: {**fields, "type": kind},
+    st.sampled_from(["app_mention", "message", "team_join", "app_home_opened"]),
+    st.dictionaries(st.sampled_from(["user", "text", "channel", "ts", "subtype", "bot_id", "view"]), json_values),
+)
+event_callbacks = st.builds(
+    lambda event, extra: {"type": "event_callback", "team_id": TEAM, "event_id": "Ev-fuzz", **extra, "event": event},
+    inner_events,
+    st.dictionaries(st.sampled_from(["api_app_id", "authorizations", "event_time"]), json_values),
+)
+
+
 @FUZZ
 @given(
     body=st.one_of(
         json_values,
+        event_callbacks,
         st.dictionaries(
             st.sampled_from(["type", "event", "team_id", "event_id", "challenge", "authorizations"]), json_values
         ),

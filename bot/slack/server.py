@@ -82,7 +82,9 @@ _EVENT_SHAPE: dict[str, type | tuple[type, ...]] = {
     "enterprise_id": (str, type(None)),
     "is_enterprise_install": bool,
 }
-# Inside an event: the fields the mention and message listeners read.
+# Inside a mention or a message event: the fields their listeners read (other events, such as `team_join` whose
+# `user` is an object, are Bolt's to route and are not checked here).
+_CHECKED_EVENTS = ("app_mention", "message")
 _INNER_EVENT_SHAPE: dict[str, type | tuple[type, ...]] = {
     "type": str,
     "subtype": str,
@@ -247,7 +249,11 @@ def _json_object_problem(text: str, what: str, shape: dict[str, type | tuple[typ
     for name, expected in shape.items():
         if name in value and not isinstance(value[name], expected):
             return f"{what}'s {name} has the wrong type"
-    for name, expected in _INNER_EVENT_SHAPE.items() if isinstance(value.get("event"), dict) else ():
+    event = value.get("event")
+    checked = isinstance(event, dict) and event.get("type") in _CHECKED_EVENTS
+    if checked and not isinstance(event.get("channel"), str):
+        return f"{what}'s {event.get('type')} event has no channel"  # the answer goes to that channel
+    for name, expected in _INNER_EVENT_SHAPE.items() if checked else ():
         if name in value["event"] and not isinstance(value["event"][name], expected):
             return f"{what}'s event.{name} has the wrong type"
     if isinstance(value.get("authorizations"), list) and not all(isinstance(a, dict) for a in value["authorizations"]):
