@@ -111,7 +111,9 @@ def crash_import(ledger_db: Ledger, csv: Path, kills: int, seed: int) -> dict[st
         time.sleep(rng.uniform(0, duration * 1.1))
         child.send_signal(signal.SIGKILL)
         child.wait()
-        outcome[_after_crash(ledger_db.url, csv, empty, complete)] += 1
+        state = _after_crash(ledger_db.url, csv, empty, complete)
+        outcome[state] += 1
+        print(f"  {ledger_db.name} kill {_kill + 1}/{kills}: {state}", file=sys.stderr, flush=True)
     return {"database": ledger_db.name, "payments": complete[-1], "kills": kills,
             "import_s": round(duration, 3), **outcome}  # fmt: skip
 
