@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 
 import pytest
 
@@ -66,6 +67,21 @@ def click(user: str = ADMIN, **overrides: object) -> dict:
         "actions": [{"action_id": "undo_apply", "value": "1", "type": "button", "block_id": "b"}],
         **overrides,
     }
+
+
+@pytest.fixture
+def server_log() -> Iterator[list[str]]:
+    """Every line the server's logger writes during the test, however earlier tests left logging configured."""
+    lines: list[str] = []
+    handler = logging.Handler(logging.DEBUG)
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("creditbot.server")
+    was = (logger.disabled, logger.level)
+    logger.disabled, logger.level = False, logging.DEBUG
+    logger.addHandler(handler)
+    yield lines
+    logger.removeHandler(handler)
+    logger.disabled, logger.level = was
 
 
 def no_tracebacks(caplog) -> None:
@@ -128,23 +144,23 @@ def test_signed_junk_is_refused_400_and_writes_nothing(db, bot, caplog, case):
     no_tracebacks(caplog)
 
 
-def test_a_body_over_the_cap_is_refused_unread_and_logged_by_size_only(bot, caplog):
+def test_a_body_over_the_cap_is_refused_unread_and_logged_by_size_only(bot, caplog, server_log):
     caplog.set_level(logging.INFO)
     secret_text = "confidential-client-name"
     body = urllib.parse.urlencode({"text": secret_text * (5 * 1024 * 1024 // len(secret_text))}).encode()
     assert len(body) > MAX_BODY_BYTES
     status, _ = send(bot, body, signed=False)
     assert status == 413
-    logged = [r.getMessage() for r in caplog.records]
-    assert logged and all(len(line) < 300 for line in logged)
+    logged = [r.getMessage() for r in caplog.records] + server_log
+    assert server_log and all(len(line) < 300 for line in logged)
     assert not any(secret_text in line for line in logged)
 
 
-def test_a_refused_request_is_logged_by_size_and_hash_never_its_content(bot, caplog):
+def test_a_refused_request_is_logged_by_size_and_hash_never_its_content(bot, caplog, server_log):
     caplog.set_level(logging.DEBUG)
     body = urllib.parse.urlencode({"command": "/credit", "text": "balance Private Client " + "x" * 50_000}).encode()
     assert send(bot, body, signed=False)[0] == 401
-    lines = [r.getMessage() for r in caplog.records]
+    lines = [r.getMessage() for r in caplog.records] + server_log
     assert any(f"{len(body)} bytes, sha256 {hashlib.sha256(body).hexdigest()[:16]}" in line for line in lines)
     assert not any("Private Client" in line for line in lines) and all(len(line) < 300 for line in lines)
 
