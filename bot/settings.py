@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field, SecretStr, field_validator
@@ -11,7 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from faq.answering import DEFAULT_BACKEND, Backend, backend_name
 from ledger.approvals import ApprovalThresholds
-from ledger.errors import LedgerError
+from ledger.errors import DatabaseUnreachable, LedgerError
 
 if TYPE_CHECKING:
     from ledger.db import Database
@@ -81,10 +82,19 @@ class Settings(BaseSettings):
 
 
 def open_database(settings: Settings) -> Database:
-    """The configured ledger with the configured rules: every front end opens it this way, so none skips a rule."""
+    """The configured ledger with the configured rules: every front end opens it this way, so none skips a rule.
+
+    A DATABASE_URL that is not a URL, or names a driver that is not installed, is DatabaseUnreachable here; a
+    database that is down is found at the first connection (see `unreachable`)."""
     from ledger.db import Database
 
-    return Database(settings.database_url, rules=ledger_rules(settings))
+    try:
+        return Database(settings.database_url, rules=ledger_rules(settings))
+    except Exception as failed:
+        problem = unreachable(failed, settings.database_url, opening=True)
+        if problem is None:
+            raise
+        raise problem from None
 
 
 def ledger_rules(settings: Settings) -> Rules:
@@ -92,6 +102,59 @@ def ledger_rules(settings: Settings) -> Rules:
     from ledger.rules import Rules
 
     return Rules(approval=settings.approval_threshold, scan=scan_options(settings))
+
+
+# PostgreSQL's SQLSTATEs for "not reachable": connection exceptions (08), the server shutting down or starting
+# (57P01-57P03), no such database (3D000) and refused credentials (28).
+_UNREACHABLE_PREFIXES = ("08", "57P01", "57P02", "57P03", "3D000", "28")
+# What SQLite says when the file cannot be opened (a missing folder, no permission) or is not a database.
+_SQLITE_UNREACHABLE = ("unable to open database file", "file is not a database", "disk i/o error")
+
+
+def unreachable(error: BaseException, database_url: str, opening: bool = False) -> DatabaseUnreachable | None:
+    """`error` as DatabaseUnreachable when it means the database cannot be opened or reached, else None.
+
+    `opening`: the error came from making the engine, where an ImportError is the driver's. The database is named
+    by its URL with the password hidden; a URL that cannot be parsed is not shown at all (it may hold a password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
+
+    try:
+        url = make_url(database_url)
+        shown = url.render_as_string(hide_password=True)
+    except ArgumentError:
+        if not opening and not isinstance(error, ArgumentError):
+            return None  # the URL was never usable, so this error is about something else
+        return DatabaseUnreachable(
+            "in DATABASE_URL", "it is not a database URL (e.g. sqlite:///creditbot.db or postgresql+psycopg://host/db)"
+        )
+    if isinstance(error, NoSuchModuleError) or (opening and isinstance(error, ImportError)):
+        why = f"no installed driver for “{url.drivername}”; use sqlite or postgresql+psycopg"
+        return DatabaseUnreachable(shown, why)
+    if opening and isinstance(error, ArgumentError | ValueError | TypeError):
+        return DatabaseUnreachable(shown, f"the URL is not usable ({_first_line(error)})")
+    if not isinstance(error, DBAPIError):
+        return None
+    why = _first_line(error.orig) if error.orig is not None else _first_line(error)
+    if url.get_backend_name() == "sqlite":
+        if not any(phrase in why.lower() for phrase in _SQLITE_UNREACHABLE):
+            return None
+        folder = Path(url.database or "").parent
+        if url.database and not folder.is_dir():
+            why = f"the folder {folder} does not exist"
+        return DatabaseUnreachable(shown, why)
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    # A connection that failed or broke has no SQLSTATE (psycopg's "connection failed", "server closed ...").
+    if error.connection_invalidated or (sqlstate is None and isinstance(error, OperationalError | InterfaceError)):
+        return DatabaseUnreachable(shown, why)
+    if sqlstate is not None and sqlstate.startswith(_UNREACHABLE_PREFIXES):
+        return DatabaseUnreachable(shown, why)
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return (text.splitlines()[0] if text else type(error).__name__)[:300]
 
 
 def scan_options(settings: Settings) -> ScanOptions:

@@ -434,3 +434,24 @@ class CreditExpired(LedgerError):
             f"Credit #{credit_id} expired{when}: what was left of it is no longer in the wallet, so it cannot be "
             "taken back. Write off or refund available credit instead."
         )
+
+
+class UnusableText(LedgerError):
+    """A name, number or reason that cannot be stored or looked up as typed (too long, a control character)."""
+
+    code = "unusable_text"
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"The {what} {why}. Nothing was changed.")
+        self.what = what
+
+
+class DatabaseUnreachable(LedgerError):
+    """The database in DATABASE_URL cannot be opened or reached: nothing was read or written."""
+
+    code = "database_unreachable"
+
+    def __init__(self, database: str, why: str) -> None:
+        super().__init__(f"Cannot reach the database {database}: {why}. Nothing was changed.")
+        self.database = database
+        self.why = why

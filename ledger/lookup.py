@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from ledger.errors import AmbiguousClient, UnknownClient, UnknownInvoice
+from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Statement, Unit, statement
 
 _MAX_CANDIDATES = 5
@@ -47,7 +48,7 @@ def find_client(unit: Unit, query: str) -> ClientRef:
 
     Ambiguous or unknown: an error listing the closest clients, so the person can pick one.
     """
-    text = query.strip()
+    text = checked_text(query.strip(), "client name", NAME_CHARS)
     if not text:
         raise UnknownClient(query)
     key = text.lower()
@@ -73,7 +74,8 @@ def closest_clients(unit: Unit, text: str, limit: int = 3) -> list[str]:
 
 
 def find_invoice(unit: Unit, number: str) -> InvoiceRef:
-    text = number.strip()
+    # Up to a name's length, so `history NAME` can still try a client when no invoice has that number.
+    text = checked_text(number.strip(), "invoice number", NAME_CHARS)
     found = unit.row(_INVOICE, (text,)) or unit.row(_INVOICE_ANY_CASE, (text.upper(),))
     if found is None:
         raise UnknownInvoice(text)

@@ -48,6 +48,7 @@ from ledger.idempotency import result_to_store
 from ledger.lookup import find_client
 from ledger.money import decimal_str, format_money, parse_amount
 from ledger.tables import CreditKind, PaymentKind
+from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Unit, statement
 from ledger.wording import possessive
 
@@ -576,7 +577,7 @@ def _swept(unit: Unit, wallet: Wallet) -> Wallet:
 
 def _lock_wallet_of_invoice(unit: Unit, number: str) -> tuple[Wallet, int]:
     """The locked wallet of the client an invoice bills, and the invoice's id; UnknownInvoice when none matches."""
-    text = number.strip()
+    text = checked_text(number.strip(), "invoice number", NAME_CHARS)
     row = unit.row(_LOCK_WALLET_OF_INVOICE, (text,))
     if row is None:
         row = unit.row(_LOCK_WALLET_OF_INVOICE_ANY_CASE, (text.upper(),))

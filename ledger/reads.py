@@ -16,6 +16,7 @@ from ledger.errors import InvalidCreditSearch, UnknownInvoice
 from ledger.lookup import ClientRef, InvoiceRef, find_client, find_invoice
 from ledger.money import decimal_str, parse_amount
 from ledger.tables import OPEN_INVOICE_SQL, PaymentKind
+from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Statement, Unit, statement
 
 UNTAGGED = "(no project)"
@@ -175,7 +176,7 @@ def client_balance(unit: Unit, client_query: str, invoice_limit: int | None = No
     (a Slack reply shows a dozen) and `open_invoice_count` still counts them all.
 
     The client is an id, a name or part of one (`find_client`)."""
-    balance = balance_by_id(unit, client_query.strip(), invoice_limit)
+    balance = balance_by_id(unit, checked_text(client_query.strip(), "client name", NAME_CHARS), invoice_limit)
     if balance is None:  # not an exact id: a name or part of one
         balance = balance_by_id(unit, find_client(unit, client_query).id, invoice_limit)
         assert balance is not None  # the client was just found

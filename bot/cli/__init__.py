@@ -8,6 +8,7 @@ the table against what the modules register, and what `--help` imports.
 from __future__ import annotations
 
 import importlib
+import sys
 from functools import cache
 from typing import Any
 
@@ -131,10 +132,28 @@ def main() -> None:
         app(prog_name="creditbot")
     except Exception as failed:
         problems = _setting_problems(failed)
-        if problems is None:
-            raise
-        # Settings come from the environment or .env: name each bad one in a line, never a traceback.
-        raise SystemExit(problems) from None
+        if problems is not None:
+            # Settings come from the environment or .env: name each bad one in a line, never a traceback.
+            raise SystemExit(problems) from None
+        _exit_if_unreachable(failed)
+        raise
+
+
+def _exit_if_unreachable(failed: Exception) -> None:
+    """Any command (db upgrade, serve, scan, ...) that meets a database it cannot reach: one line, exit 1."""
+    import typer
+
+    from bot.cli.common import report_unreachable
+    from bot.settings import get_settings, unreachable
+    from ledger.errors import DatabaseUnreachable
+
+    down = failed if isinstance(failed, DatabaseUnreachable) else unreachable(failed, get_settings().database_url)
+    if down is None:
+        return
+    try:
+        report_unreachable(down, as_json="--json" in sys.argv)
+    except typer.Exit as stop:
+        raise SystemExit(stop.exit_code) from None
 
 
 def _setting_problems(failed: Exception) -> str | None:

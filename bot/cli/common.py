@@ -9,14 +9,15 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from bot.settings import get_settings, open_database
+from bot.settings import get_settings, open_database, unreachable
 from ledger.db import Database
-from ledger.errors import LedgerError
+from ledger.errors import DatabaseUnreachable, LedgerError
 
 # Piped output gets a wide console, so amounts are never cut short to fit 80 columns.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
@@ -44,11 +45,28 @@ def print_json(payload: Any) -> None:
 
 @contextmanager
 def refusals_exit(as_json: bool) -> Iterator[None]:
-    """A refusal exits non-zero with one clear line on stderr, and `{"error": ...}` on stdout with --json."""
+    """A refusal exits non-zero with one clear line on stderr, and `{"error": ...}` on stdout with --json.
+
+    A database that cannot be reached is reported the same way (`report_unreachable`)."""
     try:
         yield
+    except DatabaseUnreachable as down:
+        report_unreachable(down, as_json)
     except LedgerError as refused:
         if as_json:
             print_json({"error": refused.as_dict()})
-        err.print(f"[bold red]Refused:[/] {refused.message}", soft_wrap=True)
+        err.print(f"[bold red]Refused:[/] {escape(refused.message)}", soft_wrap=True)
         raise typer.Exit(1) from None
+    except Exception as failed:
+        down = unreachable(failed, get_settings().database_url)
+        if down is None:
+            raise
+        report_unreachable(down, as_json)
+
+
+def report_unreachable(down: DatabaseUnreachable, as_json: bool) -> NoReturn:
+    """One line naming the database and why it cannot be reached; exit 1 (`{"error": ...}` too with --json)."""
+    if as_json:
+        print_json({"error": down.as_dict()})
+    err.print(f"[bold red]Database unreachable:[/] {escape(down.message)}", soft_wrap=True)
+    raise typer.Exit(1)

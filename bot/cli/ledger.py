@@ -3,6 +3,7 @@ and issue 17's move, transfer, refund, write-off, apply-all, credits, expire-cre
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 import uuid
 from pathlib import Path
@@ -17,14 +18,16 @@ from bot.render import credit_sentences, sentences
 from bot.settings import get_settings, open_database, scan_options
 from ledger import operations, reads
 from ledger.approvals import WriteRequest
+from ledger.consistency import check_totals
 from ledger.credit_ops import apply_all, expiry, reversals, wallets
 from ledger.csv_import.loader import ImportSummary, import_directory
 from ledger.db import Database
 from ledger.demo import CLIENTS as DEMO_CLIENTS
 from ledger.demo import load_demo
-from ledger.errors import ImportRowError
+from ledger.errors import ImportRowError, LedgerError
 from ledger.money import decimal_str
 from ledger.scans import open_findings, run_scan
+from ledger.text import ACTOR_CHARS, KEY_CHARS, REASON_CHARS, checked_text
 
 ACTOR_OPTION = typer.Option(None, "--actor", help="Who is acting, for the history. Default: cli:$USER.")
 KEY_OPTION = typer.Option(None, "--key", help="Idempotency key: repeating a request with the same key changes nothing.")
@@ -38,8 +41,10 @@ APPROVED_BY_OPTION = typer.Option(
 def register(app: typer.Typer) -> None:
     app.command("balance")(balance)
     app.command("invoice")(invoice)
-    app.command("issue")(issue)
-    app.command("apply")(apply)
+    # A negative amount ("issue acme -5") is an argument to refuse with the amount's message, not an unknown option.
+    negative_is_an_argument = {"ignore_unknown_options": True}
+    app.command("issue", context_settings=negative_is_an_argument)(issue)
+    app.command("apply", context_settings=negative_is_an_argument)(apply)
     app.command("reverse")(reverse)
     app.command("move")(move)
     app.command("transfer")(transfer)
@@ -54,6 +59,8 @@ def register(app: typer.Typer) -> None:
     db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
     db_app.command("upgrade")(db_upgrade)
     db_app.command("current")(db_current)
+    db_app.command("backup")(db_backup)
+    db_app.command("check")(db_check)
     app.add_typer(db_app, name="db")
 
 
@@ -92,6 +99,7 @@ def issue(
     """Issue a credit to a client's wallet."""
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
+        reason = checked_text(reason, "reason", REASON_CHARS, free_text=True)
         result = database().transact(operations.issue_credit, client, amount, reason, by, expires_on=expires)
     money = result.currency
     if as_json:
@@ -151,6 +159,7 @@ def reverse(
     """Reverse a credit application: the credit returns to the wallet and the invoice owes it again."""
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
+        reason = checked_text(reason, "reason", REASON_CHARS, free_text=True)
         result = database().transact(operations.reverse_application, application_id, by, reason=reason, amount=amount)
     money = result.currency
     if as_json:
@@ -446,5 +455,67 @@ def _request(actor: str | None, key: str | None, approved_by: str | None) -> Wri
     """A command line call is one request: without --key, a fresh key (a retry must pass --key to be idempotent).
 
     `--approved-by` says a second billing admin approved it; the history records who, so it is never silent."""
-    who = (approved_by or "").strip() or None
-    return WriteRequest(actor or default_actor(), key or f"cli:{uuid.uuid4()}", approved_by=who)
+    who = checked_text((approved_by or "").strip(), "--approved-by name", ACTOR_CHARS) or None
+    actor = checked_text(actor or default_actor(), "--actor name", ACTOR_CHARS)
+    return WriteRequest(actor, checked_text(key, "--key", KEY_CHARS) if key else f"cli:{uuid.uuid4()}", approved_by=who)
+
+
+def db_backup(
+    file: Path = typer.Argument(..., help="Where to write the copy (a new file)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Copy a SQLite ledger while it is in use (SQLite's online backup); for PostgreSQL, says how to use pg_dump."""
+    db = open_database(get_settings())
+    with refusals_exit(as_json):
+        if not db.is_sqlite:
+            url = db.url.set(drivername="postgresql").render_as_string(hide_password=True)
+            raise BackupRefused(f"a PostgreSQL ledger is backed up with pg_dump: pg_dump --format=custom --file {file} "
+                                f"'{url}' (restore with pg_restore --clean --dbname ...)")  # fmt: skip
+        if file.exists():
+            raise BackupRefused(f"{file} already exists; give a new file name")
+        if not file.parent.is_dir():
+            raise BackupRefused(f"the folder {file.parent} does not exist")
+        db.ensure_schema()
+        source = db.engine.raw_connection()
+        try:
+            with sqlite3.connect(file) as target:
+                source.driver_connection.backup(target)  # type: ignore[union-attr]
+            target.close()
+        finally:
+            source.close()
+        copy = Database(f"sqlite:///{file.resolve()}")
+        try:
+            with copy.read() as unit:
+                report = check_totals(unit)
+        finally:
+            copy.dispose()
+    if as_json:
+        print_json({"backup": str(file), "clients": report.clients, "invoices": report.invoices, "ok": report.ok})
+        return
+    totals = "every total matches its entries" if report.ok else "run `creditbot db check` on the original"
+    out.print(f"Backed up to {file}: {report.clients} clients, {report.invoices} invoices; {totals}.")
+
+
+def db_check(as_json: bool = JSON_OPTION) -> None:
+    """Recompute every running total from the entries and list each difference; exit 1 if there is any."""
+    db = database()
+    with refusals_exit(as_json), db.read() as unit:
+        report = check_totals(unit)
+    if as_json:
+        print_json({"clients": report.clients, "invoices": report.invoices, "ok": report.ok,
+                    "differences": [difference.as_json() for difference in report.differences]})  # fmt: skip
+    else:
+        for difference in report.differences:
+            out.print(f"{difference.table} {difference.row}: {difference.column} is {difference.stored}, "
+                      f"the entries sum to {difference.from_entries}")  # fmt: skip
+        verdict = "every total matches its entries" if report.ok else f"{len(report.differences)} difference(s)"
+        out.print(f"Checked {report.clients} clients and {report.invoices} invoices: {verdict}.")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+class BackupRefused(LedgerError):
+    code = "backup_refused"
+
+    def __init__(self, why: str) -> None:
+        super().__init__(f"No backup made: {why}.")

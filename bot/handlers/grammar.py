@@ -17,6 +17,9 @@ from typing import ClassVar
 
 PREFIX = "/credit"
 MAX_ID_DIGITS = 18  # application ids are BIGINT: 18 digits always fit
+# A whole `/credit` line, however it arrives: far above any real command or question, far below what would make
+# a lookup or a log line unwieldy. Each field is bounded again by the ledger (ledger/text.py).
+MAX_LINE_CHARS = 2000
 
 
 class UsageError(Exception):
@@ -313,6 +316,11 @@ def parse(line: str) -> Command:
     text = normalize(line)
     if not text:
         return Help()
+    if len(text) > MAX_LINE_CHARS:
+        raise UsageError(
+            f"That line is {len(text):,} characters long; a `{PREFIX}` line takes at most {MAX_LINE_CHARS:,}.",
+            overview_line(),
+        )
     first, _, rest = text.partition(" ")
     first = first.strip('"').lower()
     syntax = SUBCOMMANDS.get(first)

@@ -23,6 +23,7 @@ from bot.handlers.context import Context
 from bot.handlers.grammar import Command, UsageError
 from bot.handlers.reply import Reply
 from bot.render import blocks
+from bot.settings import unreachable
 from ledger.errors import ApprovalRequired, LedgerError
 from ledger.unit import Unit
 
@@ -35,6 +36,7 @@ ActionHandler = Callable[[Context, str], Reply]
 FindingsSource = Callable[[Unit, Sequence[str]], Mapping[str, Sequence[str]]]
 
 NOT_AVAILABLE = "`/credit {name}` is not available yet: it arrives with a later creditbot release."
+UNREACHABLE = "The ledger is unreachable right now, nothing was changed. Try again in a minute."
 
 
 @dataclass(frozen=True)
@@ -126,14 +128,26 @@ def answer(produce: Callable[[], Reply], ctx: Context, what: str, *, reads_only:
         return answer(partial(approvals.ask_for_approval, ctx, held_back), ctx, f"approval request for {what}")
     except LedgerError as refused:
         return Reply(text=refused.message, blocks=blocks.refusal(refused.message, changed_nothing=not reads_only))
-    except Exception:
+    except Exception as failed:
+        down = unreachable(failed, ctx.db.url.render_as_string(hide_password=False))
+        if down is not None:
+            # Not a bug to trace: one line in the log, and the person is told nothing was changed.
+            log.warning("ledger unreachable answering %s for %s: %s", loggable(what), ctx.caller.actor, down.why)
+            return Reply(text=UNREACHABLE, blocks=blocks.message(f":warning: {UNREACHABLE}"))
         error_id = uuid.uuid4().hex[:8]
-        log.exception("error %s answering %r for %s", error_id, what, ctx.caller.actor)
+        log.exception("error %s answering %s for %s", error_id, loggable(what), ctx.caller.actor)
         text = (
             f"Sorry, something went wrong on my side (error {error_id}). If you asked for a change, check "
             "`/credit history` before trying again."
         )
         return Reply(text=text, blocks=blocks.message(f":warning: {text}"))
+
+
+def loggable(what: str, limit: int = 200) -> str:
+    """What was asked, as a log line may show it: quoted, cut to `limit` characters, its full length said."""
+    if len(what) <= limit:
+        return repr(what)
+    return f"{what[:limit]!r}… ({len(what):,} characters)"
 
 
 def _dispatch(ctx: Context, command: Command) -> Reply:

@@ -102,8 +102,9 @@ def _redrawn(ctx: Context, reply: Reply, tell: bool) -> Reply:
 
 
 def _finding_id(value: str) -> int:
-    if not value.isdigit():
-        raise scans.UnknownFinding(value or "(none)")
+    # ids are BIGINT: more than 18 digits (or a non-ASCII digit such as "²") names no finding.
+    if not value.isascii() or not value.isdigit() or len(value) > 18:
+        raise scans.UnknownFinding(value[:40] or "(none)")
     return int(value)
 
 

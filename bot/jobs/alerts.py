@@ -17,14 +17,16 @@ response) is treated the same way at the next run.
 
 Within one post, slack_sdk may retry after a 5xx or a lost answer although Slack had already posted the first
 attempt. When that happened, the channel is searched for the claim token and only the first copy is kept (the
-others are deleted), so the retry cannot leave two messages either.
+others are deleted), so the retry cannot leave two messages either: whether the last attempt got an answer or
+every answer was lost (then the post counts as done if a copy is found), and again at the next run's recovery
+of an earlier attempt, which keeps the first copy and deletes the rest.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -41,7 +43,8 @@ from bot.render.findings import PER_MESSAGE, alert_blocks, alert_text
 from bot.settings import Settings
 from ledger import scans
 from ledger.db import Database
-from ledger.scans import AlertBatch, EarlierAttempt
+from ledger.scans import AlertBatch
+from ledger.tables import utcnow
 
 log = logging.getLogger("creditbot.alerts")
 
@@ -143,7 +146,8 @@ def _post_batch(db: Database, client: WebClient, channel: str, batch: AlertBatch
     if not to_post:
         return True
     findings = [finding for finding in batch.findings if finding.id in to_post]
-    scans.mark_attempt(db, batch.claim, to_post)
+    attempted_at = utcnow()
+    scans.mark_attempt(db, batch.claim, to_post, now=attempted_at)
     retries_before = _uncertain_retries(client)
     try:
         response = client.chat_postMessage(
@@ -154,13 +158,21 @@ def _post_batch(db: Database, client: WebClient, channel: str, batch: AlertBatch
             unfurl_links=False,
         )
     except (SlackApiError, SlackClientError, OSError) as failure:
+        if _uncertain_retries(client) > retries_before or _uncertain(failure):
+            # Slack may have posted one copy per attempt although every answer was lost: look before giving up.
+            kept = _keep_one_copy(client, channel, batch.claim, attempted_at - _HISTORY_MARGIN)
+            if kept is not None:
+                report.posted += scans.record_posted(db, batch.claim, to_post, channel, kept)
+                report.messages.append(kept)
+                return True
         scans.release(db, batch.claim)
         report.failed = _why(failure)
         log.warning("alert post failed, %d findings stay pending: %s", len(findings), report.failed)
         return False
     ts, posted_channel = str(response["ts"]), str(response.get("channel") or channel)
     if _uncertain_retries(client) > retries_before:
-        ts = _keep_first_copy(client, posted_channel, batch.claim, ts)
+        oldest = min(attempted_at - _HISTORY_MARGIN, datetime.fromtimestamp(float(ts), UTC) - _HISTORY_MARGIN)
+        ts = _keep_one_copy(client, posted_channel, batch.claim, oldest) or ts
     recorded = scans.record_posted(db, batch.claim, to_post, posted_channel, ts)
     if recorded != len(to_post):
         # Only possible when this post outlived the lease and another run took the batch over.
@@ -173,34 +185,54 @@ def _post_batch(db: Database, client: WebClient, channel: str, batch: AlertBatch
 def _recover_earlier_posts(
     db: Database, client: WebClient, channel: str, batch: AlertBatch, report: AlertReport
 ) -> list[int]:
-    """Record the batch's findings whose earlier post is in the channel; return the ids still to post."""
+    """Record the batch's findings whose earlier post is in the channel; return the ids still to post.
+
+    An earlier attempt whose answers were all lost may have left one copy per attempt slack_sdk made: the first
+    is kept and recorded, the others are deleted."""
     to_post = set(batch.ids)
     for attempt in batch.earlier_attempts:
-        found = _find_posted(client, channel, attempt)
-        if found is None:
+        ts = _keep_one_copy(client, channel, attempt.token, attempt.attempted_at - _HISTORY_MARGIN)
+        if ts is None:
             continue
-        found_channel, ts = found
-        recorded = scans.record_posted(db, batch.claim, attempt.finding_ids, found_channel, ts)
+        recorded = scans.record_posted(db, batch.claim, attempt.finding_ids, channel, ts)
         report.recovered += recorded
         to_post -= set(attempt.finding_ids)
     return sorted(to_post)
 
 
-def _keep_first_copy(client: WebClient, channel: str, claim: str, ts: str) -> str:
-    """After a retry, the first attempt may have been posted too: keep the first copy, delete the others."""
-    try:
-        page = client.conversations_history(
-            channel=channel, oldest=f"{float(ts) - 900:.6f}", include_all_metadata=True, limit=200
-        )
-        copies = sorted(
-            (str(message["ts"]) for message in page.get("messages", []) if _claim_of(message) == claim), key=float
-        )
-        for extra in copies[1:]:
+def _keep_one_copy(client: WebClient, channel: str, token: str, oldest: datetime) -> str | None:
+    """The ts of the first message carrying `token` in the channel, the later copies deleted; None if none is
+    found or the channel cannot be searched (then the alert is posted again: a repeat is the lesser harm)."""
+    copies = _copies(client, channel, token, oldest)
+    if not copies:
+        return None
+    for extra in copies[1:]:
+        try:
             client.chat_delete(channel=channel, ts=extra)
-        return copies[0] if copies else ts
+        except (SlackApiError, SlackClientError, OSError) as failure:
+            log.warning("cannot delete the repeated alert %s in %s (%s)", extra, channel, _why(failure))
+    if len(copies) > 1:
+        log.info("alert %s was posted %d times while Slack's answers were lost; kept the first", token, len(copies))
+    return copies[0]
+
+
+def _copies(client: WebClient, channel: str, token: str, oldest: datetime) -> list[str]:
+    """Every message in the channel since `oldest` carrying the claim token, oldest first ([] if unsearchable)."""
+    found: list[str] = []
+    cursor = None
+    try:
+        for _page in range(_HISTORY_PAGES):
+            page = client.conversations_history(
+                channel=channel, oldest=f"{oldest.timestamp():.6f}", include_all_metadata=True, limit=200,
+                cursor=cursor,
+            )  # fmt: skip
+            found.extend(str(message["ts"]) for message in page.get("messages", []) if _claim_of(message) == token)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                break
     except (SlackApiError, SlackClientError, OSError) as failure:
-        log.warning("cannot check %s for a repeated alert after a retry (%s)", channel, _why(failure))
-        return ts
+        log.warning("cannot search %s for an earlier alert (%s); posting it again", channel, _why(failure))
+    return sorted(found, key=float)
 
 
 def _claim_of(message: dict[str, Any]) -> str | None:
@@ -210,24 +242,11 @@ def _claim_of(message: dict[str, Any]) -> str | None:
     return (metadata.get("event_payload") or {}).get("claim")
 
 
-def _find_posted(client: WebClient, channel: str, attempt: EarlierAttempt) -> tuple[str, str] | None:
-    """The (channel, ts) of a message carrying the attempt's token, if the channel shows one."""
-    oldest = f"{(attempt.attempted_at - _HISTORY_MARGIN).timestamp():.6f}"
-    cursor = None
-    try:
-        for _page in range(_HISTORY_PAGES):
-            page = client.conversations_history(
-                channel=channel, oldest=oldest, include_all_metadata=True, limit=200, cursor=cursor
-            )
-            for message in page.get("messages", []):
-                if _claim_of(message) == attempt.token:
-                    return channel, str(message["ts"])
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return None
-    except (SlackApiError, SlackClientError, OSError) as failure:
-        log.warning("cannot search %s for an earlier alert (%s); posting it again", channel, _why(failure))
-    return None
+def _uncertain(failure: Exception) -> bool:
+    """A failure after which Slack may have carried out the post: a 5xx or a connection lost mid-answer."""
+    if isinstance(failure, SlackApiError):
+        return failure.response.status_code >= 500
+    return isinstance(failure, OSError | SlackClientError)
 
 
 def _why(failure: Exception) -> str:

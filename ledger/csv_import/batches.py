@@ -116,7 +116,9 @@ class BatchedLoad:
         """
         self.flush(shape, batch)
         key = values[self.table.index[self.key]].strip() if len(values) == self.table.width else ""
-        if key and key not in self.existing and self.writer.holds(self.plain.columns[0], key):
+        # A key that cannot be stored (a control character, too long) is not in the database: its own error stands.
+        storable = key.isprintable() and len(key) <= reader.MAX_LENGTH.get(self.key, len(key))
+        if key and storable and key not in self.existing and self.writer.holds(self.plain.columns[0], key):
             first = reader.first_line(self.table.directory, self.table.spec, self.key, key)
             raise reader.repeated(self.table.spec, refused.line, self.key, key, first) from None
         raise refused

@@ -151,6 +151,7 @@ class InvoiceLoad(BatchedLoad):
                 day = days.get(day_text) or self._day(day_text)
                 if (
                     client is not None and day is not None and 0 < len(number) <= longest and number not in seen
+                    and number.isprintable()
                     and not (optional and any(values[position].strip() for position in optional))
                 ):  # fmt: skip
                     minor = client[1].get(total_text) or self._amount(client, total_text)

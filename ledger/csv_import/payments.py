@@ -163,7 +163,7 @@ class PaymentLoad(BatchedLoad):
                 day = days.get(day_text) or self._day(day_text)
                 if (
                     invoice is not None and kind is not None and day is not None
-                    and 0 < len(payment_id) <= longest and payment_id not in seen
+                    and 0 < len(payment_id) <= longest and payment_id not in seen and payment_id.isprintable()
                     and not (optional and any(values[position].strip() for position in optional))
                 ):  # fmt: skip
                     minor = invoice[3].get(amount_text) or self._amount(invoice, amount_text)

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from ledger.errors import ImportRowError, InvalidAmount
 from ledger.money import parse_amount
+from ledger.text import control_character
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,9 @@ class Row:
         limit = MAX_LENGTH.get(column)
         if limit is not None and len(value) > limit:
             raise self.error(column, f"{column} is {len(value)} characters long; at most {limit} fit")
+        control = control_character(value, free_text=column not in MAX_LENGTH)
+        if control is not None:
+            raise self.error(column, f"{column} contains a control character ({control}); remove it")
         return value
 
     def error(self, column: str | None, why: str) -> ImportRowError:

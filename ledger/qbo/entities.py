@@ -32,6 +32,9 @@ QBOId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za
 QBOAmount = Annotated[Decimal, Field(ge=0, le=Decimal(10) ** 13, allow_inf_nan=False)]
 CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
 QBOSyncToken = Annotated[int, Field(ge=0, lt=2**62)]
+# A number or a name as the ledger stores it: within its column, and no control character (PostgreSQL refuses NUL).
+QBONumber = Annotated[str, StringConstraints(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")]
+QBOText = Annotated[str, StringConstraints(max_length=4000, pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$")]
 
 
 class _Record(BaseModel):
@@ -42,7 +45,7 @@ class ReferenceType(_Record):
     """A ReferenceType: `{"value": "20", "name": "Red Rock Diner"}`."""
 
     value: QBOId
-    name: str | None = None
+    name: QBOText | None = None
 
 
 class CurrencyRefType(_Record):
@@ -77,7 +80,7 @@ class _Entity(_Record):
     CustomerRef: ReferenceType
     CurrencyRef: CurrencyRefType | None = None
     TxnDate: date | None = None
-    PrivateNote: str | None = None
+    PrivateNote: QBOText | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -96,7 +99,7 @@ class _Entity(_Record):
 class QBOInvoice(_Entity):
     entity_type: ClassVar[str] = INVOICE
 
-    DocNumber: str | None = None
+    DocNumber: QBONumber | None = None
     TotalAmt: QBOAmount
     Balance: QBOAmount | None = None
     MetaData: InvoiceMetaData
@@ -109,7 +112,7 @@ class QBOInvoice(_Entity):
 class QBOCreditMemo(_Entity):
     entity_type: ClassVar[str] = CREDIT_MEMO
 
-    DocNumber: str | None = None
+    DocNumber: QBONumber | None = None
     TotalAmt: QBOAmount
     RemainingCredit: QBOAmount | None = None
     MetaData: ModificationMetaData | None = None

@@ -1,0 +1,44 @@
+"""The crash bench keeps working: CI runs it at its smallest size (bench/bench_faults_crash.py; the full size,
+200k payments and 50 kill points per database, is run by hand and reported in the README)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_kill_9_of_an_import_leaves_the_ledger_untouched_or_complete(tmp_path: Path):
+    command = [sys.executable, "-m", "bench.bench_faults_crash", "--payments", "2000", "--kills", "2",
+               "--out", str(tmp_path)]  # fmt: skip
+    base = os.environ.get("CREDITBOT_TEST_POSTGRES_URL")
+    if base:
+        own = f"creditbot_bench_crash_{os.getpid()}"
+        command += ["--postgres", make_url(base).set(database=own).render_as_string(hide_password=False)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads((tmp_path / "crash.json").read_text())["results"]
+    assert [r["database"] for r in results] == ["SQLite", "PostgreSQL"] if base else ["SQLite"]
+    for result in results:
+        assert result["untouched"] + result["complete"] == result["kills"] == 2
+
+
+def test_two_instances_on_one_postgresql_never_over_apply_or_write_twice(tmp_path: Path):
+    base = os.environ.get("CREDITBOT_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("needs PostgreSQL (CREDITBOT_TEST_POSTGRES_URL)")
+    own = make_url(base).set(database=f"creditbot_bench_load_{os.getpid()}").render_as_string(hide_password=False)
+    command = [sys.executable, "-m", "bench.bench_faults_load", "--postgres", own, "--instances", "2",
+               "--requests", "40", "--concurrency", "8", "--out", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [result] = json.loads((tmp_path / "load.json").read_text())["results"]
+    assert (result["over_applied_clients"], result["duplicate_writes"], result["errors"]) == (0, 0, 0)
+    assert result["totals_consistent"] and result["applied"] == result["applications"] > 0
