@@ -51,6 +51,9 @@ PHRASING_WEIGHT = 0.7
 # text within the embedding's score. Chosen by cross-validation (faq/README.md).
 EMBEDDING_WEIGHT = 0.5
 ANSWER_WEIGHT = 0.2
+# The same two for the default "static" backend (the shipped static token embedding, faq/static_embedding.py).
+STATIC_EMBEDDING_WEIGHT = 0.7
+STATIC_ANSWER_WEIGHT = 0.2
 
 # Words that carry no topic. Without this, "how do I reset my password" would look a little like
 # "how do I undo a credit" just through "how do i". Kept short on purpose: negations and question words that
@@ -134,9 +137,17 @@ class NgramIndex:
         frequencies = np.array(list(document_frequency.values()), dtype=np.intp)
         ends = np.cumsum(frequencies)
         starts = ends - frequencies
-        self.postings = {
-            gram: (doc_array[start:end], weight_array[start:end])
-            for gram, start, end in zip(gram_ids, starts.tolist(), ends.tolist(), strict=True)
+        # One array of documents and one of weights, each gram a span of them: a few arrays instead of one pair
+        # per gram, so a built index is saved and loaded (faq/answering.py, cached_faq) in milliseconds.
+        self.posting_docs, self.posting_weights = doc_array, weight_array
+        self.spans = dict(zip(gram_ids, zip(starts.tolist(), ends.tolist(), strict=True), strict=True))
+
+    @property
+    def postings(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each gram's (documents, weights): views of the two posting arrays."""
+        return {
+            gram: (self.posting_docs[start:end], self.posting_weights[start:end])
+            for gram, (start, end) in self.spans.items()
         }
 
     def _idf(self, document_frequency: int) -> float:
@@ -158,11 +169,11 @@ class NgramIndex:
         """
         words = [word for word in topic_words(text) if word not in ignored]
         query = self._unit_vector(char_ngrams(words))
-        hits = [(self.postings[gram], weight) for gram, weight in query.items() if gram in self.postings]
+        hits = [(self.spans[gram], weight) for gram, weight in query.items() if gram in self.spans]
         if not hits:
             return np.zeros(self.document_count)
-        docs = np.concatenate([docs for (docs, _), _ in hits])
-        products = np.concatenate([weights * weight for (_, weights), weight in hits])
+        docs = np.concatenate([self.posting_docs[start:end] for (start, end), _ in hits])
+        products = np.concatenate([self.posting_weights[start:end] * weight for (start, end), weight in hits])
         return np.bincount(docs, products, minlength=self.document_count)
 
 
