@@ -26,7 +26,16 @@ from faq.decision import (
     decide,
 )
 from faq.entries import FaqContent, FaqContentError, FaqEntry, load_content, phrasing_key
-from faq.grounding import ClientNames, Grounder, References, find_references, mask_references
+from faq.grounding import (
+    ClientNames,
+    GroundedFinding,
+    Grounder,
+    References,
+    as_grounding,
+    find_references,
+    mask_references,
+    matching_findings,
+)
 from faq.retrieval import (
     STATIC_ANSWER_WEIGHT,
     STATIC_EMBEDDING_WEIGHT,
@@ -78,6 +87,8 @@ class FaqAnswer:
     # Records the question names; `facts` are their live details, filled in only when grounding is attached.
     references: References = field(default_factory=References)
     facts: list[str] = field(default_factory=list)
+    # The open finding that decided the answer (grounding, `Faq.ask`); its `action` is a button that fixes it.
+    finding: GroundedFinding | None = None
 
 
 class Faq:
@@ -142,11 +153,33 @@ class Faq:
 
     def ask(self, question: str) -> FaqAnswer:
         references = find_references(question, self._client_names)
-        answer = self._answer_for(self._decide(question, references))
-        answer = dataclasses.replace(answer, references=references)
-        if self._grounder is not None and references:
-            answer = dataclasses.replace(answer, facts=list(self._grounder(references)))
-        return answer
+        decision = self._decide(question, references)
+        answer = dataclasses.replace(self._answer_for(decision), references=references)
+        if self._grounder is None or not references:
+            return answer
+        grounding = as_grounding(self._grounder(references))
+        answer = dataclasses.replace(answer, facts=list(grounding.facts))
+        finding = deciding_finding(mask_references(question, references), decision, grounding.findings)
+        return self._finding_answer(answer, finding) if finding is not None else answer
+
+    def _finding_answer(self, answer: FaqAnswer, finding: GroundedFinding) -> FaqAnswer:
+        """The answer about this very finding: what happened on the record, then what the finding means."""
+        where = f" on {finding.invoice_number}" if finding.invoice_number else ""
+        lead = f":warning: *{finding.title}*{where}: {finding.detail}"
+        entry = self._by_id.get(finding.entry_id)
+        if entry is None:
+            return dataclasses.replace(answer, answer=f"{lead}\n\n{answer.answer}", finding=finding)
+        return dataclasses.replace(
+            answer,
+            id=entry.id,
+            score=1.0,
+            answer=f"{lead}\n\n{entry.answer}",
+            suggestions=[],
+            outcome="answer",
+            title=entry.title,
+            related=list(entry.related),
+            finding=finding,
+        )
 
     def decide(self, question: str) -> Decision:
         """The retrieval outcome alone, before it is worded (`--eval` and the tuning tool use this)."""
@@ -205,6 +238,41 @@ class Faq:
     def _did_you_mean(self, suggestions: Sequence[str]) -> str:
         lines = [f"• *{self._by_id[s].title}*: `/credit ask {s}`" for s in suggestions]
         return "I'm not sure I understood. Did you mean one of these?\n" + "\n".join(lines)
+
+
+# Entries that explain why a number looks wrong: when the question names a record with open findings and the FAQ
+# lands on one of these (or only offers "did you mean"), the record's own findings say more.
+DIAGNOSTIC_ENTRIES = frozenset({"balance-looks-wrong", "checking-balances", "inflated-old-invoices"})
+
+
+def deciding_finding(
+    masked_question: str, decision: Decision, findings: Sequence[GroundedFinding]
+) -> GroundedFinding | None:
+    """The open finding that answers a question about the records it names, or None to keep the FAQ's answer.
+
+    An amount in the question equal to one a finding is about ("off by 600" and a $600 duplicate) picks that
+    finding whatever the FAQ decided. Otherwise the findings decide only when the FAQ itself was diagnosing (a
+    "did you mean", or an entry about balances that look wrong or about a finding): "how do I apply credit to
+    INV-1003" stays an answer about applying. Among several, the one the FAQ chose or offered first wins.
+    """
+    if not findings:
+        return None
+    candidates = matching_findings(masked_question, findings)
+    if not candidates:
+        considered = [decision.entry_id] if decision.outcome == "answer" else list(decision.suggestions)
+        if not any(_diagnostic(entry_id) for entry_id in considered if entry_id):
+            return None
+        candidates = list(findings)
+    preferred = [decision.entry_id, *decision.suggestions]
+    for entry_id in preferred:
+        for finding in candidates:
+            if finding.entry_id == entry_id:
+                return finding
+    return candidates[0]
+
+
+def _diagnostic(entry_id: str) -> bool:
+    return entry_id in DIAGNOSTIC_ENTRIES or entry_id.startswith(FINDING_ENTRY_PREFIX)
 
 
 def _finding_name_pattern(entry_ids: Iterable[str]) -> re.Pattern[str] | None:
@@ -275,6 +343,7 @@ def retrieval_for(backend: Backend, cache: Path | None = None) -> tuple[RankerFa
                     static,
                     embedding_weight=STATIC_EMBEDDING_WEIGHT,
                     answer_weight=STATIC_ANSWER_WEIGHT,
+                    require_agreement=True,
                 ),
                 STATIC_THRESHOLDS,
                 "static",

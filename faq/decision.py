@@ -55,7 +55,8 @@ def decide(ranked: Sequence[EntryScore], thresholds: Thresholds) -> Decision:
     # The runner-up is measured as the best entry is, by confidence: one that does not know a third of the
     # question's words is a weaker rival than its similarity alone says.
     runner_up = ranked[1].confidence if len(ranked) > 1 else 0.0
-    if best.confidence >= thresholds.answer_min and best.confidence - runner_up >= thresholds.margin_min:
+    confident = best.agreed and best.confidence >= thresholds.answer_min
+    if confident and best.confidence - runner_up >= thresholds.margin_min:
         return Decision("answer", best.entry_id, best.confidence, ())
     # Only the top entries carry a coverage (see EntryRanker), so suggestions come from those alone.
     suggestions = tuple(

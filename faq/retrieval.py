@@ -21,6 +21,7 @@ the embedding measured worse than TF-IDF, blended it measured better.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import unicodedata
@@ -182,6 +183,9 @@ class EntryScore:
     entry_id: str
     score: float  # similarity, used for ranking and suggestions
     coverage: float = 1.0  # share of the question's words this entry knows (computed for the top few only)
+    # False when a blended ranker's two views disagree about the best entry (`HybridRanker`, require_agreement):
+    # `decide` then never answers outright, it offers "did you mean".
+    agreed: bool = True
 
     @property
     def confidence(self) -> float:
@@ -326,8 +330,11 @@ class HybridRanker:
         embedding_weight: float = EMBEDDING_WEIGHT,
         answer_weight: float = ANSWER_WEIGHT,
         with_coverage: bool = True,
+        require_agreement: bool = False,
     ) -> None:
         self.embedding_weight = embedding_weight
+        # The first entry counts as agreed only when TF-IDF alone and the embedding alone also put it first.
+        self.require_agreement = require_agreement
         self.answer_weight = answer_weight
         self.lexical = EntryRanker(entries, not_covered, with_coverage=with_coverage)
         self.topic_ids = [entry.id for entry in entries]
@@ -339,11 +346,22 @@ class HybridRanker:
         self.semantic = semantic([[semantic_text(text) for text in group] for group in [*groups, *answers]])
 
     def rank(self, question: str) -> list[EntryScore]:
-        return self.lexical.rank_scores(self.scores(question), question)
+        scores, tops = self._scores(question)
+        ranked = self.lexical.rank_scores(scores, question)
+        if self.require_agreement and ranked:
+            best = ranked[0].entry_id
+            ranked[0] = dataclasses.replace(ranked[0], agreed=tops == (best, best))
+        return ranked
 
     def scores(self, question: str) -> dict[str, float]:
+        return self._scores(question)[0]
+
+    def _scores(self, question: str) -> tuple[dict[str, float], tuple[str | None, str]]:
+        """Blended scores, and the entries TF-IDF alone and the embedding alone (closest phrasing) put first."""
         lexical = self.lexical.scores(question) if self.embedding_weight < 1 else {}
         closest = self.semantic.closest(semantic_text(question))
+        lexical_top = max(lexical, key=lexical.__getitem__) if lexical else None
+        semantic_top = self.topic_ids[int(np.argmax(closest[: len(self.topic_ids)]))]
         answers = closest[len(self.topic_ids) :]
         scores = {}
         for position, entry_id in enumerate(self.topic_ids):
@@ -354,7 +372,7 @@ class HybridRanker:
             blended = (1 - self.embedding_weight) * lexical.get(entry_id, 0.0) + self.embedding_weight * semantic
             if blended > 0:
                 scores[entry_id] = min(blended, 1.0)
-        return scores
+        return scores, (lexical_top, semantic_top)
 
 
 def semantic_text(text: str) -> str:

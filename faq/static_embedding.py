@@ -177,7 +177,7 @@ def _load_table(directory: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     return table, vocabulary
 
 
-def static_index_factory(directory: Path = MODEL_DIR):  # noqa: ANN201  (a SemanticIndexFactory)
+def static_index_factory(directory: Path = MODEL_DIR):
     """What `HybridRanker` needs: token weights taken from all the texts it indexes, then one index over them."""
 
     def build(groups: Sequence[Sequence[str]]) -> StaticEmbeddingIndex:

@@ -159,7 +159,7 @@ def _grid_rewards(samples: Sequence[Sample]) -> dict[Thresholds, float]:
 
 
 def _best(sample: Sample) -> float:
-    if not sample.ranked or sample.ranked[0].entry_id == NOT_COVERED_ID:
+    if not sample.ranked or sample.ranked[0].entry_id == NOT_COVERED_ID or not sample.ranked[0].agreed:
         return -1.0  # `decide` never answers these
     return sample.ranked[0].confidence
 
