@@ -121,6 +121,9 @@ class StaticEncoder:
         weights = np.full(len(self.weights), math.log(1 + count) + 1.0, dtype=np.float32)
         for token, texts_with_it in frequency.items():
             weights[token] = math.log((1 + count) / (1 + texts_with_it)) + 1.0
+        # Numbers and punctuation never say what a question is about ("a credit of 400"), as in TF-IDF: rare in
+        # the FAQ, they would otherwise weigh the most.
+        weights[_topicless(self.directory)] = 0.0
         self.weights = weights
 
     def encode_one(self, text: str) -> np.ndarray:
@@ -161,6 +164,20 @@ def model_available(directory: Path = MODEL_DIR) -> bool:
 def load_encoder(directory: Path = MODEL_DIR) -> StaticEncoder:
     """A fresh encoder (its weights are set per index); the table is read once per process."""
     return StaticEncoder(directory)
+
+
+@lru_cache(maxsize=2)
+def _topicless(directory: Path) -> np.ndarray:
+    """Ids of the tokens made only of digits or punctuation ("400", "##00", "?", "$")."""
+    vocabulary = _load_table(directory)[1]
+    return np.array(
+        [
+            number
+            for number, token in enumerate(vocabulary)
+            if (piece := token.removeprefix("##")) and all(c.isdigit() or _is_punctuation(c) for c in piece)
+        ],
+        dtype=np.intp,
+    )
 
 
 @lru_cache(maxsize=2)
