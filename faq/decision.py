@@ -34,7 +34,7 @@ TUNED_THRESHOLDS = Thresholds(answer_min=0.58, margin_min=0.19, suggest_min=0.17
 # The same fit for the "hybrid" backend (TF-IDF blended with a sentence embedding, faq/answering.py).
 HYBRID_THRESHOLDS = Thresholds(answer_min=0.56, margin_min=0.12, suggest_min=0.20)
 # The same fit for the default "static" backend (TF-IDF blended with the shipped static token embedding).
-STATIC_THRESHOLDS = Thresholds(answer_min=0.69, margin_min=0.13, suggest_min=0.26)
+STATIC_THRESHOLDS = Thresholds(answer_min=0.69, margin_min=0.13, suggest_min=0.31)
 
 
 @dataclass(frozen=True)

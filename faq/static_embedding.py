@@ -25,8 +25,9 @@ import numpy as np
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MAX_WORD_CHARACTERS = 100  # BERT's WordPiece: a longer word is one [UNK]
 UNKNOWN = "[UNK]"
-# Token weights: log((1 + texts) / (1 + texts with the token)) + 1, as TF-IDF's idf; a token the FAQ never
-# uses gets the highest weight.
+# Token weights: log((1 + texts) / (1 + texts with the token)) + 1, as TF-IDF's idf; a token the FAQ never uses
+# weighs this much (chosen by cross-validation, faq/README.md).
+UNSEEN_TOKEN_WEIGHT = 1.0
 
 
 def _is_punctuation(character: str) -> bool:
@@ -118,7 +119,9 @@ class StaticEncoder:
         for text in texts:
             frequency.update(set(self.tokenizer.encode(text)))
         count = len(texts)
-        weights = np.full(len(self.weights), math.log(1 + count) + 1.0, dtype=np.float32)
+        # A token the FAQ never uses is mostly part of a name ("initech"): as in TF-IDF's coverage, such words
+        # should not decide the topic, so they weigh as little as the commonest token.
+        weights = np.full(len(self.weights), UNSEEN_TOKEN_WEIGHT, dtype=np.float32)
         for token, texts_with_it in frequency.items():
             weights[token] = math.log((1 + count) / (1 + texts_with_it)) + 1.0
         # Numbers and punctuation never say what a question is about ("a credit of 400"), as in TF-IDF: rare in

@@ -47,7 +47,7 @@ def test_the_tokenizer_matches_the_models_own():
 def test_numbers_and_punctuation_carry_no_weight():
     encoder = load_encoder()
     encoder.weigh(["apply a credit", "undo a credit"])
-    same = encoder.encode_one("apply a credit of 400?")
+    same = encoder.encode_one("apply a credit 400?")
     assert np.allclose(same, encoder.encode_one("apply a credit"), atol=1e-6)
     assert isinstance(encoder, StaticEncoder)
 
@@ -89,7 +89,8 @@ def test_an_edited_content_file_is_a_new_build(tmp_path: Path):
     ],
 )
 def test_hurried_questions_get_the_right_entry_or_an_honest_refusal(question: str, acceptable: set[str]):
-    answer = load_faq().ask(question)
+    # In Slack the ledger's client names are known (grounding), so "initech" and "globex" read as "client".
+    answer = load_faq().with_grounding(lambda references: [], ["Initech", "Globex Corporation"]).ask(question)
     first = answer.id or (answer.suggestions[0] if answer.suggestions else None)
     assert first is None or first in acceptable, (question, answer.outcome, answer.id, answer.suggestions)
     assert answer.outcome != "answer" or answer.id in acceptable
