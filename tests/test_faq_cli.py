@@ -57,7 +57,7 @@ def test_json_for_an_unknown_question_points_to_tips(run):
 
 
 def test_readable_answer_shows_title_and_keeps_brackets(run):
-    result = run("how does applying a credit work")
+    result = run("applying-credits")  # the entry by its id: this test is about how an answer is printed
     assert result.exit_code == 0
     assert "How applying a credit works" in result.stdout
     assert "/credit apply INVOICE [AMOUNT] [project:ID]" in result.stdout
