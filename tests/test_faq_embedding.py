@@ -97,6 +97,7 @@ def test_the_backend_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert configured_backend() == "tfidf"
     monkeypatch.setenv(BACKEND_ENV, "")
     assert configured_backend() == "static"
+    monkeypatch.setenv(BACKEND_ENV, "bert")
     with pytest.raises(ValueError, match=rf"{BACKEND_ENV}='bert': expected one of static, tfidf, hybrid"):
         configured_backend()
 
