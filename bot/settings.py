@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     )
     duplicate_window_days: int = Field(7, alias="CREDITBOT_DUPLICATE_WINDOW_DAYS", ge=0)
     scan_cron: str = Field("0 * * * *", alias="CREDITBOT_SCAN_CRON")
-    # "hybrid" needs the optional embedding extra (faq/README.md); without it the FAQ keeps "tfidf".
+    # "static" (default) ships in the package; "hybrid" needs the optional embedding extra (faq/README.md) and
+    # without it the FAQ answers with "tfidf".
     faq_backend: Backend = Field(DEFAULT_BACKEND, alias="CREDITBOT_FAQ_BACKEND")
 
     @field_validator("billing_admins", mode="before")
