@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -197,7 +197,7 @@ def _load_table(directory: Path) -> tuple[np.ndarray, tuple[str, ...]]:
     return table, vocabulary
 
 
-def static_index_factory(directory: Path = MODEL_DIR):
+def static_index_factory(directory: Path = MODEL_DIR) -> Callable[[Sequence[Sequence[str]]], StaticEmbeddingIndex]:
     """What `HybridRanker` needs: token weights taken from all the texts it indexes, then one index over them."""
 
     def build(groups: Sequence[Sequence[str]]) -> StaticEmbeddingIndex:
