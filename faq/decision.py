@@ -33,6 +33,8 @@ class Thresholds:
 TUNED_THRESHOLDS = Thresholds(answer_min=0.58, margin_min=0.19, suggest_min=0.17)
 # The same fit for the "hybrid" backend (TF-IDF blended with a sentence embedding, faq/answering.py).
 HYBRID_THRESHOLDS = Thresholds(answer_min=0.56, margin_min=0.12, suggest_min=0.20)
+# The same fit for the default "static" backend (TF-IDF blended with the shipped static token embedding).
+STATIC_THRESHOLDS = Thresholds(answer_min=0.69, margin_min=0.13, suggest_min=0.31)
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,8 @@ def decide(ranked: Sequence[EntryScore], thresholds: Thresholds) -> Decision:
     # The runner-up is measured as the best entry is, by confidence: one that does not know a third of the
     # question's words is a weaker rival than its similarity alone says.
     runner_up = ranked[1].confidence if len(ranked) > 1 else 0.0
-    if best.confidence >= thresholds.answer_min and best.confidence - runner_up >= thresholds.margin_min:
+    confident = best.agreed and best.confidence >= thresholds.answer_min
+    if confident and best.confidence - runner_up >= thresholds.margin_min:
         return Decision("answer", best.entry_id, best.confidence, ())
     # Only the top entries carry a coverage (see EntryRanker), so suggestions come from those alone.
     suggestions = tuple(

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 # Invoice numbers as billing systems print them: a short letter prefix and at least two digits ("INV-2001",
 # "inv2001", "A-113", "INV-2024-0042"), or bare digits after the word invoice or a hash ("invoice 1042",
@@ -44,8 +45,55 @@ class References:
         return bool(self.invoice_numbers or self.client_names)
 
 
-# Lines of live facts (Slack mrkdwn) about the referenced records; empty when none of them exists.
-Grounder = Callable[[References], Sequence[str]]
+@dataclass(frozen=True)
+class GroundedFinding:
+    """An open scan finding on a record the question names, as the ledger's grounder reports it."""
+
+    entry_id: str  # the FAQ entry that explains this kind of finding ("finding-duplicate-credit")
+    title: str  # "Duplicate credit"
+    detail: str  # what happened, which payments ("The same credit of $600.00 was applied 2 times ...")
+    amounts: tuple[Decimal, ...] = ()  # the money it is about, in major units, matched against the question's
+    invoice_number: str | None = None
+    # A button that fixes it (label, action id, value), e.g. ("Reverse duplicate", "scan_reverse_duplicate", "7"):
+    # the bot draws it; the FAQ only passes it on.
+    action: tuple[str, str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """What a grounder knows about the records: lines of facts, and the open findings among them."""
+
+    facts: tuple[str, ...] = ()
+    findings: tuple[GroundedFinding, ...] = ()
+
+
+# Lines of live facts (Slack mrkdwn) about the referenced records, or a `Grounding` with the open findings too;
+# empty when none of the records exists.
+Grounder = Callable[[References], "Sequence[str] | Grounding"]
+
+
+def as_grounding(result: Sequence[str] | Grounding) -> Grounding:
+    return result if isinstance(result, Grounding) else Grounding(tuple(result))
+
+
+# Amounts as people type them: "600", "$600", "600.00", "1,200", "€1.200" is not handled (read as 1.2).
+_MONEY = re.compile(r"(?<![\w.,-])[$€£]?\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?(?![\w,-]|\.\d)")
+
+
+def amounts_in(text: str) -> tuple[Decimal, ...]:
+    """The money amounts in a question whose records are masked ("why is invoice off by 600?" -> 600)."""
+    found = []
+    for whole, cents in _MONEY.findall(text):
+        found.append(Decimal(whole.replace(",", "") + (f".{cents}" if cents else "")))
+    return tuple(found)
+
+
+def matching_findings(question: str, findings: Sequence[GroundedFinding]) -> list[GroundedFinding]:
+    """The findings an amount in the question points at (an amount equal to one the finding is about)."""
+    amounts = set(amounts_in(question))
+    if not amounts:
+        return []
+    return [finding for finding in findings if amounts.intersection(finding.amounts)]
 
 
 class ClientNames:

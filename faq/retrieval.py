@@ -21,6 +21,7 @@ the embedding measured worse than TF-IDF, blended it measured better.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import unicodedata
@@ -51,6 +52,9 @@ PHRASING_WEIGHT = 0.7
 # text within the embedding's score. Chosen by cross-validation (faq/README.md).
 EMBEDDING_WEIGHT = 0.5
 ANSWER_WEIGHT = 0.2
+# The same two for the default "static" backend (the shipped static token embedding, faq/static_embedding.py).
+STATIC_EMBEDDING_WEIGHT = 0.7
+STATIC_ANSWER_WEIGHT = 0.2
 
 # Words that carry no topic. Without this, "how do I reset my password" would look a little like
 # "how do I undo a credit" just through "how do i". Kept short on purpose: negations and question words that
@@ -134,9 +138,17 @@ class NgramIndex:
         frequencies = np.array(list(document_frequency.values()), dtype=np.intp)
         ends = np.cumsum(frequencies)
         starts = ends - frequencies
-        self.postings = {
-            gram: (doc_array[start:end], weight_array[start:end])
-            for gram, start, end in zip(gram_ids, starts.tolist(), ends.tolist(), strict=True)
+        # One array of documents and one of weights, each gram a span of them: a few arrays instead of one pair
+        # per gram, so a built index is saved and loaded (faq/answering.py, cached_faq) in milliseconds.
+        self.posting_docs, self.posting_weights = doc_array, weight_array
+        self.spans = dict(zip(gram_ids, zip(starts.tolist(), ends.tolist(), strict=True), strict=True))
+
+    @property
+    def postings(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each gram's (documents, weights): views of the two posting arrays."""
+        return {
+            gram: (self.posting_docs[start:end], self.posting_weights[start:end])
+            for gram, (start, end) in self.spans.items()
         }
 
     def _idf(self, document_frequency: int) -> float:
@@ -158,11 +170,11 @@ class NgramIndex:
         """
         words = [word for word in topic_words(text) if word not in ignored]
         query = self._unit_vector(char_ngrams(words))
-        hits = [(self.postings[gram], weight) for gram, weight in query.items() if gram in self.postings]
+        hits = [(self.spans[gram], weight) for gram, weight in query.items() if gram in self.spans]
         if not hits:
             return np.zeros(self.document_count)
-        docs = np.concatenate([docs for (docs, _), _ in hits])
-        products = np.concatenate([weights * weight for (_, weights), weight in hits])
+        docs = np.concatenate([self.posting_docs[start:end] for (start, end), _ in hits])
+        products = np.concatenate([self.posting_weights[start:end] * weight for (start, end), weight in hits])
         return np.bincount(docs, products, minlength=self.document_count)
 
 
@@ -171,6 +183,9 @@ class EntryScore:
     entry_id: str
     score: float  # similarity, used for ranking and suggestions
     coverage: float = 1.0  # share of the question's words this entry knows (computed for the top few only)
+    # False when a blended ranker's two views disagree about the best entry (`HybridRanker`, require_agreement):
+    # `decide` then never answers outright, it offers "did you mean".
+    agreed: bool = True
 
     @property
     def confidence(self) -> float:
@@ -315,8 +330,11 @@ class HybridRanker:
         embedding_weight: float = EMBEDDING_WEIGHT,
         answer_weight: float = ANSWER_WEIGHT,
         with_coverage: bool = True,
+        require_agreement: bool = False,
     ) -> None:
         self.embedding_weight = embedding_weight
+        # The first entry counts as agreed only when TF-IDF alone and the embedding alone also put it first.
+        self.require_agreement = require_agreement
         self.answer_weight = answer_weight
         self.lexical = EntryRanker(entries, not_covered, with_coverage=with_coverage)
         self.topic_ids = [entry.id for entry in entries]
@@ -328,11 +346,22 @@ class HybridRanker:
         self.semantic = semantic([[semantic_text(text) for text in group] for group in [*groups, *answers]])
 
     def rank(self, question: str) -> list[EntryScore]:
-        return self.lexical.rank_scores(self.scores(question), question)
+        scores, tops = self._scores(question)
+        ranked = self.lexical.rank_scores(scores, question)
+        if self.require_agreement and ranked:
+            best = ranked[0].entry_id
+            ranked[0] = dataclasses.replace(ranked[0], agreed=tops == (best, best))
+        return ranked
 
     def scores(self, question: str) -> dict[str, float]:
+        return self._scores(question)[0]
+
+    def _scores(self, question: str) -> tuple[dict[str, float], tuple[str | None, str]]:
+        """Blended scores, and the entries TF-IDF alone and the embedding alone (closest phrasing) put first."""
         lexical = self.lexical.scores(question) if self.embedding_weight < 1 else {}
         closest = self.semantic.closest(semantic_text(question))
+        lexical_top = max(lexical, key=lexical.__getitem__) if lexical else None
+        semantic_top = self.topic_ids[int(np.argmax(closest[: len(self.topic_ids)]))]
         answers = closest[len(self.topic_ids) :]
         scores = {}
         for position, entry_id in enumerate(self.topic_ids):
@@ -343,7 +372,7 @@ class HybridRanker:
             blended = (1 - self.embedding_weight) * lexical.get(entry_id, 0.0) + self.embedding_weight * semantic
             if blended > 0:
                 scores[entry_id] = min(blended, 1.0)
-        return scores
+        return scores, (lexical_top, semantic_top)
 
 
 def semantic_text(text: str) -> str:

@@ -41,7 +41,7 @@ from faq.answering import (
     retrieval_for,
     semantic_index_factory,
 )
-from faq.decision import HYBRID_THRESHOLDS, TUNED_THRESHOLDS, Decision, Thresholds, decide
+from faq.decision import HYBRID_THRESHOLDS, STATIC_THRESHOLDS, TUNED_THRESHOLDS, Decision, Thresholds, decide
 from faq.entries import NOT_COVERED_ID, FaqContent, load_content, phrasing_key
 from faq.evaluation import EvalQuestion, QuestionResult, Verdict, read_eval_file, totals_for, verdict_for
 from faq.retrieval import EntryRanker, EntryScore, HybridRanker, Ranker, SemanticIndexFactory, topic_words
@@ -159,7 +159,7 @@ def _grid_rewards(samples: Sequence[Sample]) -> dict[Thresholds, float]:
 
 
 def _best(sample: Sample) -> float:
-    if not sample.ranked or sample.ranked[0].entry_id == NOT_COVERED_ID:
+    if not sample.ranked or sample.ranked[0].entry_id == NOT_COVERED_ID or not sample.ranked[0].agreed:
         return -1.0  # `decide` never answers these
     return sample.ranked[0].confidence
 
@@ -249,6 +249,7 @@ class AverageRanker:
 
 
 HYBRID = "(the hybrid backend)"
+STATIC = "(the static backend, default)"
 SHIPPED = "tfidf char 3-5, blend 0.7, coverage, unseen words 0.75, not-covered list (shipped)"
 CANDIDATE_RANKERS: dict[str, RankerFactory] = {
     SHIPPED: lambda c: EntryRanker(c.entries, c.not_covered),
@@ -303,6 +304,35 @@ def embedding_candidates(semantic: SemanticIndexFactory) -> dict[str, RankerFact
     }
 
 
+def static_candidates() -> dict[str, RankerFactory]:
+    """The shipped static token table (faq/model/) blended with TF-IDF, the default backend and its neighbours."""
+    from faq.static_embedding import model_available, static_index_factory
+
+    if not model_available():
+        return {}
+    semantic = static_index_factory()
+
+    def static(weight: float, answer: float = 0.2, agreement: bool = True) -> RankerFactory:
+        return lambda c: HybridRanker(
+            c.entries,
+            c.not_covered,
+            semantic,
+            embedding_weight=weight,
+            answer_weight=answer,
+            require_agreement=agreement,
+        )
+
+    return {
+        f"static: tfidf + token table 0.7, answer text 0.2, agreement {STATIC}": static(0.7),
+        "  static 0.7 without the agreement rule": static(0.7, agreement=False),
+        "  static 0.5": static(0.5),
+        "  static 0.6": static(0.6),
+        "  static 0.8": static(0.8),
+        "  static 0.7, answer text 0.1": static(0.7, answer=0.1),
+        "  static 0.7, answer text 0.0": static(0.7, answer=0.0),
+    }
+
+
 def tuning_questions(content: FaqContent) -> list[EvalQuestion]:
     return [*content.asked, *(read_eval_file(DEV_FILE) if DEV_FILE.exists() else [])]
 
@@ -321,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--only", metavar="TEXT", help="with --compare: only the candidates whose name has TEXT")
     parser.add_argument("--by-file", action="store_true", help="also print each candidate's CV figures per file")
     parser.add_argument(
-        "--backend", choices=["tfidf", "hybrid"], default="tfidf", help="the backend whose thresholds to fit"
+        "--backend", choices=["static", "tfidf", "hybrid"], default="static", help="the backend whose thresholds to fit"
     )
     args = parser.parse_args(argv)
     content = load_content(DEFAULT_CONTENT_DIR)
@@ -341,11 +371,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _candidates(compare: bool, only: str | None, cache: Path) -> dict[str, RankerFactory]:
     if not compare:
-        return {SHIPPED: CANDIDATE_RANKERS[SHIPPED]}
+        return {SHIPPED: CANDIDATE_RANKERS[SHIPPED], **dict(list(static_candidates().items())[:1])}
     semantic = semantic_index_factory(cache)
     if semantic is None:
         print("embedding candidates skipped: the model or its packages are not installed (faq/README.md)")
-    candidates = {**CANDIDATE_RANKERS, **(embedding_candidates(semantic) if semantic else {})}
+    candidates = {**CANDIDATE_RANKERS, **static_candidates(), **(embedding_candidates(semantic) if semantic else {})}
     return {name: make for name, make in candidates.items() if only is None or only in name}
 
 
@@ -354,9 +384,11 @@ def _fit_backend(content: FaqContent, questions: Sequence[EvalQuestion], backend
     if available != backend:
         print(f"backend {backend!r} is not available here: nothing to fit")
         return
-    shipped, constant = (
-        (TUNED_THRESHOLDS, "TUNED_THRESHOLDS") if backend == "tfidf" else (HYBRID_THRESHOLDS, "HYBRID_THRESHOLDS")
-    )
+    shipped, constant = {
+        "static": (STATIC_THRESHOLDS, "STATIC_THRESHOLDS"),
+        "tfidf": (TUNED_THRESHOLDS, "TUNED_THRESHOLDS"),
+        "hybrid": (HYBRID_THRESHOLDS, "HYBRID_THRESHOLDS"),
+    }[backend]
     samples = held_out_samples(content, questions, make_ranker)
     fitted = fit_thresholds(samples)
     print(f"{backend}, fitted on the whole pool: {fitted}")

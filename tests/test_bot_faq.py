@@ -36,7 +36,9 @@ def posted_text(slack: SlackStandIn) -> tuple[dict, str]:
 def test_a_question_about_an_invoice_adds_its_split_posting_and_open_findings(demo, bot):
     reply = bot.slash("ask why does INV-2001 look wrong?", user=READER)
     text = reply.all_text
-    assert "*An invoice balance looks wrong after a credit*" in text
+    # The invoice's open finding decides the answer: what happened on it first, then what the finding means.
+    assert "*Finding: edit after posting to QuickBooks*" in text
+    assert ":warning: *Edited after posting to QuickBooks* on INV-2001: Invoice INV-2001 was changed" in text
     assert "In your ledger right now" in text
     assert (
         "*INV-2001* · Birch &amp; Co Architects (`C-BIRCH`): total $18,600.00 = cash paid $12,000.00 + credits "
@@ -115,7 +117,7 @@ def test_a_mention_with_a_question_is_answered_in_its_thread_with_facts(demo, bo
     assert bot.post(event_body(mention, "EvF1"), {"Content-Type": "application/json"}).status == 200
     body, blocks = posted_text(slack)
     assert (body["channel"], body["thread_ts"]) == (CHANNEL, "1700000000.000500")
-    assert "An invoice balance looks wrong after a credit" in blocks
+    assert "Finding: edit after posting to QuickBooks" in blocks
     assert "balance due $5,100.00" in blocks and "finding-post-sync-edit" in blocks
 
 
@@ -132,7 +134,7 @@ def test_a_direct_message_question_about_a_client_is_grounded(demo, bot, slack):
 def test_the_console_shows_a_grounded_answer_as_text(demo):
     forget_client_names()
     out = run_console(demo, ["ask why does INV-1003 look wrong?"])
-    assert "An invoice balance looks wrong after a credit" in out
+    assert "Finding: duplicate credit" in out
     assert "INV-1003 · Acme Legal LLP (C-ACME): total $6,200.00" in out
     assert "Duplicate credit" in out and "/credit ask finding-duplicate-credit" in out
     assert "*" not in out.split("In your ledger right now")[1]
@@ -145,3 +147,34 @@ def test_grounding_reads_only_what_a_question_names(demo):
     assert plain.id == "undo" and plain.facts == [] and not plain.references
     grounded = faq.ask("undo the credit on INV-1003")
     assert grounded.references.invoice_numbers == ("INV-1003",) and grounded.facts
+
+
+def test_an_amount_in_the_question_picks_the_finding_it_matches(demo, bot):
+    # The README's example: the $600 duplicate on INV-1003 is the answer, with the payments and the fix.
+    reply = bot.slash("ask why is INV-1003 off by 600?", user=READER)
+    text = reply.all_text
+    assert "*Finding: duplicate credit*" in text
+    assert ":warning: *Duplicate credit* on INV-1003: The same credit of $600.00 was applied 2 times" in text
+    assert "PAY-4 on 2026-11-03, PAY-5 on 2026-11-05" in text
+    assert "balance due $5,000.00" in text  # the split still follows
+    [action] = [block for block in reply.blocks if block["type"] == "actions"]
+    reverse = action["elements"][0]
+    assert (reverse["text"]["text"], reverse["action_id"], reverse["style"]) == (
+        "Reverse duplicate",
+        "scan_reverse_duplicate",
+        "danger",
+    )
+    assert reverse["confirm"]["confirm"]["text"] == "Reverse duplicate"  # asks before it writes
+
+
+def test_findings_do_not_take_over_a_question_about_something_else(demo, bot):
+    reply = bot.slash("ask how do I give acme a credit", user=READER)
+    assert "*Giving a client a credit*" in reply.all_text
+    assert "Duplicate credit" in reply.all_text  # still listed among the facts
+    assert "scan_reverse_duplicate" not in json.dumps(reply.blocks)
+
+
+def test_without_findings_the_balance_split_explains_the_invoice(demo, bot):
+    text = bot.slash("ask INV-1002 looks off, why?", user=READER).all_text
+    assert "*An invoice balance looks wrong after a credit*" in text
+    assert "*INV-1002* · Acme Legal LLP" in text and "No open scan findings on this invoice." in text

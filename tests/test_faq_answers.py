@@ -32,7 +32,8 @@ def test_a_question_close_to_two_entries_gets_did_you_mean():
     answer = load_faq().ask("overpayment")
     assert answer.outcome == "suggest"
     assert answer.id is None and answer.title is None
-    assert set(answer.suggestions) == {"qb-overpayments", "finding-qb-overpayment-unreflected"}
+    # Both overpayment entries first (a third, weaker suggestion may follow).
+    assert set(answer.suggestions[:2]) == {"qb-overpayments", "finding-qb-overpayment-unreflected"}
     for entry_id in answer.suggestions:
         assert load_faq().entry(entry_id).title in answer.answer
 

@@ -47,7 +47,7 @@ def test_json_for_a_confident_answer(run):
 def test_json_for_did_you_mean_has_no_id(run):
     payload = json.loads(run("overpayment", "--json").stdout)
     assert payload["id"] is None
-    assert set(payload["suggestions"]) == {"qb-overpayments", "finding-qb-overpayment-unreflected"}
+    assert set(payload["suggestions"][:2]) == {"qb-overpayments", "finding-qb-overpayment-unreflected"}
 
 
 def test_json_for_an_unknown_question_points_to_tips(run):
@@ -57,7 +57,7 @@ def test_json_for_an_unknown_question_points_to_tips(run):
 
 
 def test_readable_answer_shows_title_and_keeps_brackets(run):
-    result = run("how does applying a credit work")
+    result = run("applying-credits")  # the entry by its id: this test is about how an answer is printed
     assert result.exit_code == 0
     assert "How applying a credit works" in result.stdout
     assert "/credit apply INVOICE [AMOUNT] [project:ID]" in result.stdout
@@ -198,7 +198,7 @@ def test_a_bad_backend_setting_is_one_line_naming_it_not_a_traceback(tmp_path: P
     assert done.returncode == 1
     assert (
         done.stderr.strip()
-        == "Invalid setting CREDITBOT_FAQ_BACKEND: Input should be 'tfidf' or 'hybrid' (got 'bert')."
+        == "Invalid setting CREDITBOT_FAQ_BACKEND: Input should be 'static', 'tfidf' or 'hybrid' (got 'bert')."
     )
     assert "Traceback" not in done.stderr + done.stdout
 
@@ -216,7 +216,9 @@ def test_the_backend_setting_chooses_the_faq_the_command_uses(run, monkeypatch: 
         get_settings.cache_clear()
 
 
-@pytest.mark.parametrize(("written", "read"), [(" Hybrid ", "hybrid"), ("TFIDF", "tfidf"), ("", "tfidf")])
+@pytest.mark.parametrize(
+    ("written", "read"), [(" Hybrid ", "hybrid"), ("TFIDF", "tfidf"), ("Static", "static"), ("", "static")]
+)
 def test_the_bot_and_the_faq_read_the_backend_setting_alike(monkeypatch: pytest.MonkeyPatch, written: str, read: str):
     from bot.settings import Settings
     from faq.answering import BACKEND_ENV, configured_backend

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from faq import load_faq, tuning
-from faq.answering import DEFAULT_CONTENT_DIR, retrieval_for
+from faq.answering import DEFAULT_BACKEND, DEFAULT_CONTENT_DIR, retrieval_for
 from faq.decision import TUNED_THRESHOLDS, Thresholds
 from faq.entries import load_content
 from faq.evaluation import EvalFileError, EvalTotals, evaluate, parse_eval_lines, read_eval_file
@@ -30,9 +30,10 @@ LEARNT_FLOORS = [
     ("v3.jsonl", 0.95, 0.99),
     *((f"v{number}.jsonl", 0.99, 0.99) for number in range(4, 10)),
 ]
-# Leave one file out with the shipped thresholds, measured after the v9 round: v7 92.3% top-1 / 97.8% refused,
-# v8 88.7% / 97.6%, v9 84.0% / 95.0%, no confident wrong answer.
-NEW_AUTHOR_FLOORS = [("v7.jsonl", 0.92, 0.97), ("v8.jsonl", 0.88, 0.97), ("v9.jsonl", 0.84, 0.95)]
+# Leave one file out with the default ("static") backend and its thresholds, measured in the static round: v7
+# 93.8% top-1 / 100% refused / 0 confident wrong, v8 91.3% / 97.6% / 0, v9 88.0% / 100% / 1 (TF-IDF: 92.3% /
+# 95.6% / 0, 87.8% / 97.6% / 0, 81.6% / 95.0% / 0). The one v9 question is in faq/README.md.
+NEW_AUTHOR_FLOORS = [("v7.jsonl", 0.93, 0.99, 0), ("v8.jsonl", 0.91, 0.97, 0), ("v9.jsonl", 0.88, 0.99, 1)]
 
 
 def measured(path: Path) -> EvalTotals:
@@ -54,10 +55,12 @@ def test_fresh_held_out_set_stays_at_its_measured_floor():
     # v10 (169 questions, 40 out of scope) was written during the asked-questions round by an author who saw
     # neither the content nor any other set, and run on the code at the start of the round (TF-IDF top-1 74.4%,
     # refused 95.0%, 1 confident wrong), before v9 was learnt (86.0%, 97.5%, 0) and at the end (89.9%, 95.0%,
-    # 0). Not learnt, not tuned on. The top-1 target (95%) is not met by TF-IDF here; see faq/README.md.
+    # 0). Not learnt, not tuned on. In the static round the default backend became "static": 92.2% top-1,
+    # 92.5% refused, 0 confident wrong (TF-IDF 88.4% / 97.5% / 0 with the new content). The top-1 target (95%)
+    # is not met here; see faq/README.md.
     totals = measured(FRESH_HELD_OUT_SET)
     assert totals.answerable >= 120 and totals.out_of_scope >= 40
-    assert_floors(totals, top1=0.89, refused=0.95)
+    assert_floors(totals, top1=0.92, refused=0.92)
 
 
 @pytest.mark.parametrize(("name", "top1", "refused"), LEARNT_FLOORS)
@@ -68,16 +71,20 @@ def test_asked_questions_are_learnt(name: str, top1: float, refused: float):
     assert_floors(totals, top1=top1, refused=refused)
 
 
-@pytest.mark.parametrize(("name", "top1", "refused"), NEW_AUTHOR_FLOORS)
-def test_a_new_authors_questions_are_answered_by_a_faq_that_never_learnt_them(name: str, top1: float, refused: float):
+@pytest.mark.parametrize(("name", "top1", "refused", "wrong"), NEW_AUTHOR_FLOORS)
+def test_a_new_authors_questions_are_answered_by_a_faq_that_never_learnt_them(
+    name: str, top1: float, refused: float, wrong: int
+):
     # The method's own estimate: one author's file, ranked by the FAQ taught every other asked file (what
     # `python -m faq.tuning` does for the whole pool), decided with the shipped thresholds.
     content = load_content(DEFAULT_CONTENT_DIR)
     questions = read_eval_file(ASKED / name)
-    make_ranker, thresholds, _ = retrieval_for("tfidf")
+    make_ranker, thresholds, backend = retrieval_for(DEFAULT_BACKEND)
+    assert backend == DEFAULT_BACKEND
     samples = tuning.held_out_samples(content, questions, make_ranker)
     assert {sample.question.source for sample in samples} == {str(ASKED / name)}
-    assert_floors(tuning.totals_for(tuning.decide_samples(samples, thresholds)), top1=top1, refused=refused)
+    totals = tuning.totals_for(tuning.decide_samples(samples, thresholds))
+    assert_floors(totals, top1=top1, refused=refused, confident_wrong=wrong)
 
 
 def test_eval_lines_accept_null_and_list_of_null_as_out_of_scope():

@@ -1,20 +1,25 @@
-"""`creditbot faq "QUESTION" [--json]` and `creditbot faq --eval FILE.jsonl [--json]`."""
+"""`creditbot faq "QUESTION" [--json]` and `creditbot faq --eval FILE.jsonl [--json]`.
+
+The ledger (SQLAlchemy) is imported only when a question may be grounded in an existing database, so a question
+asked with no ledger around costs the FAQ's own start-up (its built index is loaded from the cache,
+faq/answering.py) and little more.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.text import Text
-from sqlalchemy.engine import make_url
 
 from bot.cli.common import err, out, print_json
-from bot.handlers.faq_grounding import LedgerGrounder, client_names
 from bot.settings import get_settings
 from faq import Faq, FaqAnswer, FaqContentError, load_faq
 from faq.evaluation import EvalFileError, EvalTotals, QuestionResult, evaluate, read_eval_file
-from ledger.db import Database
+
+if TYPE_CHECKING:
+    from ledger.db import Database
 
 CONNECT_TIMEOUT = 3  # seconds to reach a database server before answering without ledger facts
 
@@ -76,6 +81,8 @@ def grounded_answer(faq: Faq, question: str) -> FaqAnswer:
     if db is None:
         return faq.ask(question)
     try:
+        from bot.handlers.faq_grounding import LedgerGrounder, client_names
+
         names, ids = client_names(db)
         return faq.with_grounding(LedgerGrounder(db, escape=str), names, ids).ask(question)
     except Exception:  # the ledger is extra here: any failure to read it leaves the FAQ's answer
@@ -85,7 +92,13 @@ def grounded_answer(faq: Faq, question: str) -> FaqAnswer:
 
 
 def existing_database(url: str) -> Database | None:
+    if url.startswith("sqlite:///") and not _sqlite_file_exists(url):
+        return None  # the usual case without a ledger: decided before SQLAlchemy is even imported
     try:
+        from sqlalchemy.engine import make_url
+
+        from ledger.db import Database
+
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
             path = parsed.database
@@ -100,6 +113,11 @@ def existing_database(url: str) -> Database | None:
         return db
     except Exception:  # unreachable, unknown driver, not a creditbot database: answer without facts
         return None
+
+
+def _sqlite_file_exists(url: str) -> bool:
+    path = url.removeprefix("sqlite:///").split("?", 1)[0]
+    return bool(path) and path != ":memory:" and Path(path).is_file()
 
 
 def answer_json(answer: FaqAnswer) -> dict[str, object]:

@@ -74,9 +74,33 @@ def _grounded(faq: Any, ctx: Context) -> Any:
 def _answer_reply(faq: Any, answer: Any) -> Reply:
     ids = list(answer.suggestions) or list(getattr(answer, "related", []))[:3]
     buttons = [Button(_title(faq, entry_id), f"faq_suggestion:{n}", entry_id) for n, entry_id in enumerate(ids)]
+    finding = getattr(answer, "finding", None)
+    if finding is not None and finding.action is not None:
+        # The finding that decided the answer can be fixed from here (the same action as the alert's button).
+        label, action_id, value = finding.action
+        buttons.insert(0, Button(label, action_id, value, style="danger"))
     facts = list(getattr(answer, "facts", []))
     text = "\n".join([answer.answer, *facts])
-    return Reply(text=text, blocks=blocks.faq_answer(answer.title, answer.answer, facts, buttons, NOTE))
+    drawn = blocks.faq_answer(answer.title, answer.answer, facts, buttons, NOTE)
+    if finding is not None and finding.action is not None:
+        _confirm(drawn, finding)
+    return Reply(text=text, blocks=drawn)
+
+
+def _confirm(drawn: list[dict[str, Any]], finding: Any) -> None:
+    """A button that writes asks first, as the alert's does: Slack shows this dialog before sending the click."""
+    label, action_id, _ = finding.action
+    where = f" on {finding.invoice_number}" if finding.invoice_number else ""
+    dialog = {
+        "title": {"type": "plain_text", "text": f"{label}?"[:100]},
+        "text": {"type": "plain_text", "text": f"{label}{where}: {finding.detail}"[:300]},
+        "confirm": {"type": "plain_text", "text": label[:30]},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+    }
+    for block in drawn:
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element.get("action_id") == action_id:
+                element["confirm"] = dialog
 
 
 def _title(faq: Any, entry_id: str) -> str:

@@ -24,11 +24,11 @@ from sqlmodel import col, or_, select
 
 from bot.render.blocks import esc
 from faq import Faq
-from faq.grounding import References
+from faq.grounding import GroundedFinding, Grounding, References
 from ledger import reads
 from ledger.db import Database
 from ledger.errors import LedgerError
-from ledger.money import format_money
+from ledger.money import format_money, to_decimal
 from ledger.unit import Unit, statement
 
 log = logging.getLogger("creditbot.bot")
@@ -111,18 +111,24 @@ class LedgerGrounder:
         # Slack mrkdwn needs &, < and > escaped; the command line wants the names as they are.
         self.escape = escape
 
-    def __call__(self, references: References) -> list[str]:
+    def __call__(self, references: References) -> Grounding:
         try:
             with self.db.read() as unit:
-                return facts_for(unit, references, self.escape)
+                return grounding_for(unit, references, self.escape)
         except (LedgerError, SQLAlchemyError):
             # Facts are extra: the FAQ answer still stands when the ledger cannot be read.
             log.exception("could not read the ledger to ground an FAQ answer; answering without facts")
-            return []
+            return Grounding()
 
 
 def facts_for(unit: Unit, references: References, escape: Callable[[str], str] = esc) -> list[str]:
+    return list(grounding_for(unit, references, escape).facts)
+
+
+def grounding_for(unit: Unit, references: References, escape: Callable[[str], str] = esc) -> Grounding:
+    """The facts about the records a question names, and their open findings (which may decide the answer)."""
     lines: list[str] = []
+    every_finding: list[OpenFinding] = []
     grounded = 0
     seen_clients: set[str] = set()
     for number in references.invoice_numbers:
@@ -134,7 +140,9 @@ def facts_for(unit: Unit, references: References, escape: Callable[[str], str] =
             continue  # not an invoice of this ledger ("A-113" may be anything)
         grounded += 1
         seen_clients.add(detail.client.id)
-        lines.extend(invoice_facts(detail, _findings(unit, invoice_numbers=[detail.summary.number]), escape))
+        found = _findings(unit, invoice_numbers=[detail.summary.number])
+        every_finding.extend(found)
+        lines.extend(invoice_facts(detail, found, escape))
     for name in references.client_names:
         if grounded >= MAX_RECORDS:
             break
@@ -148,8 +156,29 @@ def facts_for(unit: Unit, references: References, escape: Callable[[str], str] =
         seen_clients.add(balance.client.id)
         numbers = [invoice.number for invoice in balance.invoices]
         found = _findings(unit, client_id=balance.client.id, invoice_numbers=numbers)
+        every_finding.extend(found)
         lines.extend(client_facts(balance, found, escape))
-    return lines
+    unique = {finding.finding_id: finding for finding in every_finding}
+    return Grounding(tuple(lines), tuple(_grounded(finding, escape) for finding in unique.values()))
+
+
+def _grounded(finding: OpenFinding, escape: Callable[[str], str]) -> GroundedFinding:
+    amounts = ()
+    if finding.amount_minor is not None and finding.currency:
+        amounts = (to_decimal(finding.amount_minor, finding.currency),)
+    action = None
+    if finding.kind == "duplicate_credit":
+        from bot.render.findings import REVERSE_DUPLICATE_ACTION
+
+        action = ("Reverse duplicate", REVERSE_DUPLICATE_ACTION, str(finding.finding_id))
+    return GroundedFinding(
+        entry_id=finding.faq_entry,
+        title=finding.kind_title,
+        detail=escape(finding.detail),
+        amounts=amounts,
+        invoice_number=escape(finding.invoice_number) if finding.invoice_number else None,
+        action=action,
+    )
 
 
 @dataclass(frozen=True)
@@ -158,6 +187,10 @@ class OpenFinding:
     detail: str
     faq_entry: str
     invoice_number: str | None
+    finding_id: int = 0
+    kind: str = ""
+    amount_minor: int | None = None
+    currency: str | None = None
 
 
 def invoice_facts(
@@ -237,17 +270,26 @@ def _findings(unit: Unit, *, invoice_numbers: Sequence[str] = (), client_id: str
     if not conditions:
         return []
     query = (
-        select(ScanFinding.kind, ScanFinding.detail, ScanFinding.invoice_number)
+        select(
+            ScanFinding.kind,
+            ScanFinding.detail,
+            ScanFinding.invoice_number,
+            ScanFinding.id,
+            ScanFinding.amount_minor,
+            ScanFinding.currency,
+        )
         .where(col(ScanFinding.closed_at).is_(None), or_(*conditions))
         .order_by(col(ScanFinding.id))
     )
     found = []
-    for kind_value, detail, number in unit.session.exec(query):
+    for kind_value, detail, number, finding_id, amount_minor, currency in unit.session.exec(query):
         try:
             kind = FindingKind(kind_value)
         except ValueError:
             continue  # a kind this release does not know
-        found.append(OpenFinding(kind.title, detail, kind.faq_entry, number))
+        found.append(
+            OpenFinding(kind.title, detail, kind.faq_entry, number, finding_id or 0, kind.value, amount_minor, currency)
+        )
     return found
 
 
