@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from faq.answering import DEFAULT_BACKEND, Backend, backend_name
-from ledger.approvals import ApprovalThresholds
+from faq.backends import DEFAULT_BACKEND, Backend, backend_name
 from ledger.errors import DatabaseUnreachable, LedgerError
+from ledger.thresholds import ApprovalThresholds
 
 if TYPE_CHECKING:
     from ledger.db import Database

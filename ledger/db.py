@@ -16,15 +16,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ledger.errors import SchemaOutOfDate
+from ledger.migrations import HEAD
 from ledger.rules import Rules
 from ledger.unit import Unit
 
@@ -129,15 +126,25 @@ class Database:
 
     # --- schema -----------------------------------------------------------------------------------------
 
+    # Alembic is imported by the methods that need it (upgrading, listing the migrations): a command that finds the
+    # database at `HEAD` never loads it.
+
     @cached_property
     def head_revisions(self) -> frozenset[str]:
+        from alembic.script import ScriptDirectory
+
         return frozenset(ScriptDirectory.from_config(self.alembic_config()).get_heads())
 
     def current_revisions(self) -> frozenset[str]:
+        """The database's revisions, read from Alembic's version table (none in a database never migrated)."""
         with self.engine.connect() as connection:
-            return frozenset(MigrationContext.configure(connection).get_current_heads())
+            if not inspect(connection).has_table("alembic_version"):
+                return frozenset()
+            return frozenset(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
 
-    def alembic_config(self) -> Config:
+    def alembic_config(self) -> Any:
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.set_main_option("sqlalchemy.url", self.url.render_as_string(hide_password=False))
@@ -145,12 +152,14 @@ class Database:
         return config
 
     def upgrade(self) -> None:
+        from alembic import command
+
         command.upgrade(self.alembic_config(), "heads")
 
     def ensure_schema(self) -> None:
         """Refuse to work on a database at another revision; create the schema in a new, empty SQLite file."""
         current = self.current_revisions()
-        if current == self.head_revisions:
+        if current == {HEAD}:
             return
         if not current and self.is_sqlite and not inspect(self.engine).get_table_names():
             self.upgrade()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger.approvals import ApprovalThresholds
+from ledger.thresholds import ApprovalThresholds
 
 
 @dataclass(frozen=True)

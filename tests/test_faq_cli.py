@@ -225,3 +225,11 @@ def test_the_bot_and_the_faq_read_the_backend_setting_alike(monkeypatch: pytest.
 
     monkeypatch.setenv(BACKEND_ENV, written)
     assert Settings(_env_file=None).faq_backend == configured_backend() == read
+
+
+def test_a_readable_answer_renders_slack_mrkdwn_for_the_terminal(run):
+    """Bold, code and emoji are Slack's mrkdwn in the content; the terminal shows them as text, not as marks."""
+    result = run("finding-duplicate-credit")
+    assert result.exit_code == 0, result.output
+    assert "*" not in result.output and "`" not in result.output and ":warning:" not in result.output
+    assert "Duplicate credit" in result.output

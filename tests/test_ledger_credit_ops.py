@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 
 from ledger import approvals, operations, reads
-from ledger.approvals import ApprovalThresholds, WriteRequest
+from ledger.approvals import WriteRequest
 from ledger.credit_ops import apply_all, expiry, reversals, wallets
 from ledger.errors import (
     AlreadyReversed,
@@ -34,6 +34,7 @@ from ledger.errors import (
 )
 from ledger.rules import Rules
 from ledger.tables import CreditRefund, HistoryEntry
+from ledger.thresholds import ApprovalThresholds
 from ledger.totals import stored_totals, totals_from_entries
 from tests.builders import available, client, credit, import_rows, invoice, row_counts
 from tests.ledger_time import days_pass

@@ -58,3 +58,9 @@ def test_a_balance_read_sums_credits_per_project_from_an_index_alone(sqlite_db: 
     steps = " | ".join(row[-1] for row in plan)
     assert "SCAN payment" not in steps.replace("USING COVERING INDEX", "")
     assert "USING COVERING INDEX ix_payment_client_kind_project" in steps, steps
+
+
+def test_the_head_the_code_checks_without_alembic_is_alembics_one_head(db):
+    from ledger.migrations import HEAD
+
+    assert db.head_revisions == {HEAD}

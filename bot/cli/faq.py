@@ -14,6 +14,7 @@ import typer
 from rich.text import Text
 
 from bot.cli.common import err, out, print_json
+from bot.render.console_text import styled_spans
 from bot.settings import get_settings
 from faq import Faq, FaqAnswer, FaqContentError, load_faq
 from faq.evaluation import EvalFileError, EvalTotals, QuestionResult, evaluate, read_eval_file
@@ -135,17 +136,23 @@ def answer_text(faq: Faq, answer: FaqAnswer) -> Text:
     text = Text()
     if answer.outcome == "answer":
         text.append(f"{answer.title}\n", style="bold")
-        text.append(answer.answer)
+        _append_mrkdwn(text, answer.answer)
         if answer.related:
             related = ", ".join(faq.entry(entry_id).title for entry_id in answer.related)
             text.append(f"\n\nRelated: {related}", style="dim")
     else:
-        text.append(answer.answer)
+        _append_mrkdwn(text, answer.answer)
     if answer.facts:
         text.append("\n\nIn your ledger right now:\n", style="bold")
-        text.append("\n".join(f"• {line}" for line in answer.facts))
+        _append_mrkdwn(text, "\n".join(f"• {line}" for line in answer.facts))
     text.append(f"\n({answer.outcome}, score {answer.score:.2f})", style="dim")
     return text
+
+
+def _append_mrkdwn(text: Text, mrkdwn: str) -> None:
+    """The answers are written in Slack's mrkdwn: on a terminal, bold is bold, code is coloured, emoji are symbols."""
+    for part, style in styled_spans(mrkdwn):
+        text.append(part, style=style or None)
 
 
 def _run_eval(faq: Faq, eval_file: Path, as_json: bool) -> None:

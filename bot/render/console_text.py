@@ -78,6 +78,19 @@ def plain(mrkdwn: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def styled_spans(mrkdwn: str) -> list[tuple[str, str]]:
+    """Slack mrkdwn as (text, style) spans for a terminal: bold as "bold", code as "cyan", the rest plain (""),
+    with links, emoji and entities as `plain` renders them."""
+    spans: list[tuple[str, str]] = []
+    marked = _BOLD.sub(lambda m: f"\x01{m.group(1)}\x02", _CODE.sub(lambda m: f"\x03{m.group(1)}\x04", mrkdwn))
+    for piece in re.split(r"(\x01[^\x02]*\x02|\x03[^\x04]*\x04)", marked):
+        if not piece:
+            continue
+        style = "bold" if piece[0] == "\x01" else "cyan" if piece[0] == "\x03" else ""
+        spans.append((plain(piece.strip("\x01\x02\x03\x04")), style))
+    return spans
+
+
 def _text_of(text_object: dict[str, Any] | None) -> str:
     if not text_object:
         return ""
