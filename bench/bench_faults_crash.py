@@ -5,9 +5,10 @@
     python -m bench.bench_faults_crash --postgres postgresql+psycopg://postgres@127.0.0.1:5432/creditbot_bench_crash
 
 For each database (SQLite, and PostgreSQL when --postgres names a creditbot_bench* database, dropped and made
-again) it imports a synthetic ledger (bench/synthetic.py) once to learn the import's duration and final row
-counts, then for each kill point: empties the ledger, starts the import in a child process, sends SIGKILL after a
-random moment within the import's duration, and checks that
+again) it imports a synthetic ledger (bench/synthetic.py) once in a child process to learn the import's duration
+(from the child's "ready" to its "done") and final row counts, then for each kill point: empties the ledger,
+starts the import in a child process, sends SIGKILL after a random moment within the import's duration, and
+checks that
 
 - the database opens at the current schema,
 - the row counts are those of an empty ledger or of the complete import (the import is one transaction),
@@ -93,10 +94,8 @@ class Ledger:
 
 def crash_import(ledger_db: Ledger, csv: Path, kills: int, seed: int) -> dict[str, Any]:
     ledger_db.empty()
+    duration = _child_import_seconds(ledger_db.url, csv)  # as the killed children run it: cold, in a new process
     reference = Database(ledger_db.url)
-    started = time.perf_counter()
-    import_directory(reference, csv)
-    duration = time.perf_counter() - started
     complete = row_counts(reference)
     reference.dispose()
     empty = (0,) * len(COUNTED)
@@ -104,8 +103,7 @@ def crash_import(ledger_db: Ledger, csv: Path, kills: int, seed: int) -> dict[st
     outcome = {"untouched": 0, "complete": 0, "partial": 0, "inconsistent": 0, "unopenable": 0, "not finished": 0}
     for _kill in range(kills):
         ledger_db.empty()
-        child = subprocess.Popen([sys.executable, "-m", "bench.bench_faults_crash", "--child", ledger_db.url, str(csv)],
-                                 stdout=subprocess.PIPE, text=True)  # fmt: skip
+        child = _start_child(ledger_db.url, csv)
         assert child.stdout is not None
         child.stdout.readline()  # "ready": Python and the ledger are loaded; the import starts now
         time.sleep(rng.uniform(0, duration * 1.1))
@@ -116,6 +114,21 @@ def crash_import(ledger_db: Ledger, csv: Path, kills: int, seed: int) -> dict[st
         print(f"  {ledger_db.name} kill {_kill + 1}/{kills}: {state}", file=sys.stderr, flush=True)
     return {"database": ledger_db.name, "payments": complete[-1], "kills": kills,
             "import_s": round(duration, 3), **outcome}  # fmt: skip
+
+
+def _child_import_seconds(url: str, csv: Path) -> float:
+    child = _start_child(url, csv)
+    assert child.stdout is not None
+    child.stdout.readline()
+    started = time.perf_counter()
+    child.stdout.readline()  # "done"
+    child.wait()
+    return time.perf_counter() - started
+
+
+def _start_child(url: str, csv: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "bench.bench_faults_crash", "--child", url, str(csv)],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
 
 
 def _after_crash(url: str, csv: Path, empty: tuple[int, ...], complete: tuple[int, ...]) -> str:

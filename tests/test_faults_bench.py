@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +23,11 @@ def test_kill_9_of_an_import_leaves_the_ledger_untouched_or_complete(tmp_path: P
     if base:
         own = f"creditbot_bench_crash_{os.getpid()}"
         command += ["--postgres", make_url(base).set(database=own).render_as_string(hide_password=False)]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        if base:
+            _drop(command[-1])
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "crash.json").read_text())["results"]
     assert [r["database"] for r in results] == ["SQLite", "PostgreSQL"] if base else ["SQLite"]
@@ -37,8 +42,20 @@ def test_two_instances_on_one_postgresql_never_over_apply_or_write_twice(tmp_pat
     own = make_url(base).set(database=f"creditbot_bench_load_{os.getpid()}").render_as_string(hide_password=False)
     command = [sys.executable, "-m", "bench.bench_faults_load", "--postgres", own, "--instances", "2",
                "--requests", "40", "--concurrency", "8", "--out", str(tmp_path)]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    finally:
+        _drop(own)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     [result] = json.loads((tmp_path / "load.json").read_text())["results"]
     assert (result["over_applied_clients"], result["duplicate_writes"], result["errors"]) == (0, 0, 0)
     assert result["totals_consistent"] and result["applied"] == result["applications"] > 0
+
+
+def _drop(url: str) -> None:
+    """The bench's own database (creditbot_bench_*_PID), dropped after its run."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    admin.dispose()
