@@ -163,7 +163,7 @@ def test_json_adds_the_ledgers_facts_when_the_configured_database_has_the_record
     assert "*INV-2001* · Birch & Co Architects (`C-BIRCH`): total $18,600.00" in payload["answer"]
     assert "Posted to QuickBooks on 2026-09-16" in payload["answer"]
     text = run("what does acme legal owe?")
-    assert "In your ledger right now:" in text.stdout and "`/credit balance C-ACME`" in text.stdout
+    assert "In your ledger right now:" in text.stdout and "Details: /credit balance C-ACME" in text.stdout
 
 
 def test_asking_never_creates_a_database(run, tmp_path: Path, database_url):
