@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app, common
+from bot.cli import common, typer_app
 from bot.settings import get_settings
 from tests.builders import client, credit, invoice, write_csv
+
+app = typer_app()
 
 runner = CliRunner()
 

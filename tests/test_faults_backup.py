@@ -8,10 +8,12 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from bot.cli import app, common
+from bot.cli import common, typer_app
 from bot.settings import get_settings
 from ledger.db import Database
 from tests.builders import available, simple_ledger
+
+app = typer_app()
 
 runner = CliRunner()
 

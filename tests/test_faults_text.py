@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app, common
+from bot.cli import common, typer_app
 from bot.settings import get_settings
 from ledger.errors import ImportRowError
 from ledger.qbo.errors import QBOFeedError
@@ -19,6 +19,8 @@ from ledger.tables import Client, Credit, HistoryEntry, Invoice, Payment
 from tests.builders import client, import_rows, invoice, row_counts, simple_ledger, write_csv
 from tests.qbo_payloads import cdc, qbo_invoice, sync
 from tests.slack_standin import ADMIN
+
+app = typer_app()
 
 APOLOGY = "something went wrong"
 runner = CliRunner()

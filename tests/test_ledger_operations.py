@@ -216,7 +216,8 @@ def test_every_write_is_in_the_history_with_before_and_after(db):
         operations.reverse_application, applied.application_id, WriteRequest("cli:bob", "k2"), reason="wrong invoice"
     )
     with db.read() as unit:
-        _, lines = reads.history(unit, "INV-1")
+        _, [imported, *lines] = reads.history(unit, "INV-1")
+    assert (imported.actor, imported.action) == ("import", "import")  # the import that created the invoice
     assert [(line.actor, line.action) for line in lines] == [
         ("cli:alice", "apply_credit"),
         ("cli:bob", "reverse_application"),

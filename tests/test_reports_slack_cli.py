@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app, common
+from bot.cli import common, typer_app
 from bot.settings import get_settings
 from tests.builders import client, credit, import_rows, invoice, write_csv
 from tests.slack_standin import CHANNEL, READER
+
+app = typer_app()
 
 runner = CliRunner()
 

@@ -108,6 +108,16 @@ def commands_of(module_name: str) -> core.TyperGroup:
     return typer.main.get_group(app)
 
 
+def typer_app() -> Any:
+    """Every command in one Typer app, every module loaded (for tests that drive the CLI with Typer's runner)."""
+    import typer
+
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    for module_name in dict.fromkeys(module for module, _summary in COMMANDS.values()):
+        importlib.import_module(module_name).register(app)
+    return app
+
+
 class _Commands(core.TyperGroup):
     """The top-level group: commands listed from `COMMANDS`, loaded from their module when run."""
 

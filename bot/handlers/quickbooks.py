@@ -42,7 +42,7 @@ _CLIENT_OF = statement("SELECT client_id FROM qb_overpayment WHERE qb_payment_id
 
 
 def enter_as_credit(ctx: Context, value: str) -> Reply:
-    qb_payment_id = value.strip()
+    qb_payment_id = _quickbooks_id(value)
     with ctx.db.read() as unit:
         owner = unit.row(_CLIENT_OF, (qb_payment_id,))
     require_billing_admin(
@@ -159,6 +159,7 @@ def offer_memos(ctx: Context, invoice: str, amount: str | None) -> Reply:
 
 def apply_memo_click(ctx: Context, value: str) -> Reply:
     invoice, memo_id, amount = _memo_value(value)
+    memo_id = _quickbooks_id(memo_id)
     require_billing_admin(
         ctx, "apply QuickBooks credit memos", memos.APPLY_MEMO, f"apply credit memo {memo_id} to {invoice}",
         invoice=invoice,
@@ -209,9 +210,20 @@ def status_sentence(status: ConnectionStatus) -> str:
 
 def _memo_value(value: str) -> tuple[str, str, str]:
     parts = value.split("|")
-    if len(parts) != 3 or not all(part.strip() for part in parts):
+    if len(parts) != 3 or not all(part.strip() for part in parts) or len(value) > _MAX_BUTTON_VALUE:
         raise UsageError("This button is no longer valid; ask again with `/credit apply INVOICE`.")
     return parts[0].strip(), parts[1].strip(), parts[2].strip()
+
+
+_MAX_BUTTON_VALUE = 200
+
+
+def _quickbooks_id(text: str) -> str:
+    """A QuickBooks entity id from a button's value: digits (Intuit's ids are), else the button is not ours."""
+    qb_id = text.strip()
+    if not (qb_id.isascii() and qb_id.isdigit() and len(qb_id) <= 30):
+        raise UsageError("This button is no longer valid; ask again, or run `/credit scan` for the current findings.")
+    return qb_id
 
 
 _MAX_MEMO_BUTTONS = 5
@@ -239,7 +251,7 @@ APPLY_OVERPAYMENT_ACTION = "qb_apply_overpayment"
 
 def overpayment_invoices(ctx: Context, value: str) -> Reply:
     """ "Apply in QuickBooks…" on an overpayment: the client's open posted invoices, one button each."""
-    qb_payment_id = value.strip()
+    qb_payment_id = _quickbooks_id(value)
     if not qbo_configured(ctx.settings):
         qbo_config(ctx.settings)  # names what is missing
     _, invoices = memos.open_posted_invoices(ctx.db, qb_payment_id)
@@ -263,6 +275,7 @@ def overpayment_invoices(ctx: Context, value: str) -> Reply:
 
 def apply_overpayment_click(ctx: Context, value: str) -> Reply:
     qb_payment_id, invoice, amount = _memo_value(value)
+    qb_payment_id = _quickbooks_id(qb_payment_id)
     require_billing_admin(
         ctx, "apply QuickBooks overpayments", memos.APPLY_OVERPAYMENT,
         f"apply the overpayment on QuickBooks payment {qb_payment_id} to {invoice}", invoice=invoice,

@@ -118,7 +118,7 @@ def _why(finding: StoredFinding) -> ContextBlock:
 
 def _state(finding: StoredFinding) -> Block:
     if finding.closed_at is not None:
-        return _context(f":white_check_mark: Fixed: no longer found by the scan of {_when(finding.closed_at)}.")
+        return _context(f":white_check_mark: Fixed: no longer found in the ledger since {_when(finding.closed_at)}.")
     if finding.acknowledged_by is not None and finding.acknowledged_at is not None:
         return _context(
             f":ballot_box_with_check: Acknowledged by {mention(finding.acknowledged_by)} on "
