@@ -34,6 +34,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot.settings import Settings
 from bot.slack.app import create_app
+from bot.slack.listeners.home import stop_refreshers
 from bot.slack.server import wsgi_app
 from ledger.db import Database
 
@@ -917,4 +918,5 @@ def running_bot(db: Database, slack: SlackStandIn, **settings: Any) -> Iterator[
         yield BotUnderTest(f"http://127.0.0.1:{server.server_address[1]}", slack)
     finally:
         server.shutdown()
+        stop_refreshers()  # no home tab refresh of this bot may outlive it (and log into the next test)
         server.server_close()

@@ -62,6 +62,7 @@ class HomeRefresher:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._stopping = False
 
     def opened(self, user: str) -> bool:
         """The person opened the tab: publish it unless it was published moments ago and nothing changed since."""
@@ -124,12 +125,24 @@ class HomeRefresher:
             self._thread = threading.Thread(target=self._run, args=(poll_seconds,), name="home-refresh", daemon=True)
         self._thread.start()
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """End the refresh thread (the app is shutting down) and wait for it; a later `start` runs it again."""
+        with self._lock:
+            thread, self._stopping = self._thread, True
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            self._stopping = False
+
     def _run(self, poll_seconds: float) -> None:
         wait: float | None = None
         failures = 0
         while failures < MAX_FAILURES:
             self._wake.wait(poll_seconds if wait is None else min(max(wait, 0.05), poll_seconds))
             self._wake.clear()
+            if self._stopping:
+                break
             try:
                 _, wait = self.refresh_due()
                 failures = 0

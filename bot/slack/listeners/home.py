@@ -75,6 +75,12 @@ def refresher_for(services: Services, client: WebClient) -> HomeRefresher:
     return refresher
 
 
+def stop_refreshers() -> None:
+    """Stop every home tab refresher of this process (an app shutting down; each test's bot at its end)."""
+    for refresher in list(_REFRESHERS.values()):
+        refresher.stop()
+
+
 def publish(client: WebClient, services: Services, user: str, notice: str | None = None) -> None:
     try:
         client.views_publish(user_id=user, view=home_view(_home_context(services, user), notice))
