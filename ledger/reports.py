@@ -188,12 +188,7 @@ def _applied_grouped(unit: Unit, request: ReportRequest, where: str, params: lis
 def _findings(unit: Unit, request: ReportRequest, client: ClientRef | None) -> Report:
     if request.by == "project":
         raise ReportNotAvailable("Findings are on invoices and clients, not project tags: use --by client or month.")
-    conditions = [
-        ("f.client_id = ?", client.id if client else None),
-        ("f.first_seen >= ?", _start_of(unit, request.start)),
-        ("f.first_seen < ?", _start_of(unit, request.end + timedelta(days=1)) if request.end else None),
-    ]
-    where, params = _where(conditions)
+    where, params = _client_and_period(unit, request, client, "f.client_id", "f.first_seen")
     base = f" FROM scan_finding f LEFT JOIN client c ON c.id = f.client_id WHERE f.closed_at IS NULL{where}"
     if request.by == "client":
         sql = f"SELECT f.client_id, c.name, count(*){base} GROUP BY f.client_id, c.name ORDER BY f.client_id"
@@ -214,12 +209,7 @@ def _findings(unit: Unit, request: ReportRequest, client: ClientRef | None) -> R
 def _activity(unit: Unit, request: ReportRequest, client: ClientRef | None) -> Report:
     if request.by == "project":
         raise ReportNotAvailable("The history is kept by client and invoice: use --by client or month.")
-    conditions = [
-        ("h.client_id = ?", client.id if client else None),
-        ("h.at >= ?", _start_of(unit, request.start)),
-        ("h.at < ?", _start_of(unit, request.end + timedelta(days=1)) if request.end else None),
-    ]
-    where, params = _where(conditions)
+    where, params = _client_and_period(unit, request, client, "h.client_id", "h.at")
     base = f" FROM history h WHERE 1 = 1{where}"
     if request.by == "client":
         sql = f"SELECT h.client_id, h.action, count(*){base} GROUP BY h.client_id, h.action ORDER BY h.client_id"
@@ -465,6 +455,19 @@ def _with_times(unit: Unit, row: Sequence[Any], times: Sequence[int]) -> tuple[A
         moment = unit.read_time(values[at])
         values[at] = moment.isoformat(timespec="seconds") if moment else None
     return tuple(values)
+
+
+def _client_and_period(
+    unit: Unit, request: ReportRequest, client: ClientRef | None, client_column: str, time_column: str
+) -> tuple[str, list[Any]]:
+    """The conditions of a report kept by time: its client, and its days from --from through --to."""
+    return _where(
+        [
+            (f"{client_column} = ?", client.id if client else None),
+            (f"{time_column} >= ?", _start_of(unit, request.start)),
+            (f"{time_column} < ?", _start_of(unit, request.end + timedelta(days=1)) if request.end else None),
+        ]
+    )
 
 
 def _where(conditions: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:

@@ -22,7 +22,7 @@ from ledger.errors import InvalidCurrency
 from ledger.history import REFUSED, Line
 from ledger.money import decimal_str, normalize_currency
 from ledger.tables import PaymentKind
-from ledger.unit import Statement, Unit, statement
+from ledger.unit import Unit, statement
 
 # Who rows are created by: the import, whoever ran it (the history's import line names the person).
 ACTOR = "import"
@@ -33,19 +33,8 @@ Progress = Callable[[str, int, int], None]
 _PROGRESS_EVERY = 10_000
 _CLIENT_CURRENCIES = statement("SELECT id, currency FROM client")
 _PROJECT_CLIENTS = statement("SELECT id, client_id FROM project")
-_INVOICE_NUMBERS = statement("SELECT number, id, client_id FROM invoice")
 # A file under a quarter of its table's rows reads the rows of its own keys (`ImportRun.stored`).
 _SMALL_FILE_RATIO = 4
-_CHUNK = 500
-
-
-def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(values), _CHUNK):
-        yield values[start : start + _CHUNK]
-
-
-def _invoices_numbered(count: int) -> Statement:
-    return statement(f"SELECT number, id, client_id FROM invoice WHERE number IN ({', '.join('?' * count)})")
 
 
 @dataclass
@@ -160,12 +149,11 @@ class ImportRun:
     def invoices(self) -> dict[str, tuple[int, str]]:
         """Invoice number -> (id, client id): those payments.csv names when it is small beside the invoices."""
         spec = reader.PAYMENTS
-        if not self.is_small(reader.count_rows(self.directory, spec), "invoice"):
-            rows = self.unit.rows(_INVOICE_NUMBERS)
-        else:
-            numbers = sorted(reader.column_values(self.directory, spec, "invoice_number"))
-            rows = [row for chunk in _chunks(numbers) for row in self.unit.rows(_invoices_numbered(len(chunk)), chunk)]
-        return {number: (invoice_id, client_id) for number, invoice_id, client_id in rows}
+        only = None
+        if self.is_small(reader.count_rows(self.directory, spec), "invoice"):
+            only = reader.column_values(self.directory, spec, "invoice_number")
+        stored = stored_rows(self.session, "invoice", "number", ("client_id",), only)
+        return {number: (invoice_id, client_id) for number, (invoice_id, (client_id,)) in stored.items()}
 
     # --- reading ---------------------------------------------------------------------------------------
 
