@@ -369,7 +369,6 @@ def revoke_credit(unit: Unit, credit_id: int, by: WriteRequest, reason: str = ""
         after={"available_credit": decimal_str(wallet.available_credit_minor, money),
                "credit_revoked": decimal_str(credit_minor, money)},
         detail=_with(reason, approved)))  # fmt: skip
-    settle_findings(unit, None, wallet.id)
     idempotency.remember(unit, by.key, "revoke_credit", params, result_to_store(result))
     return result
 
@@ -609,13 +608,10 @@ def _bump(unit: Unit, wallet: Wallet, bill: _Bill | None, issued: int = 0, appli
     if bill is not None and applied:
         unit.execute(_BUMP_INVOICE, (applied, bill.id))
         bill.credits_applied_minor += applied
+    # What this changed may resolve a finding (a reversed duplicate): settled before the unit commits.
+    from ledger.scans.settle import settle_later  # ledger.scans imports this module
 
-
-def settle_findings(unit: Unit, invoice_id: int | None, client_id: str) -> None:
-    """Close the findings this write resolved (ledger/scans/settle.py), in its unit of work."""
-    from ledger.scans.settle import settle_findings as settle  # ledger.scans imports this module
-
-    settle(unit, invoice_id, client_id)
+    settle_later(unit, bill.id if bill is not None else None, wallet.id)
 
 
 def _record_balance_change(
@@ -639,4 +635,3 @@ def _record_balance_change(
     }
     history.record(unit, history.Line(actor, action, client_id=client.id, invoice_id=invoice.id, subject=subject,
                                       before=before, after=after, detail=detail))  # fmt: skip
-    settle_findings(unit, invoice.id, client.id)

@@ -15,7 +15,7 @@ through the ORM. Code written against SQLAlchemy reaches the same transaction th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -52,6 +52,7 @@ class Unit:
         self._transaction: RootTransaction | None = None
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
+        self._before_commit: dict[Hashable, Callable[[], None]] = {}
         self.writes = writes
         self.is_sqlite = is_sqlite
         self.rules = rules
@@ -143,6 +144,11 @@ class Unit:
             self._session = Session(bind=self.connection, expire_on_commit=False)
         return self._session
 
+    def before_commit(self, key: Hashable, callback: Callable[[], None]) -> None:
+        """Run `callback` once, at the end of the unit's work, just before it commits (never when it rolls back):
+        work that must see everything the unit wrote, registered by each step that needs it (`key`: once each)."""
+        self._before_commit.setdefault(key, callback)
+
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Run `callback` once the unit has committed (never when it rolls back): e.g. refresh a Slack view."""
         self._after_commit.append(callback)
@@ -150,6 +156,13 @@ class Unit:
     # --- the end --------------------------------------------------------------------------------------
 
     def _finish(self, commit: bool) -> None:
+        if commit:
+            try:
+                for callback in list(self._before_commit.values()):
+                    callback()
+            except BaseException:
+                self._finish(commit=False)
+                raise
         if self._session is not None:
             if commit:
                 self._session.flush()

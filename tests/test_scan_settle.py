@@ -45,3 +45,16 @@ def test_a_write_on_an_invoice_without_findings_reads_once_and_changes_no_findin
     with running_bot(db, slack) as bot:
         assert bot.slash("apply INV-1002 100").all_text.startswith("Applied")
     assert live_kinds(db) == before
+
+
+def test_moving_the_duplicate_to_another_invoice_clears_it_too(db, slack):
+    """Every write that moves the running totals settles what it resolved, not only `reverse`."""
+    load_demo(db)
+    scans.run_scan(db)
+    with running_bot(db, slack) as bot:
+        moved = bot.slash(f"move {application_id(db, 'PAY-5')} INV-1002")
+        assert "INV-1002" in moved.all_text and "Refused" not in moved.all_text, moved.all_text
+        assert "Duplicate credit" not in bot.slash("invoice INV-1003").all_text
+    assert "duplicate_credit" not in live_kinds(db)
+    report = scans.run_scan(db)
+    assert (report.opened, report.closed) == ([], 0)

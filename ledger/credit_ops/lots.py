@@ -141,6 +141,9 @@ def insert_entry(
               kind.value, unit.day(expires_on), transfer_id)  # fmt: skip
     entry_id = unit.one(_INSERT_ENTRY, values)[0]
     unit.execute(_BUMP_ISSUED, (amount_minor, client_id))
+    from ledger.scans.settle import settle_later  # ledger.scans imports the operations, which import this
+
+    settle_later(unit, None, client_id)  # the wallet's findings (credit over-applied) may be resolved
     if expires_on is not None and amount_minor > 0:
         day = unit.day(expires_on)
         unit.execute(_EARLIER_EXPIRY, (day, client_id, day))

@@ -1,9 +1,11 @@
 """Findings a write resolved, closed by that write: after `reverse` of a duplicate application, the very next
 `balance` and `ask` no longer show the duplicate, without waiting for a scan.
 
-A write that changes an invoice or a client's wallet calls `settle_findings` in its own unit of work. Only the
-live findings of those scopes are evaluated again (one indexed read when there are none, the usual case), by the
-detectors that found them, with the ledger's scan options (`unit.rules.scan`). New findings are left to the scans.
+A write that changes an invoice or a client's wallet calls `settle_later` (the running totals' and the credit
+entries' writers do, so every operation is covered); the unit settles each scope once, after all its writes and
+before it commits (`Unit.before_commit`). Only the live findings of those scopes are evaluated again (one indexed
+read when there are none, the usual case), by the detectors that found them, with the ledger's scan options
+(`unit.rules.scan`). New findings are left to the scans.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ _LIVE_IN = {
     )
     for count in (1, 2)
 }
+
+
+def settle_later(unit: Unit, invoice_id: int | None, client_id: str) -> None:
+    """Settle this invoice's and client's findings when the unit's writes are done, once per scope."""
+    unit.before_commit(("settle findings", invoice_id, client_id), lambda: settle_findings(unit, invoice_id, client_id))
 
 
 def settle_findings(unit: Unit, invoice_id: int | None, client_id: str) -> int:
