@@ -280,6 +280,8 @@ def test_reverse_form_lists_the_clients_live_applications_and_reverses_one(bot, 
     options = field(view, "application")["element"]["options"]
     assert [o["text"]["text"].split(" · ")[1] for o in options] == ["INV-2", "INV-1"]  # latest first
     first = options[1]["value"]
+    bot.pick(view, "application", first)  # redrawn with that application's amount
+    view = bot.modal(count=3)
     assert bot.submit(view, {"application": first, "note": "applied by mistake"}) == {}
     assert due(db, "INV-1") == 100000
     again = bot.submit(view, {"application": first, "note": "twice"})  # other values: a new request, refused

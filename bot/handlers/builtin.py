@@ -7,6 +7,7 @@ from bot.handlers import (
     approvals,
     credits,
     faq_answers,
+    forms,
     move,
     quickbooks,
     reads,
@@ -50,6 +51,7 @@ ACTION_HANDLERS = {
     "apply_all_confirm": apply_all.confirm,
     "approve_request": approvals.approve,
     "reject_request": approvals.reject,
+    "review_request": forms.review,  # opens the request with the client's balance in a modal
     "faq_suggestion": faq_answers.suggestion,
     "show": reads.show,
     **scan.ACTIONS,

@@ -20,7 +20,7 @@ from bot.handlers.permissions import require_billing_admin
 from bot.handlers.registry import answer
 from bot.handlers.reply import Reply
 from bot.handlers.writes import applied_reply, issued_reply, reversed_reply
-from bot.render import forms
+from bot.render import blocks, forms
 from bot.render.forms import (
     AMOUNT,
     APPLICATION,
@@ -51,6 +51,7 @@ from ledger.errors import (
     NotAnApplication,
     NothingToApply,
     PermissionRefused,
+    ReversalExceedsApplication,
     SelfApproval,
     UnknownApplication,
     UnknownApprovalRequest,
@@ -76,6 +77,7 @@ _FIELD_OF = {
     CurrencyMismatch: AMOUNT,
     InsufficientCredit: AMOUNT,
     ExceedsBalanceDue: AMOUNT,
+    ReversalExceedsApplication: AMOUNT,
     UnknownProject: PROJECT,
     SelfApproval: COMMENT,
     ApprovalAlreadyDecided: COMMENT,
@@ -147,15 +149,19 @@ def reverse_form(ctx: Context, channel: str | None) -> dict:
 
 
 def refreshed_reverse_form(ctx: Context, context: FormContext, state: dict[str, Any]) -> dict:
+    """The reverse form redrawn after a client or an application was picked: the amount is that application's."""
     client_id = _selected(state, CLIENT)
+    chosen = _selected(state, APPLICATION)
     with ctx.db.read() as unit:
         client = _client_by_id(unit, client_id) if client_id else None
         applications = reports.live_applications(unit, client.id) if client else []
-    return forms.reverse_form(context, client, applications, None)
+    return forms.reverse_form(context, client, applications, int(chosen) if chosen and chosen.isdigit() else None)
 
 
-def review_form(ctx: Context, value: str) -> dict:
-    """An approval request with the client's balance now, for a billing admin to approve (or reject)."""
+def review(ctx: Context, value: str) -> Reply:
+    """Review on an approval request (in the channel or on the home tab), for billing admins: the request with the
+    client's balance now, as a modal whose Approve and Reject are the approval handlers' own, and as blocks with
+    Approve and Reject where no modal opens (the console)."""
     request_id = approval_handlers._request_id(value)
     require_billing_admin(ctx, "approve credits", "approve_request", f"review request #{request_id}")
     with ctx.db.read() as unit:
@@ -163,8 +169,20 @@ def review_form(ctx: Context, value: str) -> dict:
         balance = reads.balance_by_id(unit, request.client_id, invoice_limit=12) if request.client_id else None
     if request.status != approvals.PENDING:
         by = f" by {request.decided_by}" if request.decided_by else ""
-        return forms.notice("Approval request", f"Request #{request.id} is already {request.status}{by}.")
-    return forms.review_form(request, approval_handlers.describe(request.action, request.params), balance)
+        text = f"Request #{request.id} is already {request.status}{by}."
+        return Reply(text=text, blocks=blocks.message(blocks.esc(text)))
+    what = approval_handlers.describe(request.action, request.params)
+    return Reply(
+        text=f"Request #{request.id}: {request.requester} asks to {what}.",
+        blocks=forms.review_message(request, what, balance),
+        view=forms.review_form(request, what, balance),
+    )
+
+
+def review_form(ctx: Context, value: str) -> dict:
+    """The modal Review opens (a notice when the request is already decided)."""
+    reply = review(ctx, value)
+    return reply.view or forms.notice("Approval request", reply.text)
 
 
 def client_suggestions(ctx: Context, typed: str) -> dict[str, Any]:
@@ -217,21 +235,30 @@ def submit_review(ctx: Context, context: FormContext, state: dict[str, Any]) -> 
 
 
 def submit_reverse(ctx: Context, context: FormContext, state: dict[str, Any]) -> FormOutcome:
+    """Reverse the chosen application, all of it or the amount typed (the ledger checks it against what is still
+    applied: ReversalExceedsApplication, shown beside the amount)."""
     chosen = _selected(state, APPLICATION)
     if not _selected(state, CLIENT):
         return FormOutcome(errors={CLIENT: "Pick a client."})
     if not chosen or not chosen.isdigit():
         return FormOutcome(errors={CLIENT: "This client has no credit application to reverse."})
     application_id, reason = int(chosen), _typed(state, NOTE)
+    amount = _typed(state, AMOUNT)
+    if context.application_id not in (None, application_id):  # picked and submitted before the form was redrawn
+        why = f"This amount was for application #{context.application_id}: check it for #{application_id} and submit."
+        return FormOutcome(errors={AMOUNT: why})
+    if not amount:
+        return FormOutcome(errors={AMOUNT: "Say how much to reverse: all of it still applied is the most."})
 
     def reverse() -> Reply:
-        asked = f"reverse {application_id}"
+        asked = f"reverse {application_id} {amount}"
         require_billing_admin(
             ctx, "reverse credit applications", "reverse_application", asked, application_id=application_id
         )
         result = ctx.db.transact(
-            operations.reverse_application, application_id, ctx.caller.request, reason=reason or "Reverse form"
-        )
+            operations.reverse_application, application_id, ctx.caller.request, reason=reason or "Reverse form",
+            amount=amount,
+        )  # fmt: skip
         return reversed_reply(result)
 
     return _carried_out(ctx, APPLICATION, reverse)

@@ -32,6 +32,9 @@ class Reply:
     replace_original: bool = False
     # Told privately to the person who clicked, after the message was replaced (what the click did).
     follow_up: Reply | None = None
+    # For button clicks: a modal to open with the click's trigger (Slack). Where no modal opens (the console, an
+    # expired trigger) the reply's blocks are shown instead, so they say the same with buttons of their own.
+    view: dict[str, Any] | None = None
 
     def without_announcements(self) -> Reply:
         return replace(self, announcements=())

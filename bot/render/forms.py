@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -53,7 +53,10 @@ CLIENT, INVOICE, AMOUNT, PROJECT, NOTE, REASON, COMMENT = (
 )
 CLIENT_ACTION = "credit_form_client"  # the typeahead: block_suggestion and block_actions carry this action id
 INVOICE_ACTION = "credit_form_invoice"
+APPLICATION_ACTION = "credit_form_application"  # picking an application redraws the reverse form with its amount
 REJECT_ACTION = "credit_form_reject"
+# The approval request's own buttons (the registry's actions), and Review, which opens `review_form`.
+APPROVE_REQUEST, REJECT_REQUEST, REVIEW_REQUEST = "approve_request", "reject_request", "review_request"
 OPTION_TEXT_LIMIT = 75
 OPTION_VALUE_LIMIT = 150
 MAX_OPTIONS = 100
@@ -68,6 +71,8 @@ class FormContext:
     client_id: str | None = None
     invoice: str | None = None
     request_id: int | None = None
+    # The reverse form: the application its amount was pre-filled for (a submission naming another is refused).
+    application_id: int | None = None
 
     def dumps(self) -> str:
         values = {k: v for k, v in self.__dict__.items() if v is not None}
@@ -81,12 +86,13 @@ class FormContext:
             return cls()
         if not isinstance(values, dict):
             return cls()
-        request = values.get("request_id")
+        request, application = values.get("request_id"), values.get("application_id")
         return cls(
             channel=_str(values.get("channel")),
             client_id=_str(values.get("client_id")),
             invoice=_str(values.get("invoice")),
             request_id=request if isinstance(request, int) else None,
+            application_id=application if isinstance(application, int) else None,
         )
 
 
@@ -218,32 +224,49 @@ def issue_form(context: FormContext, client: ClientRef | None = None, notice: st
 def reverse_form(
     context: FormContext, client: ClientRef | None, applications: Sequence[LiveApplication], chosen: int | None
 ) -> dict[str, Any]:
+    """The reverse form: the client's live applications, `chosen` (or the latest) picked, and the amount to reverse
+    pre-filled with all of it that is still applied (less reverses part of it)."""
     blocks: list[Block] = [_client_input(client, dispatch=True)]
     if client is None:
         blocks.append(_hint("Pick a client: its latest credit applications appear here."))
     elif not applications:
         blocks.append(_hint(f"{esc(client.name)} has no credit application left to reverse."))
     else:
+        shown = applications[:MAX_OPTIONS]
+        picked = next((a for a in shown if a.application_id == chosen), shown[0])
         options = [
             _option(
                 f"#{a.application_id} · {a.invoice_number} · {format_money(a.amount_minor, a.currency)} · "
                 f"{a.received_on.isoformat()}" + (f" · {a.project_id}" if a.project_id else ""),
                 str(a.application_id),
             )
-            for a in applications[:MAX_OPTIONS]
+            for a in shown
         ]
-        initial = next((o for o in options if o.value == str(chosen)), None)
+        initial = next(o for o in options if o.value == str(picked.application_id))
         blocks.append(
             InputBlock(
                 block_id=APPLICATION,
                 label="Credit application",
+                dispatch_action=True,
                 element=StaticSelectElement(
-                    action_id=APPLICATION, placeholder="Pick an application", options=options, initial_option=initial
-                ),
+                    action_id=APPLICATION_ACTION, placeholder="Pick an application", options=options,
+                    initial_option=initial,
+                ),  # fmt: skip
                 hint="The latest applications not reversed. The credit goes back to the client's wallet.",
             )
         )
+        blocks.append(
+            InputBlock(
+                block_id=AMOUNT,
+                label=f"Amount to reverse ({picked.currency})",
+                element=PlainTextInputElement(
+                    action_id=AMOUNT, initial_value=amount_text(picked.amount_minor, picked.currency)
+                ),
+                hint="Pre-filled with all of it still applied. Less reverses part: the rest stays on the invoice.",
+            )
+        )
         blocks.append(_note_input(NOTE, "Reason", optional=True, hint="Kept in the history."))
+        context = replace(context, application_id=picked.application_id)
     return _modal(REVERSE_FORM, "Reverse a credit", "Reverse", context, blocks)
 
 
@@ -251,6 +274,34 @@ def reverse_form(
 
 
 def review_form(request: ApprovalRequest, what: str, balance: ClientBalance | None) -> dict[str, Any]:
+    """The modal Review opens: the request, the client's balance now, a comment; Approve submits, Reject is a
+    button (both are the approval handlers' Approve and Reject)."""
+    blocks = _review_blocks(request, what, balance)
+    blocks.append(_note_input(COMMENT, "Comment", optional=True, hint="Approve carries the write out at once."))
+    blocks.append(
+        ActionsBlock(
+            block_id="decision",
+            elements=[ButtonElement(text="Reject", action_id=REJECT_ACTION, value=str(request.id), style="danger")],
+        )
+    )
+    return _modal(REVIEW_FORM, "Approval request", "Approve", FormContext(request_id=request.id), blocks)
+
+
+def review_message(request: ApprovalRequest, what: str, balance: ClientBalance | None) -> list[dict[str, Any]]:
+    """The same review as message blocks with Approve and Reject, where no modal opens (the console)."""
+    blocks = _review_blocks(request, what, balance)
+    blocks.append(
+        ActionsBlock(
+            elements=[
+                ButtonElement(text="Approve", action_id=APPROVE_REQUEST, value=str(request.id), style="primary"),
+                ButtonElement(text="Reject", action_id=REJECT_REQUEST, value=str(request.id), style="danger"),
+            ]
+        )
+    )
+    return [block.to_dict() for block in blocks]
+
+
+def _review_blocks(request: ApprovalRequest, what: str, balance: ClientBalance | None) -> list[Block]:
     blocks: list[Block] = [
         SectionBlock(
             text=MarkdownTextObject(
@@ -285,14 +336,7 @@ def review_form(request: ApprovalRequest, what: str, balance: ClientBalance | No
                 ],
             )
         )
-    blocks.append(_note_input(COMMENT, "Comment", optional=True, hint="Approve carries the write out at once."))
-    blocks.append(
-        ActionsBlock(
-            block_id="decision",
-            elements=[ButtonElement(text="Reject", action_id=REJECT_ACTION, value=str(request.id), style="danger")],
-        )
-    )
-    return _modal(REVIEW_FORM, "Approval request", "Approve", FormContext(request_id=request.id), blocks)
+    return blocks
 
 
 def notice(title: str, text: str) -> dict[str, Any]:

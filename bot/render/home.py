@@ -27,13 +27,13 @@ from slack_sdk.models.views import View
 from bot.handlers.approvals import describe
 from bot.render.blocks import SECTION_LIMIT, cut, esc, mention
 from bot.render.findings import finding_blocks
+from bot.render.forms import REVIEW_REQUEST
 from ledger.money import format_money
 from ledger.reports import HomeSummary
 from ledger.scans import FindingKind, StoredFinding
 
 OPEN_APPLY_FORM = "home_open_apply_form"
 OPEN_ISSUE_FORM = "home_open_issue_form"
-REVIEW_REQUEST = "review_request"
 MAX_HOME_BLOCKS = 100
 
 

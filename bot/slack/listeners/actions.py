@@ -1,8 +1,9 @@
-"""Buttons on the bot's messages: Undo, Approve/Reject, FAQ suggestions, "did you mean" clients.
+"""Buttons on the bot's messages: Undo, Approve/Reject/Review, FAQ suggestions, "did you mean" clients.
 
 A click is acknowledged at once (Slack ignores the acknowledgement's body for buttons); a lazy listener then
 checks permission again, carries the click out with a key derived from the message and the button (a double
-click or a retry is carried out once), and answers through `respond()`.
+click or a retry is carried out once), and answers through `respond()`, or opens the modal the answer carries
+(Review: the request with the client's balance) with the click's trigger.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from slack_sdk import WebClient
 
 from bot.handlers import registry
 from bot.handlers.context import Context
-from bot.slack.listeners.payloads import action_caller, deliver_announcements, respond_arguments, services_of
+from bot.slack.listeners.payloads import (
+    action_caller,
+    deliver_announcements,
+    open_view,
+    respond_arguments,
+    services_of,
+)
 
 ANY_ACTION = re.compile(r".+")
 
@@ -37,6 +44,8 @@ def carry_out(
 ) -> None:
     ctx = Context(services_of(context), action_caller(body, action))
     reply = registry.run_action(ctx, str(action.get("action_id", "")), str(action.get("value", "")))
+    if reply.view is not None and open_view(client, str(body.get("trigger_id") or ""), reply.view) is None:
+        return
     if reply.announcements:
         reply = deliver_announcements(client, ctx, reply)
     respond(**respond_arguments(reply))

@@ -1,6 +1,6 @@
 """The credit forms in Slack: opened by `/credit apply`, `/credit issue` or `/credit reverse` with nothing after
 them, by the shortcuts "Apply a client credit" (global) and "Apply credit to this invoice" (on a message), by the
-home tab's buttons and by Review on an approval request; the client typeahead (options load URL); the form
+home tab's buttons; the client typeahead (options load URL); the form
 redrawn when a client or an invoice is picked; and the submissions.
 
 A form must be opened within 3 seconds of the trigger (Slack's trigger_id expires), so it is opened inside the
@@ -29,8 +29,8 @@ from bot.handlers.registry import answer
 from bot.handlers.reply import Reply
 from bot.render import blocks
 from bot.render import forms as form_views
-from bot.render.home import OPEN_APPLY_FORM, OPEN_ISSUE_FORM, REVIEW_REQUEST
-from bot.slack.listeners.payloads import _key, deliver_announcements, ephemeral, services_of, typed_text
+from bot.render.home import OPEN_APPLY_FORM, OPEN_ISSUE_FORM
+from bot.slack.listeners.payloads import _key, deliver_announcements, ephemeral, open_view, services_of, typed_text
 from ledger.errors import LedgerError
 
 log = logging.getLogger("creditbot.bot")
@@ -50,10 +50,10 @@ def register(app: App) -> None:
     app.shortcut(APPLY_MESSAGE_SHORTCUT)(open_apply_from_message)
     app.action(OPEN_APPLY_FORM)(open_apply_from_button)
     app.action(OPEN_ISSUE_FORM)(open_issue_from_button)
-    app.action(REVIEW_REQUEST)(open_review)
     app.options(form_views.CLIENT_ACTION)(suggest_clients)
     app.action(form_views.CLIENT_ACTION)(redraw_form)
     app.action(form_views.INVOICE_ACTION)(redraw_form)
+    app.action(form_views.APPLICATION_ACTION)(redraw_form)
     app.action(form_views.REJECT_ACTION)(reject_from_review)
     app.view(form_views.APPLY_FORM)(submit(forms.submit_apply))
     app.view(form_views.ISSUE_FORM)(submit(forms.submit_issue))
@@ -129,14 +129,6 @@ def open_issue_from_button(ack: Ack, body: dict[str, Any], context: dict[str, An
     _open_or_tell(client, ctx, body, lambda: forms.issue_form(ctx, None))
 
 
-def open_review(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], context: dict[str, Any], client: WebClient
-) -> None:
-    ack()
-    ctx = Context(services_of(context), interaction_caller(body, "button"))
-    _open_or_tell(client, ctx, body, lambda: forms.review_form(ctx, str(action.get("value", ""))))
-
-
 def _open_or_tell(client: WebClient, ctx: Context, body: dict[str, Any], build: Callable[[], dict]) -> None:
     """Open the form; when it cannot be, tell the person in their messages with the bot (a shortcut has no
     channel to answer in)."""
@@ -156,11 +148,8 @@ def _open(
         if not refusal_in_modal:
             return Reply(text=refused.message, blocks=blocks.refusal(refused.message))
         view = form_views.notice("creditbot", f":no_entry: {blocks.esc(refused.message)}")
-    try:
-        client.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as refused:
-        error = str(refused.response.get("error") or refused.response.status_code)
-        log.warning("views.open refused: %s", error)
+    error = open_view(client, trigger_id, view)
+    if error is not None:
         text = (
             f"Slack would not open the form ({error}): it must open within 3 seconds. Try again, or type the "
             "command, e.g. `/credit apply INV-1002 500`."

@@ -1,8 +1,9 @@
 """The App Home tab in Slack: published when a person opens it, again when something it shows changes (at most once
 per CREDITBOT_HOME_REFRESH_SECONDS per person: views.publish is rate limited), and after a button on it is used.
 
-Buttons on the home tab (Approve, Reject, a finding's Acknowledge...) are the registry's actions, carried out the
-same way as on a message; a home tab has no response_url, so their answer is shown at the top of the redrawn tab.
+Buttons on the home tab (Approve, Reject, Review, a finding's Acknowledge...) are the registry's actions, carried out
+the same way as on a message; a home tab has no response_url, so their answer is shown at the top of the redrawn tab
+(Review's is a modal, opened with the click's trigger).
 The refresher looks at the ledger in a thread of its own every 2 seconds while someone has the tab open (a few index
 lookups: `ledger.reports.changes_marker`), so no request waits for it, and writes made elsewhere (the command line, a
 scheduled scan, another server process) show up too.
@@ -22,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from bot.handlers import registry
 from bot.handlers.context import Caller, Context, Services
 from bot.handlers.home import HomeRefresher, changes_marker, home_view
-from bot.slack.listeners.payloads import SERVICES, action_caller, deliver_announcements
+from bot.slack.listeners.payloads import SERVICES, action_caller, deliver_announcements, open_view
 
 log = logging.getLogger("creditbot.bot")
 ANY_ACTION = re.compile(r".+")
@@ -45,6 +46,8 @@ def register(app: App) -> None:
         services = context[SERVICES]
         ctx = Context(services, action_caller(body, action))
         reply = registry.run_action(ctx, str(action.get("action_id", "")), str(action.get("value", "")))
+        if reply.view is not None and open_view(client, str(body.get("trigger_id") or ""), reply.view) is None:
+            return  # Review: the modal is open; the tab shows nothing new
         if reply.announcements:
             reply = deliver_announcements(client, ctx, reply)
         told = reply.follow_up.text if reply.follow_up is not None else reply.text

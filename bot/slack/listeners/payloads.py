@@ -75,6 +75,17 @@ def respond_arguments(reply: Reply) -> dict[str, Any]:
     return {"text": reply.text, "blocks": reply.blocks, "response_type": "ephemeral", "replace_original": False}
 
 
+def open_view(client: WebClient, trigger_id: str, view: dict[str, Any]) -> str | None:
+    """Open a modal; Slack's error code when it would not (e.g. the trigger expired: over 3 seconds passed)."""
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as refused:
+        error = str(refused.response.get("error") or refused.response.status_code)
+        log.warning("views.open refused: %s", error)
+        return error
+    return None
+
+
 def deliver_announcements(client: WebClient, ctx: Context, reply: Reply) -> Reply:
     """Post the reply's channel messages: in the request's channel, else the alert channel.
 
