@@ -3,9 +3,10 @@
 The rule is the ledger's (ledger/approvals.py): issue, apply and their undo above CREDITBOT_APPROVAL_THRESHOLD (per
 currency, per client over a rolling 24 hours). Whichever command or button met it, the refusal comes here
 (`ask_for_approval`, called by the registry for every answer): the request is stored and posted to the channel with
-Approve, Reject and Review (the request with the client's balance in a modal: `forms.review`). The requester cannot approve their own request (they may reject it: a withdrawal). Approving
-carries the write out with the request's own idempotency key (`approval:<id>`), so a double click, two admins
-approving at once, or a retry after a crash does it exactly once.
+Approve, Reject and Review (the request with the client's balance in a modal: `forms.review`). The requester cannot
+approve their own request (they may reject it: a withdrawal). Approving carries the write out with the request's
+own idempotency key (`approval:<id>`), so a double click, two admins approving at once, or a retry after a crash
+does it exactly once.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from ledger.operations import ApplyResult, IssueResult, ReverseResult, RevokeRes
 _WHAT = {
     approvals.ISSUE: lambda p: f"issue {p['amount']} of credit to {p['client']} ({p['reason']})",
     approvals.APPLY: lambda p: f"apply {p['amount']} of credit to invoice {p['invoice']}",
-    approvals.REVERSE: lambda p: (f"reverse {p['amount']} of " if p.get("amount") else "reverse ")
-    + f"credit application #{p['application_id']}",
+    approvals.REVERSE: lambda p: (
+        (f"reverse {p['amount']} of " if p.get("amount") else "reverse ") + f"credit application #{p['application_id']}"
+    ),
     approvals.REVOKE: lambda p: f"take back credit #{p['credit_id']}",
     approvals.MOVE: lambda p: f"move credit application #{p['application_id']} to invoice {p['invoice']}",
     approvals.TRANSFER: lambda p: f"transfer {p['amount']} of credit from {p['from_client']} to {p['to_client']}",

@@ -249,9 +249,11 @@ def reverse_form(
                 label="Credit application",
                 dispatch_action=True,
                 element=StaticSelectElement(
-                    action_id=APPLICATION_ACTION, placeholder="Pick an application", options=options,
+                    action_id=APPLICATION_ACTION,
+                    placeholder="Pick an application",
+                    options=options,
                     initial_option=initial,
-                ),  # fmt: skip
+                ),
                 hint="The latest applications not reversed. The credit goes back to the client's wallet.",
             )
         )
