@@ -49,7 +49,7 @@ def test_a_credit_above_the_threshold_waits_for_approval(db, bot, slack):
     assert posted.channel == CHANNEL
     assert "*Approval needed:* <@U-ADMIN> asks to issue $5,000.00 of credit to Client C1 (C1)" in posted.all_text
     assert ">Reason: Settlement of the disputed retainer" in posted.all_text
-    assert posted.buttons() == ["Approve", "Reject"]
+    assert posted.buttons() == ["Approve", "Reject", "Review"]
     assert (available(db), credits(db), request_status(db)) == (50000, 1, ["pending"])
 
 

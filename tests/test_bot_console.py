@@ -68,7 +68,7 @@ def test_another_user_is_not_an_admin_unless_configured(db):
 
 def test_the_approval_flow_in_the_console(db):
     simple_ledger(db)
-    lines = ["issue C1 5000 settlement", "1", ":as U-LEAD", "1", "3", ":as U-CONSOLE", "4"]
+    lines = ["issue C1 5000 settlement", "1", ":as U-LEAD", "1", "4", ":as U-CONSOLE", "5"]
     out = run_console(db, lines, CREDITBOT_APPROVAL_THRESHOLD="1000")
     assert "⏳ Asked for approval: issue $5,000.00 of credit to Client C1 (C1)" in out
     assert "── posted in #C-CONSOLE for everyone ──" in out
@@ -76,11 +76,11 @@ def test_the_approval_flow_in_the_console(db):
         "🔒 Approval needed: U-CONSOLE asks to issue $5,000.00 of credit to Client C1 (C1).\n│ Reason: settlement"
         in out
     )
-    assert "[1] Approve   [2] Reject" in out
+    assert "[1] Approve   [2] Reject   [3] Review" in out
     assert "(clicked [1] Approve as U-CONSOLE)\n⛔ You asked for request #1" in out
     assert "(clicked [1] Approve as U-LEAD)\n✔ Approved by U-LEAD (asked by U-CONSOLE, request #1)" in out
-    assert "[3] Undo" in out and "Asked for approval: take back credit #2 ($5,000.00 of Client C1)" in out
-    assert "(clicked [4] Approve as U-CONSOLE)" in out and "Took back credit #2" in out
+    assert "[4] Undo" in out and "Asked for approval: take back credit #2 ($5,000.00 of Client C1)" in out
+    assert "(clicked [5] Approve as U-CONSOLE)" in out and "Took back credit #2" in out
     assert available(db) == 50000
     with db.read() as unit:
         session = unit.session

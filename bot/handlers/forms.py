@@ -175,7 +175,7 @@ def review(ctx: Context, value: str) -> Reply:
     return Reply(
         text=f"Request #{request.id}: {request.requester} asks to {what}.",
         blocks=forms.review_message(request, what, balance),
-        view=forms.review_form(request, what, balance),
+        view=forms.review_form(request, what, balance, ctx.caller.channel_id),
     )
 
 

@@ -275,9 +275,11 @@ def reverse_form(
 # --- reviewing an approval request --------------------------------------------------------------------------
 
 
-def review_form(request: ApprovalRequest, what: str, balance: ClientBalance | None) -> dict[str, Any]:
+def review_form(
+    request: ApprovalRequest, what: str, balance: ClientBalance | None, channel: str | None = None
+) -> dict[str, Any]:
     """The modal Review opens: the request, the client's balance now, a comment; Approve submits, Reject is a
-    button (both are the approval handlers' Approve and Reject)."""
+    button (both are the approval handlers' Approve and Reject). The answer goes to `channel` (None: a DM)."""
     blocks = _review_blocks(request, what, balance)
     blocks.append(_note_input(COMMENT, "Comment", optional=True, hint="Approve carries the write out at once."))
     blocks.append(
@@ -286,7 +288,7 @@ def review_form(request: ApprovalRequest, what: str, balance: ClientBalance | No
             elements=[ButtonElement(text="Reject", action_id=REJECT_ACTION, value=str(request.id), style="danger")],
         )
     )
-    return _modal(REVIEW_FORM, "Approval request", "Approve", FormContext(request_id=request.id), blocks)
+    return _modal(REVIEW_FORM, "Approval request", "Approve", FormContext(channel, request_id=request.id), blocks)
 
 
 def review_message(request: ApprovalRequest, what: str, balance: ClientBalance | None) -> list[dict[str, Any]]:
