@@ -441,9 +441,21 @@ def _stream(unit: Unit, sql: Statement, params: Sequence[Any]) -> Iterator[tuple
             while batch := cursor.fetchmany(BATCH):
                 yield from batch
         else:
-            yield from cursor.stream(sql.postgresql, params, size=BATCH)
+            yield from _streamed(cursor, sql.postgresql, params)
     finally:
         cursor.close()
+
+
+def _streamed(cursor: Any, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+    """psycopg's stream inside a savepoint: a report left half-read is cancelled, which would abort the whole
+    transaction; rolling back to the savepoint leaves the unit usable for what comes next."""
+    cursor.execute("SAVEPOINT creditbot_report")
+    finished = False
+    try:
+        yield from cursor.stream(sql, params, size=BATCH)
+        finished = True
+    finally:
+        cursor.execute(("RELEASE" if finished else "ROLLBACK TO") + " SAVEPOINT creditbot_report")
 
 
 def _plain_rows(unit: Unit, sql: Statement, params: Sequence[Any], times: Sequence[int] = ()) -> Iterator[tuple]:
