@@ -122,3 +122,34 @@ def test_typeahead_answers_fit(crowded, slack):
 @pytest.mark.parametrize("user", [ADMIN, READER])
 def test_the_home_tab_fits_for_admins_and_everyone_else(crowded, slack, user):
     check_view(home.home_view(context(crowded, slack, user), notice="n" * 5000))
+
+
+def test_the_reverse_form_for_a_crowded_client_fits(crowded, slack):
+    with crowded.write() as unit:
+        for n in range(30, 150):
+            operations.apply_credit(unit, f"INV-{n:04d}", "2.50", None, WriteRequest("slack:U-ADMIN", f"r{n}"))
+    ctx = context(crowded, slack)
+    check_view(forms.reverse_form(ctx, "C-BILLING"))
+    for chosen in (None, "1", "149", "999999", "x" * 500):
+        values = {"client": {"c": {"selected_option": {"value": "C1"}}}}
+        if chosen is not None:
+            values["application"] = {"a": {"selected_option": {"value": chosen}}}
+        view = forms.refreshed_reverse_form(ctx, form_views.FormContext(channel="C" * 4000), {"values": values})
+        check_view(view)
+        applications = next(b for b in view["blocks"] if b.get("block_id") == "application")["element"]
+        assert len(applications["options"]) == 100 and applications["initial_option"] in applications["options"]
+        assert next(b for b in view["blocks"] if b.get("block_id") == "amount")["element"]["initial_value"]
+
+
+def test_review_shown_as_a_message_fits_slacks_message_limits(crowded, slack):
+    from slack_sdk.models.blocks import Block
+
+    with crowded.read() as unit:
+        request = approvals.pending_requests(unit, 1)[0]
+    reply = forms.review(context(crowded, slack, "U-ADMIN2"), str(request.id))
+    assert reply.view is not None
+    check_view(reply.view)
+    assert 0 < len(reply.blocks) <= 50
+    for block in reply.blocks:
+        Block.parse(block).validate_json()
+        check_block(block)
