@@ -4,6 +4,7 @@ chunked mode, whose cancel would abort the transaction without the report's save
 
 from __future__ import annotations
 
+from decimal import Decimal
 from itertools import islice
 
 from ledger import operations, reports
@@ -28,3 +29,23 @@ def test_a_report_left_half_read_leaves_the_unit_usable(db, monkeypatch):
         again = list(reports.report(unit, ReportRequest("applied")).rows)
         by_month = list(reports.report(unit, ReportRequest("applied", by="month")).rows)
     assert len(again) == 40 and [row[-2:] for row in by_month] == [(40, "40.00")]
+
+
+def test_by_month_is_the_list_grouped_by_month_and_currency(db):
+    import_rows(db, clients=[client("C1", "Acme Legal LLP"), client("C2", "Acme Studio", "EUR")],
+                credits=[credit("CR-1", amount="900.00"), credit("CR-2", "C2", "90.00")],
+                invoices=[invoice("INV-1"), invoice("INV-2"), invoice("INV-3", "C2")])  # fmt: skip
+    with db.write() as unit:
+        for n, (number, amount) in enumerate([("INV-1", "10.00"), ("INV-2", "2.50"), ("INV-3", "7.25")]):
+            operations.apply_credit(unit, number, amount, None, WriteRequest("test", f"a{n}"))
+        gone = operations.apply_credit(unit, "INV-3", "1.00", None, WriteRequest("test", "gone"))
+        operations.reverse_application(unit, gone.application_id, WriteRequest("test", "r"))
+    with db.read() as unit:
+        each = list(reports.report(unit, ReportRequest("applied")).rows)
+        by_month = list(reports.report(unit, ReportRequest("applied", by="month")).rows)
+    expected: dict[tuple[str, str], tuple[int, Decimal]] = {}
+    for row in each:
+        count, total = expected.get((str(row[1])[:7], row[6]), (0, Decimal(0)))
+        expected[(str(row[1])[:7], row[6])] = (count + 1, total + Decimal(row[7]))
+    assert [(m, c, n, Decimal(t)) for m, c, n, t in by_month] == [(*k, *v) for k, v in sorted(expected.items())]
+    assert [row[1] for row in by_month] == ["EUR", "USD"]
