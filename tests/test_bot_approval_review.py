@@ -158,3 +158,16 @@ def _statement(sql: str):
     from ledger.unit import statement
 
     return statement(sql)
+
+
+def test_when_the_modal_cannot_open_the_review_is_answered_as_a_message(bot, slack, db):
+    import json
+    import urllib.parse
+
+    posted = requested(bot)
+    body = bot.click_body(posted, "Review", OTHER_ADMIN)
+    slack.views.expire(json.loads(dict(urllib.parse.parse_qsl(body))["payload"])["trigger_id"])
+    told = bot.click_with(body, posted)  # more than 3 seconds passed: Slack refuses views.open
+    assert "Credit available" in told.all_text and told.buttons() == ["Approve", "Reject"]
+    approved = bot.click(told, "Approve", user=OTHER_ADMIN)
+    assert "Approved" in approved.all_text and due(db, "INV-1") == 80000
