@@ -54,7 +54,7 @@ def measure_size(payments: int, folder: Path, postgres: str | None, requests: in
     for result in bench_apply(ledger_url, "SQLite", folder):
         rows.append({**result, "payments": payments})
     if postgres:
-        _fresh_postgres(postgres)
+        fresh_postgres(postgres)
         pg = Database(postgres)
         pg.upgrade()
         import_directory(pg, folder / "csv")  # the same ledger, so apply runs beside N payments there too
@@ -66,7 +66,7 @@ def measure_size(payments: int, folder: Path, postgres: str | None, requests: in
     return rows
 
 
-def _fresh_postgres(url: str) -> None:
+def fresh_postgres(url: str) -> None:
     """Drop and create the bench database; only one named creditbot_bench*, so nothing else is ever dropped."""
     target = make_url(url)
     if not (target.database or "").startswith("creditbot_bench"):
