@@ -336,3 +336,30 @@ def test_a_small_export_into_a_large_ledger_reads_only_its_own_keys_and_means_th
     month["payments"].append(payment("PAY-NEW", "INV-NEW", "check", "5.00"))
     with pytest.raises(ImportRowError, match="“PAY-NEW” appears twice"):
         import_rows(db, **month)
+
+
+def test_clients_projects_and_credits_exported_again_are_compared_as_the_careful_path_would(db):
+    """A whole re-export of the small files: rows exactly as stored, the same values in another text form, an edit
+    among unchanged rows, and a repeat or a claimed name after an unchanged row, as a row-by-row read finds them."""
+    import_rows(db, **_full_export())
+    export = _full_export()
+    export["clients"] = [client("C1", "Acme Legal", " usd "), client("C2", "Birch & Co", "EUR", qb_customer_id="61")]
+    export["credits"] = [credit("CR-1", "C1", "300", reason="Discount")]
+    summary = import_rows(db, **export)
+    assert vars(summary.files["clients.csv"]) == {"created": 0, "edited": 1, "unchanged": 1, "conflicts": 0}
+    assert vars(summary.files["credits.csv"]) == {"created": 0, "edited": 0, "unchanged": 1, "conflicts": 0}
+    assert vars(summary.files["projects.csv"]) == {"created": 0, "edited": 0, "unchanged": 1, "conflicts": 0}
+    with db.read() as unit:
+        (edit,) = [line for line in reads.history(unit, "C2")[1] if line.action == "import_edit"]
+    assert edit.before == {"name": "Birch Architects", "name_key": "birch architects"}
+
+    before = _counts(db)
+    for table, rows, refusal in (
+        ("clients", [*_full_export()["clients"], client("C1", "Acme Legal")], "“C1” appears twice"),
+        ("clients", [*_full_export()["clients"], client("C3", "acme legal")], "already used by client C1"),
+        ("projects", [*_full_export()["projects"]] * 2, "“P1” appears twice"),
+        ("credits", [credit("CR-1", "C1", "300.00", reason="Discount")] * 2, "“CR-1” appears twice"),
+    ):
+        with pytest.raises(ImportRowError, match=refusal):
+            import_rows(db, **{**_full_export(), table: rows})
+    assert _counts(db) == before
