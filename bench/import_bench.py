@@ -68,8 +68,7 @@ def _new_payments_seconds(payments: int, folder: Path, runs: int) -> float:
 
 def bench_process(payments: int, folder: Path) -> list[dict[str, Any]]:
     """`creditbot import` of a new ledger as its own process, and the floor's process: wall time and peak memory."""
-    csv_dir = folder / "process-csv"
-    write_ledger(csv_dir, payments)
+    csv_dir = _ledger_csv(folder, payments)
     floor = _process([sys.executable, "-m", "bench.floors", str(csv_dir), str(folder / "process-floor.db")])
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{folder / 'process.db'}"}
     ours = _process([*_CREDITBOT, "import", str(csv_dir)], env)
@@ -112,9 +111,7 @@ def bench_postgres(payments: int, folder: Path, url: str) -> dict[str, Any]:
     from bench.floors import postgres_copy_import
     from bench.run import fresh_postgres
 
-    csv_dir = folder / "csv" if (folder / "csv" / "payments.csv").exists() else folder / "pg-csv"
-    if csv_dir.name == "pg-csv":
-        write_ledger(csv_dir, payments)
+    csv_dir = _ledger_csv(folder, payments)
     fresh_postgres(url)
     db = Database(url)
     db.upgrade()
@@ -131,6 +128,14 @@ def bench_postgres(payments: int, folder: Path, url: str) -> dict[str, Any]:
     db.dispose()
     return {"path": "import, PostgreSQL", "payments": payments, "rows": rows, "ours_s": ours, "floor_s": floor,
             "floor_label": "COPY of the same rows", "ratio": ours / floor}  # fmt: skip
+
+
+def _ledger_csv(folder: Path, payments: int) -> Path:
+    """The synthetic ledger's CSV files in `folder / "csv"` (bench.run's import bench has written them already)."""
+    csv_dir = folder / "csv"
+    if not (csv_dir / "payments.csv").exists():
+        write_ledger(csv_dir, payments)
+    return csv_dir
 
 
 def measure(payments: int, folder: Path, postgres: str | None) -> list[dict[str, Any]]:
