@@ -363,3 +363,27 @@ def test_clients_projects_and_credits_exported_again_are_compared_as_the_careful
         with pytest.raises(ImportRowError, match=refusal):
             import_rows(db, **{**_full_export(), table: rows})
     assert _counts(db) == before
+
+
+def test_a_small_file_byte_for_byte_as_the_last_import_read_counts_unchanged_and_any_other_is_compared(db):
+    """The import's history line keeps each small file's digest and rows; the next import counts a file with that
+    digest unchanged without reading it, and compares any other row by row (so a rename and its undo both show)."""
+    import_rows(db, **_full_export())
+    export = _full_export()
+    export["payments"].append(payment("PAY-9", "INV-1", "cash", "1.00"))
+    summary = import_rows(db, **export)
+    assert vars(summary.files["clients.csv"]) == {"created": 0, "edited": 0, "unchanged": 2, "conflicts": 0}
+    assert summary.files["credits.csv"].unchanged == summary.files["projects.csv"].unchanged == 1
+    with db.read() as unit:
+        (after,) = unit.session.execute(
+            text("SELECT after FROM history WHERE action = 'import' ORDER BY id DESC LIMIT 1")
+        ).one()
+    files = unit.read_json(after)["files"]
+    assert set(files) == {"clients.csv", "projects.csv", "credits.csv"} and files["clients.csv"]["rows"] == 2
+
+    renamed = _full_export()
+    renamed["clients"][0] = client("C1", "Acme Law")
+    assert import_rows(db, **renamed).files["clients.csv"].edited == 1
+    assert import_rows(db, **_full_export()).files["clients.csv"].edited == 1  # the first file again: compared
+    with db.read() as unit:
+        assert reads.client_balance(unit, "C1").client.name == "Acme Legal"

@@ -22,6 +22,8 @@ _STORED_PROJECTS = statement("SELECT id, client_id, name FROM project")
 
 def load_clients(run: ImportRun) -> None:
     spec = reader.CLIENTS
+    if run.unchanged_file(spec):
+        return
     table = table_of(Client)
     existing = {row[0]: row for row in run.unit.rows(_STORED_CLIENTS)}
     seen: dict[str, int] = {}
@@ -72,6 +74,8 @@ def _unchanged_client(index: dict[str, int], existing: dict[str, tuple], seen: d
 
 def load_projects(run: ImportRun) -> None:
     spec = reader.PROJECTS
+    if run.unchanged_file(spec):
+        return
     table = table_of(Project)
     existing = {row[0]: row for row in run.unit.rows(_STORED_PROJECTS)}
     clients = run.clients()

@@ -20,6 +20,8 @@ _STORED_CREDITS = statement(
 
 def load_credits(run: ImportRun) -> None:
     spec = reader.CREDITS
+    if run.unchanged_file(spec):
+        return
     table = table_of(Credit)
     existing = {row[0]: row for row in run.unit.rows(_STORED_CREDITS)}
     clients = run.clients()

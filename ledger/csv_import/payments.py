@@ -39,7 +39,7 @@ _NO_OPTIONALS = (None, None)
 
 def load_payments(run: ImportRun) -> None:
     """Write payments.csv's new payments and edits; ordinary rows by the fast path, the rest by `_careful_payment`."""
-    refs = References(run.clients(), run.invoices(), run.projects())
+    refs = References(run.clients(), run.invoices(), run.projects)
     load = run.load_batched(
         reader.PAYMENTS, Payment, "external_id", ALL[1:], {"created_by": ACTOR},
         lambda writer, existing, table: PaymentLoad(writer, refs.clients, refs.invoices, existing, table),
