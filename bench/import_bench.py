@@ -74,14 +74,15 @@ def bench_process(payments: int, folder: Path) -> list[dict[str, Any]]:
     ours = _process([*_CREDITBOT, "import", str(csv_dir)], env)
     return [
         {"path": "import, whole process", "payments": payments, "ours_s": ours[0], "floor_s": floor[0],
-         "floor_label": "csv + sqlite3 executemany", "ratio": ours[0] / floor[0]},
-        {"path": "import peak memory", "payments": payments, "ours_mib": ours[1], "floor_mib": floor[1],
-         "floor_label": "csv + sqlite3 executemany", "ratio": ours[1] / floor[1]},
+         "ours_cpu_s": ours[1], "floor_cpu_s": floor[1], "floor_label": "csv + sqlite3 executemany",
+         "ratio": ours[0] / floor[0], "ratio_cpu": ours[1] / floor[1]},
+        {"path": "import peak memory", "payments": payments, "ours_mib": ours[2], "floor_mib": floor[2],
+         "floor_label": "csv + sqlite3 executemany", "ratio": ours[2] / floor[2]},
     ]  # fmt: skip
 
 
-def _process(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall seconds and peak resident memory (MiB) of one child process.
+def _process(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user and system) and peak resident memory (MiB) of one child process.
 
     A small launcher starts it and reads its usage: Linux keeps a process's peak across fork and exec, so a child
     forked from this process (SQLAlchemy and the ledgers loaded) would report this process's memory as its own.
@@ -90,8 +91,8 @@ def _process(command: list[str], env: dict[str, str] | None = None) -> tuple[flo
                           text=True, check=False)  # fmt: skip
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command[:4])} failed:\n{done.stderr[-2000:]}")
-    seconds, kib = json.loads(done.stdout.strip().splitlines()[-1])
-    return seconds, kib / 1024
+    seconds, cpu, kib = json.loads(done.stdout.strip().splitlines()[-1])
+    return seconds, cpu, kib / 1024
 
 
 _LAUNCHER = """
@@ -102,7 +103,7 @@ _, status, usage = os.wait4(child.pid, 0)
 seconds = time.perf_counter() - started
 if os.waitstatus_to_exitcode(status):
     sys.exit(f"exit status {os.waitstatus_to_exitcode(status)}")
-print(json.dumps([seconds, usage.ru_maxrss]))
+print(json.dumps([seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss]))
 """
 
 
@@ -162,7 +163,10 @@ def main() -> None:
 
 
 def _figure(row: dict[str, Any], who: str) -> str:
-    return f"{row[f'{who}_mib']:.0f} MiB" if f"{who}_mib" in row else f"{row[f'{who}_s']:.3f} s"
+    if f"{who}_mib" in row:
+        return f"{row[f'{who}_mib']:.0f} MiB"
+    cpu = f" ({row[f'{who}_cpu_s']:.2f} s CPU)" if f"{who}_cpu_s" in row else ""
+    return f"{row[f'{who}_s']:.3f} s{cpu}"
 
 
 if __name__ == "__main__":

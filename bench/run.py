@@ -154,7 +154,8 @@ def _ours(row: dict[str, Any]) -> str:
         return f"p50 {row['ours_p50_ms']:.2f} ms, p99 {row['ours_p99_ms']:.2f} ms"
     if "ours_mib" in row:
         return f"{row['ours_mib']:.0f} MiB"
-    return f"{row['ours_s']:.3f} s"
+    cpu = f" ({row['ours_cpu_s']:.2f} s CPU)" if "ours_cpu_s" in row else ""
+    return f"{row['ours_s']:.3f} s{cpu}"
 
 
 def _floor(row: dict[str, Any]) -> str:
@@ -167,13 +168,14 @@ def _floor(row: dict[str, Any]) -> str:
     label = f" ({row['floor_label']})" if "floor_label" in row else ""
     if "floor_mib" in row:
         return f"{row['floor_mib']:.0f} MiB{label}"
-    return f"{row['floor_s']:.3f} s{label}"
+    cpu = f", {row['floor_cpu_s']:.2f} s CPU" if "floor_cpu_s" in row else ""
+    return f"{row['floor_s']:.3f} s{label}{cpu}"
 
 
 def _ratio(row: dict[str, Any]) -> str:
     if row["path"].startswith("incremental"):
         return f"{100 * row['ratio']:.1f}% of full"
-    extra = ""
+    extra = f" ({row['ratio_cpu']:.2f}x in CPU time)" if "ratio_cpu" in row else ""
     if "ratio_p99" in row:
         repeats = row["ratio_p99_repeats"]
         extra = f" (p99 {row['ratio_p99']:.2f}x; {min(repeats):.2f}x to {max(repeats):.2f}x over repeats)"
