@@ -36,6 +36,9 @@ Unchanged = Callable[[list[str], int], bool]
 
 _PROGRESS_EVERY = 10_000
 _CLIENT_CURRENCIES = statement("SELECT id, currency FROM client")
+_CLIENT_CURRENCY = statement("SELECT currency FROM client WHERE id = ?")
+# Clients read one by one before the import reads them all (`ClientCurrencies`).
+_READ_ALL_AFTER = 1_000
 _PROJECT_CLIENTS = statement("SELECT id, client_id FROM project")
 _LAST_IMPORT = statement("SELECT after FROM history WHERE action = 'import' ORDER BY id DESC LIMIT 1")
 # A file under a quarter of its table's rows reads the rows of its own keys (`ImportRun.stored`).
@@ -107,6 +110,47 @@ class Edit:
     subject: str
 
 
+class ClientCurrencies(dict[str, str]):
+    """Client id -> currency, read by key as the rows name clients: a month's export names a few of a ledger's
+    many. After `_READ_ALL_AFTER` clients asked (a first import names them all) the rest are read in one query.
+    Lookups (`[]`, `get`, `in`) answer as a dict of every client would; iteration sees only those read so far."""
+
+    def __init__(self, unit: Unit) -> None:
+        super().__init__()
+        self._unit = unit
+        self._absent: set[str] = set()
+        self._asked = 0
+        self._all = False
+
+    def _read(self, client_id: str) -> str | None:
+        if self._all or client_id in self._absent:
+            return None
+        self._asked += 1
+        if self._asked > _READ_ALL_AFTER:
+            self._all = True
+            self.update(self._unit.rows(_CLIENT_CURRENCIES))  # type: ignore[arg-type]
+            return dict.get(self, client_id)
+        row = self._unit.row(_CLIENT_CURRENCY, (client_id,))
+        if row is None:
+            self._absent.add(client_id)
+            return None
+        self[client_id] = row[0]
+        return row[0]
+
+    def __missing__(self, client_id: str) -> str:
+        currency = self._read(client_id)
+        if currency is None:
+            raise KeyError(client_id)
+        return currency
+
+    def get(self, client_id: str, default: Any = None) -> Any:  # type: ignore[override]
+        currency = dict.get(self, client_id)
+        return currency if currency is not None else (self._read(client_id) or default)
+
+    def __contains__(self, client_id: object) -> bool:
+        return dict.__contains__(self, client_id) or (isinstance(client_id, str) and self._read(client_id) is not None)
+
+
 @dataclass(frozen=True)
 class References:
     """What rows may refer to: client id -> currency, invoice number -> (id, client id), project id -> client id.
@@ -114,7 +158,7 @@ class References:
     The projects are read when a row first names one (`project_clients`): most rows name none, and a ledger has a
     project or more per client, so an export of a few invoices does not read them all."""
 
-    clients: dict[str, str]
+    clients: ClientCurrencies
     invoices: dict[str, tuple[int, str]]
     project_clients: Callable[[], dict[str, str]]
 
@@ -144,15 +188,15 @@ class ImportRun:
         # The small files read, for the import's history line: name -> {"sha256": digest, "rows": data rows}.
         self.files_read: dict[str, dict[str, Any]] = defaultdict(dict)
         self._last_import_files: dict[str, dict[str, Any]] | None = None
-        self._client_currencies: dict[str, str] | None = None
+        self._client_currencies: ClientCurrencies | None = None
         self._project_clients: dict[str, str] | None = None
 
     # --- what rows refer to, read once each (after the file that adds to it) ---------------------------------
 
-    def clients(self) -> dict[str, str]:
+    def clients(self) -> ClientCurrencies:
         """Client id -> currency, as the ledger has them after this import's clients (nothing later changes one)."""
         if self._client_currencies is None:
-            self._client_currencies = dict(self.unit.rows(_CLIENT_CURRENCIES))  # type: ignore[arg-type]
+            self._client_currencies = ClientCurrencies(self.unit)
         return self._client_currencies
 
     def projects(self) -> dict[str, str]:
