@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NEW_PAYMENTS = 1_000
 BASE_LEDGER = 10_000
 PAYMENTS_PER_CLIENT = 100
-RUNS = 3
+RUNS = 5
 # The command as a user runs it: the installed script, or the same entry point where it is not installed.
 _SCRIPT = Path(sys.executable).with_name("creditbot")
 _CREDITBOT = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-c", "from bot.cli import main; main()"]
