@@ -387,3 +387,16 @@ def test_a_small_file_byte_for_byte_as_the_last_import_read_counts_unchanged_and
     assert import_rows(db, **_full_export()).files["clients.csv"].edited == 1  # the first file again: compared
     with db.read() as unit:
         assert reads.client_balance(unit, "C1").client.name == "Acme Legal"
+
+
+def test_client_currencies_read_by_key_then_all_at_once_answer_as_a_full_read(db):
+    """Rows naming more clients than are read one by one (1,000): the rest come in one read, an unknown client is
+    still refused by name, and every invoice gets its own client's currency."""
+    clients = [client(f"C{n}", currency="EUR" if n % 3 else "JPY") for n in range(1_100)]
+    invoices = [invoice(f"INV-{n}", f"C{n}", "1000" if n % 3 == 0 else "10.50") for n in range(1_100)]
+    import_rows(db, clients=clients, invoices=invoices)
+    with db.read() as unit:
+        totals = dict(unit.session.execute(text("SELECT number, total_minor FROM invoice")).all())
+    assert totals["INV-0"] == 1000 and totals["INV-1"] == 1050 and len(totals) == 1_100
+    with pytest.raises(ImportRowError, match="“NOPE” is not in the ledger or in this import"):
+        import_rows(db, clients=clients, invoices=[*invoices, invoice("INV-X", "NOPE")])
