@@ -39,8 +39,6 @@ from sqlalchemy.engine import make_url
 from bench import import_bench
 from bench.faq_bench import bench_faq
 from bench.ledger_bench import bench_apply, bench_import
-from ledger.csv_import.loader import import_directory
-from ledger.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 # HTTP requests per server, concurrency and repeat (bench/bot_latency.py runs 3 repeats): enough for a p99 at the
@@ -61,11 +59,7 @@ def measure_size(payments: int, folder: Path, postgres: str | None, requests: in
     for result in bench_apply(ledger_url, "SQLite", folder):
         rows.append({**result, "payments": payments})
     if postgres:
-        fresh_postgres(postgres)
-        pg = Database(postgres)
-        pg.upgrade()
-        import_directory(pg, folder / "csv")  # the same ledger, so apply runs beside N payments there too
-        pg.dispose()
+        # The PostgreSQL import row (import_bench) left the same ledger there, so apply runs beside N payments too.
         for result in bench_apply(postgres, "PostgreSQL", folder):
             rows.append({**result, "payments": payments})
     rows += _balance_over_http(ledger_url, payments, folder, requests)
