@@ -36,7 +36,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import ledger.tables  # noqa: F401  (every table on the metadata)
-from bench.run import _fresh_postgres
+from bench.run import fresh_postgres
 from bench.synthetic import write_ledger
 from ledger.consistency import check_totals
 from ledger.csv_import.loader import import_directory
@@ -70,7 +70,7 @@ class Ledger:
             self.path = folder / "crash.db"
             self.url = f"sqlite:///{self.path}"
         else:
-            _fresh_postgres(url)
+            fresh_postgres(url)
             migrated = Database(url)
             migrated.upgrade()
             migrated.dispose()

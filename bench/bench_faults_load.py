@@ -35,7 +35,7 @@ from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 
 from bench.bot_latency import free_port, server
-from bench.run import _fresh_postgres
+from bench.run import fresh_postgres
 from ledger.consistency import check_totals
 from ledger.csv_import.loader import import_directory
 from ledger.db import Database
@@ -48,7 +48,7 @@ APOLOGY = "something went wrong"
 
 
 def build_ledger(url: str, folder: Path) -> list[str]:
-    _fresh_postgres(url)
+    fresh_postgres(url)
     db = Database(url)
     db.upgrade()
     rows = {

@@ -10,6 +10,9 @@ beside its floor in the same run:
 | path | floor |
 |---|---|
 | import (rows/s) | stdlib csv + sqlite3 executemany of the same rows with the same unique keys |
+| import of 1,000 new payments (s) | the same export into a 10,000-payment ledger (bench/import_bench.py) |
+| `creditbot import`, whole process (s) and peak memory (MiB) | a process doing the csv + sqlite3 floor |
+| PostgreSQL import (s, with --postgres) | a plain COPY through psycopg of the same rows into the same tables |
 | apply credit (ops/s, 1 and 8 writers) | the same SQL statements issued raw, one short transaction each |
 | `/credit balance` over HTTP (p50/p99) | a bare Bolt app acking a static reply, same server |
 | full scan (s) | plain SQL doing the same grouping |
@@ -33,10 +36,9 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench import import_bench
 from bench.faq_bench import bench_faq
 from bench.ledger_bench import bench_apply, bench_import
-from ledger.csv_import.loader import import_directory
-from ledger.db import Database
 
 ROOT = Path(__file__).resolve().parents[1]
 # HTTP requests per server, concurrency and repeat (bench/bot_latency.py runs 3 repeats): enough for a p99 at the
@@ -45,20 +47,19 @@ REQUESTS = 2000
 CI_REQUESTS = 300
 CI_SIZE = 10_000
 # Issue 7's targets: creditbot's cost at most this multiple of its floor (incremental: this share of the full scan).
-TARGETS = {"import": 2.0, "apply": 2.0, "balance": 2.0, "full scan": 3.0, "incremental": 0.05}
+# The most specific prefix first: issue 14 asks 1,000 new payments into a large ledger to cost at most 1.5x the same
+# into a 10k ledger, and the import's process, memory and PostgreSQL COPY rows to stay within 2x their floors.
+TARGETS = {"import of": 1.5, "import": 2.0, "apply": 2.0, "balance": 2.0, "full scan": 3.0, "incremental": 0.05}
 
 
 def measure_size(payments: int, folder: Path, postgres: str | None, requests: int) -> list[dict[str, Any]]:
     rows = [{**bench_import(payments, folder), "payments": payments}]
+    rows += import_bench.measure(payments, folder, postgres)
     ledger_url = f"sqlite:///{folder / 'import.db'}"
     for result in bench_apply(ledger_url, "SQLite", folder):
         rows.append({**result, "payments": payments})
     if postgres:
-        _fresh_postgres(postgres)
-        pg = Database(postgres)
-        pg.upgrade()
-        import_directory(pg, folder / "csv")  # the same ledger, so apply runs beside N payments there too
-        pg.dispose()
+        # The PostgreSQL import row (import_bench) left the same ledger there, so apply runs beside N payments too.
         for result in bench_apply(postgres, "PostgreSQL", folder):
             rows.append({**result, "payments": payments})
     rows += _balance_over_http(ledger_url, payments, folder, requests)
@@ -66,7 +67,7 @@ def measure_size(payments: int, folder: Path, postgres: str | None, requests: in
     return rows
 
 
-def _fresh_postgres(url: str) -> None:
+def fresh_postgres(url: str) -> None:
     """Drop and create the bench database; only one named creditbot_bench*, so nothing else is ever dropped."""
     target = make_url(url)
     if not (target.database or "").startswith("creditbot_bench"):
@@ -145,7 +146,10 @@ def _ours(row: dict[str, Any]) -> str:
         return f"{row['ours_ops_per_s']:,.0f} ops/s"
     if "ours_p50_ms" in row:
         return f"p50 {row['ours_p50_ms']:.2f} ms, p99 {row['ours_p99_ms']:.2f} ms"
-    return f"{row['ours_s']:.3f} s"
+    if "ours_mib" in row:
+        return f"{row['ours_mib']:.0f} MiB"
+    cpu = f" ({row['ours_cpu_s']:.2f} s CPU)" if "ours_cpu_s" in row else ""
+    return f"{row['ours_s']:.3f} s{cpu}"
 
 
 def _floor(row: dict[str, Any]) -> str:
@@ -155,13 +159,17 @@ def _floor(row: dict[str, Any]) -> str:
         return f"{row['floor_ops_per_s']:,.0f} ops/s"
     if "floor_p50_ms" in row:
         return f"p50 {row['floor_p50_ms']:.2f} ms, p99 {row['floor_p99_ms']:.2f} ms"
-    return f"{row['floor_s']:.3f} s"
+    label = f" ({row['floor_label']})" if "floor_label" in row else ""
+    if "floor_mib" in row:
+        return f"{row['floor_mib']:.0f} MiB{label}"
+    cpu = f", {row['floor_cpu_s']:.2f} s CPU" if "floor_cpu_s" in row else ""
+    return f"{row['floor_s']:.3f} s{label}{cpu}"
 
 
 def _ratio(row: dict[str, Any]) -> str:
     if row["path"].startswith("incremental"):
         return f"{100 * row['ratio']:.1f}% of full"
-    extra = ""
+    extra = f" ({row['ratio_cpu']:.2f}x in CPU time)" if "ratio_cpu" in row else ""
     if "ratio_p99" in row:
         repeats = row["ratio_p99_repeats"]
         extra = f" (p99 {row['ratio_p99']:.2f}x; {min(repeats):.2f}x to {max(repeats):.2f}x over repeats)"
@@ -182,6 +190,8 @@ def _cost(row: dict[str, Any]) -> tuple[float, float]:
         return 1 / row["ours_ops_per_s"], 1 / row["floor_ops_per_s"]
     if "ours_p50_ms" in row:
         return row["ours_p50_ms"] / 1000, row["floor_p50_ms"] / 1000
+    if "ours_mib" in row:
+        return row["ours_mib"], row["floor_mib"]
     return row["ours_s"], row["floor_s"]
 
 

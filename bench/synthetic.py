@@ -17,21 +17,35 @@ CASH_KINDS = ("check", "ach", "wire", "card", "cash")
 @dataclass(frozen=True)
 class Shape:
     payments: int
+    # One client for this many payments (a ledger's exports repeat every client: the incremental import's bench
+    # uses more clients than the default).
+    payments_per_client: int = 1000
 
     @property
     def clients(self) -> int:
-        return max(self.payments // 1000, 10)
+        return max(self.payments // self.payments_per_client, 10)
 
     @property
     def invoices(self) -> int:
         return max(self.payments // 10, self.clients)
 
 
-def write_ledger(directory: Path, payments: int, seed: int = 2026) -> Shape:
+def write_ledger(directory: Path, payments: int, seed: int = 2026, payments_per_client: int = 1000) -> Shape:
     """Write clients, projects, invoices, credits and payments CSV files for a ledger of `payments` payments."""
-    shape = Shape(payments)
+    shape = Shape(payments, payments_per_client)
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
+    write_ledger_parts(directory, shape)
+    _write(directory / "invoices.csv", ["invoice_number", "client_id", "issued_on", "total"],
+           ([f"INV-{i}", f"C{i % shape.clients}", f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}", "2500.00"]
+            for i in range(shape.invoices)))  # fmt: skip
+    _write(directory / "payments.csv", ["payment_id", "invoice_number", "type", "amount", "received_on"],
+           (_payment_row(p, shape, rng) for p in range(payments)))  # fmt: skip
+    return shape
+
+
+def write_ledger_parts(directory: Path, shape: Shape) -> None:
+    """clients.csv, projects.csv and credits.csv of a ledger of `shape`."""
     _write(directory / "clients.csv", ["client_id", "name", "currency"],
            ([f"C{c}", f"Client {c:06d}", "USD"] for c in range(shape.clients)))  # fmt: skip
     _write(directory / "projects.csv", ["project_id", "client_id", "name"],
@@ -39,12 +53,6 @@ def write_ledger(directory: Path, payments: int, seed: int = 2026) -> Shape:
     _write(directory / "credits.csv", ["credit_id", "client_id", "amount", "issued_on", "reason"],
            ([f"CR{n}", f"C{n % shape.clients}", "5000.00", "2026-01-15", "synthetic"]
             for n in range(shape.clients * 2)))  # fmt: skip
-    _write(directory / "invoices.csv", ["invoice_number", "client_id", "issued_on", "total"],
-           ([f"INV-{i}", f"C{i % shape.clients}", f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}", "2500.00"]
-            for i in range(shape.invoices)))  # fmt: skip
-    _write(directory / "payments.csv", ["payment_id", "invoice_number", "type", "amount", "received_on"],
-           (_payment_row(p, shape, rng) for p in range(payments)))  # fmt: skip
-    return shape
 
 
 def _payment_row(number: int, shape: Shape, rng: random.Random) -> list[str]:
@@ -60,3 +68,17 @@ def _write(path: Path, header: list[str], rows) -> None:  # type: ignore[no-unty
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def write_next_export(directory: Path, shape: Shape, payments: int, export: int = 1) -> None:
+    """Export number `export` after `write_ledger(shape)`: every client, project and credit again (a billing system
+    exports them whole), a month's new invoices and `payments` new payments on them (about four each)."""
+    rng = random.Random(export)
+    directory.mkdir(parents=True, exist_ok=True)
+    write_ledger_parts(directory, shape)
+    invoices = range((payments + 3) // 4)
+    _write(directory / "invoices.csv", ["invoice_number", "client_id", "issued_on", "total"],
+           ([f"INV-{export}-{i}", f"C{i % shape.clients}", "2026-12-01", "2500.00"] for i in invoices))  # fmt: skip
+    _write(directory / "payments.csv", ["payment_id", "invoice_number", "type", "amount", "received_on"],
+           ([f"PAY-{export}-{n}", f"INV-{export}-{n // 4}", CASH_KINDS[n % len(CASH_KINDS)],
+             f"{rng.randrange(1, 25)}.{rng.randrange(100):02d}", "2026-12-02"] for n in range(payments)))  # fmt: skip

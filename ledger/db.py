@@ -184,8 +184,10 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
         if not is_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            # A larger page cache (64 MiB) keeps index pages in memory during bulk imports.
-            cursor.execute("PRAGMA cache_size=-65536")
+            # A larger page cache (16 MiB, SQLite's default is 2) keeps index pages in memory during bulk imports.
+            # 64 MiB saved a 1,000,000-payment import 7% of its CPU (11.1 s against 11.9 s, a loaded machine) but held
+            # 78 MiB more at its peak (271 against 193 MiB of a 16 MiB-floor process; issue 14).
+            cursor.execute("PRAGMA cache_size=-16384")
         cursor.close()
 
     @event.listens_for(engine, "begin")

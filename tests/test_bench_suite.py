@@ -23,6 +23,7 @@ def test_the_suite_runs_at_the_smallest_size_and_reports_every_path(tmp_path: Pa
     figures = json.loads((tmp_path / "results.json").read_text())
     paths = {row["path"] for row in figures["results"]}
     assert {"import", "full scan", "incremental scan (1k new payments)"} <= paths
+    assert {"import of 1,000 new payments", "import, whole process", "import peak memory"} <= paths
     assert any(path.startswith("apply (SQLite, 8 writers)") for path in paths)
     assert any(path.startswith("balance over HTTP (8 concurrent)") for path in paths)
     assert all(row["ratio"] > 0 for row in figures["results"])

@@ -336,3 +336,67 @@ def test_a_small_export_into_a_large_ledger_reads_only_its_own_keys_and_means_th
     month["payments"].append(payment("PAY-NEW", "INV-NEW", "check", "5.00"))
     with pytest.raises(ImportRowError, match="“PAY-NEW” appears twice"):
         import_rows(db, **month)
+
+
+def test_clients_projects_and_credits_exported_again_are_compared_as_the_careful_path_would(db):
+    """A whole re-export of the small files: rows exactly as stored, the same values in another text form, an edit
+    among unchanged rows, and a repeat or a claimed name after an unchanged row, as a row-by-row read finds them."""
+    import_rows(db, **_full_export())
+    export = _full_export()
+    export["clients"] = [client("C1", "Acme Legal", " usd "), client("C2", "Birch & Co", "EUR", qb_customer_id="61")]
+    export["credits"] = [credit("CR-1", "C1", "300", reason="Discount")]
+    summary = import_rows(db, **export)
+    assert vars(summary.files["clients.csv"]) == {"created": 0, "edited": 1, "unchanged": 1, "conflicts": 0}
+    assert vars(summary.files["credits.csv"]) == {"created": 0, "edited": 0, "unchanged": 1, "conflicts": 0}
+    assert vars(summary.files["projects.csv"]) == {"created": 0, "edited": 0, "unchanged": 1, "conflicts": 0}
+    with db.read() as unit:
+        (edit,) = [line for line in reads.history(unit, "C2")[1] if line.action == "import_edit"]
+    assert edit.before == {"name": "Birch Architects", "name_key": "birch architects"}
+
+    before = _counts(db)
+    for table, rows, refusal in (
+        ("clients", [*_full_export()["clients"], client("C1", "Acme Legal")], "“C1” appears twice"),
+        ("clients", [*_full_export()["clients"], client("C3", "acme legal")], "already used by client C1"),
+        ("projects", [*_full_export()["projects"]] * 2, "“P1” appears twice"),
+        ("credits", [credit("CR-1", "C1", "300.00", reason="Discount")] * 2, "“CR-1” appears twice"),
+    ):
+        with pytest.raises(ImportRowError, match=refusal):
+            import_rows(db, **{**_full_export(), table: rows})
+    assert _counts(db) == before
+
+
+def test_a_small_file_byte_for_byte_as_the_last_import_read_counts_unchanged_and_any_other_is_compared(db):
+    """The import's history line keeps each small file's digest and rows; the next import counts a file with that
+    digest unchanged without reading it, and compares any other row by row (so a rename and its undo both show)."""
+    import_rows(db, **_full_export())
+    export = _full_export()
+    export["payments"].append(payment("PAY-9", "INV-1", "cash", "1.00"))
+    summary = import_rows(db, **export)
+    assert vars(summary.files["clients.csv"]) == {"created": 0, "edited": 0, "unchanged": 2, "conflicts": 0}
+    assert summary.files["credits.csv"].unchanged == summary.files["projects.csv"].unchanged == 1
+    with db.read() as unit:
+        (after,) = unit.session.execute(
+            text("SELECT after FROM history WHERE action = 'import' ORDER BY id DESC LIMIT 1")
+        ).one()
+    files = unit.read_json(after)["files"]
+    assert set(files) == {"clients.csv", "projects.csv", "credits.csv"} and files["clients.csv"]["rows"] == 2
+
+    renamed = _full_export()
+    renamed["clients"][0] = client("C1", "Acme Law")
+    assert import_rows(db, **renamed).files["clients.csv"].edited == 1
+    assert import_rows(db, **_full_export()).files["clients.csv"].edited == 1  # the first file again: compared
+    with db.read() as unit:
+        assert reads.client_balance(unit, "C1").client.name == "Acme Legal"
+
+
+def test_client_currencies_read_by_key_then_all_at_once_answer_as_a_full_read(db):
+    """Rows naming more clients than are read one by one (1,000): the rest come in one read, an unknown client is
+    still refused by name, and every invoice gets its own client's currency."""
+    clients = [client(f"C{n}", currency="EUR" if n % 3 else "JPY") for n in range(1_100)]
+    invoices = [invoice(f"INV-{n}", f"C{n}", "1000" if n % 3 == 0 else "10.50") for n in range(1_100)]
+    import_rows(db, clients=clients, invoices=invoices)
+    with db.read() as unit:
+        totals = dict(unit.session.execute(text("SELECT number, total_minor FROM invoice")).all())
+    assert totals["INV-0"] == 1000 and totals["INV-1"] == 1050 and len(totals) == 1_100
+    with pytest.raises(ImportRowError, match="“NOPE” is not in the ledger or in this import"):
+        import_rows(db, clients=clients, invoices=[*invoices, invoice("INV-X", "NOPE")])

@@ -36,7 +36,7 @@ _NOTHING_PAID = {"cash_paid_minor": 0, "credits_applied_minor": 0, "qb_credit_me
 
 def load_invoices(run: ImportRun) -> None:
     """Write invoices.csv's new invoices and edits; ordinary rows by the fast path, the rest by `_careful_invoice`."""
-    refs = References(run.clients(), {}, run.projects())
+    refs = References(run.clients(), {}, run.projects)
     run.load_batched(
         reader.INVOICES, Invoice, "number", ALL[1:], {"created_at": run.now, **_NOTHING_PAID},
         lambda writer, existing, table: InvoiceLoad(writer, refs.clients, existing, table),
@@ -120,14 +120,11 @@ class InvoiceLoad(BatchedLoad):
         table: reader.CsvTable,
     ) -> None:
         super().__init__(writer, PLAIN, ALL, existing, table, "invoice_number")
-        amounts: dict[str, dict[str, int]] = {currency: {} for currency in set(clients.values())}
-        # Client id -> (currency, amounts memo of that currency), for the ids that the general path's checks
-        # (trimmed, not too long) would find as they are.
-        self._clients = {
-            client_id: (currency, amounts[currency])
-            for client_id, currency in clients.items()
-            if client_id == client_id.strip() and len(client_id) <= reader.MAX_LENGTH["client_id"]
-        }
+        self._currencies = clients
+        self._amounts: dict[str, dict[str, int]] = {}
+        # Client id -> (currency, amounts memo of that currency), filled as the file names them (`_client`), so a
+        # few invoices into a ledger of many clients look at a few.
+        self._clients: dict[str, tuple[str, dict[str, int]]] = {}
         self._days: dict[str, Any] = {}
         self._bind_day = writer.converter("issued_on")
 
@@ -147,7 +144,7 @@ class InvoiceLoad(BatchedLoad):
             if len(values) == width:
                 number, client_id, day_text, total_text = pick(values)
                 number = number.strip()
-                client = clients.get(client_id)
+                client = clients.get(client_id) or self._client(client_id)
                 day = days.get(day_text) or self._day(day_text)
                 if (
                     client is not None and day is not None and 0 < len(number) <= longest and number not in seen
@@ -178,6 +175,15 @@ class InvoiceLoad(BatchedLoad):
         progress(read)
 
     # --- texts seen for the first time: checked as the general path checks them, then remembered ------------
+
+    def _client(self, client_id: str) -> tuple[str, dict[str, int]] | None:
+        """A client the file names for the first time, if the general path's checks (trimmed, not too long) would
+        find it as it is."""
+        currency = self._currencies.get(client_id)
+        if currency is None or client_id != client_id.strip() or len(client_id) > reader.MAX_LENGTH["client_id"]:
+            return None
+        entry = self._clients[client_id] = (currency, self._amounts.setdefault(currency, {}))
+        return entry
 
     def _day(self, text: str) -> Any:
         try:

@@ -9,6 +9,7 @@ at a million rows every call per row shows in the import's time. Rows it does no
 
 from __future__ import annotations
 
+from collections import defaultdict
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from operator import itemgetter
@@ -39,7 +40,7 @@ _NO_OPTIONALS = (None, None)
 
 def load_payments(run: ImportRun) -> None:
     """Write payments.csv's new payments and edits; ordinary rows by the fast path, the rest by `_careful_payment`."""
-    refs = References(run.clients(), run.invoices(), run.projects())
+    refs = References(run.clients(), run.invoices(), run.projects)
     load = run.load_batched(
         reader.PAYMENTS, Payment, "external_id", ALL[1:], {"created_by": ACTOR},
         lambda writer, existing, table: PaymentLoad(writer, refs.clients, refs.invoices, existing, table),
@@ -130,7 +131,7 @@ class PaymentLoad(BatchedLoad):
         # What the new payments add to each invoice's running totals: [cash paid, credits applied, credit memos].
         self._paid = {invoice_id: [0, 0, 0] for invoice_id, _client_id in invoices.values()}
         self._client_of = dict(invoices.values())
-        amounts: dict[str, dict[str, int]] = {currency: {} for currency in set(clients.values())}
+        amounts: dict[str, dict[str, int]] = defaultdict(dict)  # by currency
         # Invoice number -> (id, client id, client's currency, amounts memo of that currency, its running totals),
         # for the numbers that the general path's checks (trimmed, not too long) would find as they are.
         self._invoices = {
