@@ -11,7 +11,6 @@ import re
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
-from slack_sdk import WebClient
 
 from bot.handlers import registry
 from bot.handlers.context import Context
@@ -32,13 +31,11 @@ def acknowledge(ack: Ack) -> None:
     ack()
 
 
-def carry_out(
-    body: dict[str, Any], action: dict[str, Any], context: dict[str, Any], client: WebClient, respond: Respond
-) -> None:
+def carry_out(body: dict[str, Any], action: dict[str, Any], context: dict[str, Any], respond: Respond) -> None:
     ctx = Context(services_of(context), action_caller(body, action))
     reply = registry.run_action(ctx, str(action.get("action_id", "")), str(action.get("value", "")))
     if reply.announcements:
-        reply = deliver_announcements(client, ctx, reply)
+        reply = deliver_announcements(ctx, reply)
     respond(**respond_arguments(reply))
     if reply.follow_up is not None:
         respond(**respond_arguments(reply.follow_up))

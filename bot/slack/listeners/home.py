@@ -46,7 +46,7 @@ def register(app: App) -> None:
         ctx = Context(services, action_caller(body, action))
         reply = registry.run_action(ctx, str(action.get("action_id", "")), str(action.get("value", "")))
         if reply.announcements:
-            reply = deliver_announcements(client, ctx, reply)
+            reply = deliver_announcements(ctx, reply)
         told = reply.follow_up.text if reply.follow_up is not None else reply.text
         refresher_for(services, client).publish_now(ctx.caller.user_id, told)
 
