@@ -137,7 +137,8 @@ class SlackStandIn:
         self._failures[method] = (error, channels)
 
     def fail_next(self, method: str, *faults: str) -> None:
-        """Meet the next requests for `method` with these faults (keys of `FAULTS`), one each, in order."""
+        """Meet the next requests for `method` with these faults (keys of `FAULTS`), one each, in order. `method`
+        "upload" is the file upload step (files.getUploadURLExternal's upload_url), "respond" any response_url."""
         unknown = set(faults) - set(FAULTS)
         assert not unknown, f"no such fault {unknown}; the stand-in knows {sorted(FAULTS)}"
         with self._changed:
@@ -167,7 +168,8 @@ class SlackStandIn:
         with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
-            queue = self._faults.get(call.name if call.kind == "api" else call.kind) if call.kind != "respond" else None
+            # A method's faults by its name; the upload step's and the response_urls' as "upload" and "respond".
+            queue = self._faults.get(call.name if call.kind == "api" else call.kind)
             return queue.popleft() if queue else None
 
     def _answer(self, kind: str, name: str, body: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.error import HTTPError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -171,4 +172,6 @@ def why(failure: Exception) -> str:
         return error if status == 200 else f"Slack answered {status}: {error}"  # 200: Slack's refusal, by its code
     if isinstance(failure, TimeoutError):
         return "Slack did not answer in time"
+    if isinstance(failure, HTTPError):
+        return f"Slack answered {failure.code}"
     return f"{type(failure).__name__}: {failure}"
