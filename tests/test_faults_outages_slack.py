@@ -21,6 +21,7 @@ from bot.cli import common
 from bot.cli import scans as scans_cli
 from bot.jobs.alerts import alert_client, post_pending_alerts
 from bot.settings import get_settings
+from bot.slack import posting
 from ledger import scans
 from ledger.demo import load_demo
 from ledger.tables import Credit, PendingApproval
@@ -32,6 +33,12 @@ from tests.test_scan_alerts import alerted, settings_for, stored_alerts
 # A client timeout short enough for a fast test, and a Slack slower than it ("slow" answers this much later).
 TIMEOUT_S, SLOW_S = 0.4, 1.2
 WAIT_S = WAIT_SECONDS
+
+
+@pytest.fixture(autouse=True)
+def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack_sdk's retries after a 5xx or a dropped connection wait 0.01 s, not 0.5 s, doubling (fast tests)."""
+    monkeypatch.setattr(posting, "BACKOFF_SECONDS", 0.01)
 
 
 @pytest.fixture

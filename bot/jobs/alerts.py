@@ -57,7 +57,7 @@ class AlertReport:
     failed: str | None = None  # why posting stopped; the rest stays pending
 
 
-def alert_client(settings: Settings, backoff_factor: float = 0.5) -> WebClient:
+def alert_client(settings: Settings, backoff_factor: float | None = None) -> WebClient:
     missing = missing_alert_settings(settings)
     if missing:
         raise AlertsNotConfigured(missing)

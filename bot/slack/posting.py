@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.error import HTTPError
+from urllib.error import HTTPError, URLError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -38,6 +38,8 @@ _HISTORY_PAGES = 5
 # Slack's clock and ours may differ a little; look a bit before the attempt.
 HISTORY_MARGIN = timedelta(minutes=5)
 SLACK_FAILURES = (SlackApiError, SlackClientError, OSError)
+# The first retry's wait after a 5xx or a dropped connection, doubling after; a 429 waits Retry-After instead.
+BACKOFF_SECONDS = 0.5
 
 
 class PostFailed(Exception):
@@ -66,9 +68,9 @@ class _ConnectionErrorRetryHandler(_CountsRetries, ConnectionErrorRetryHandler):
     pass
 
 
-def retry_handlers(backoff_factor: float = 0.5, max_retries: int = 3) -> list[RetryHandler]:
+def retry_handlers(backoff_factor: float | None = None, max_retries: int = 3) -> list[RetryHandler]:
     """slack_sdk's own handlers: rate limits (honouring Retry-After), server errors, dropped connections."""
-    backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor)
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor or BACKOFF_SECONDS)
     return [
         RateLimitErrorRetryHandler(max_retry_count=max_retries),
         _ServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=backoff),
@@ -76,7 +78,7 @@ def retry_handlers(backoff_factor: float = 0.5, max_retries: int = 3) -> list[Re
     ]
 
 
-def poster_client(settings: Settings, backoff_factor: float = 0.5) -> WebClient:
+def poster_client(settings: Settings, backoff_factor: float | None = None) -> WebClient:
     """A Web API client for `post_once`: the bot token, the configured timeout, the counted retry handlers."""
     token = settings.slack_bot_token.get_secret_value().strip() if settings.slack_bot_token else ""
     return WebClient(
@@ -161,6 +163,8 @@ def _uncertain(failure: Exception) -> bool:
     """A failure after which Slack may have carried out the post: a 5xx, a connection lost mid-answer, a timeout."""
     if isinstance(failure, SlackApiError):
         return failure.response.status_code >= 500
+    if isinstance(failure, URLError) and isinstance(failure.reason, ConnectionRefusedError):
+        return False  # nothing reached Slack
     return isinstance(failure, OSError | SlackClientError)
 
 
