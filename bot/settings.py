@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     qbo_poll_cron: str = Field("*/15 * * * *", alias="CREDITBOT_QBO_POLL_CRON")
     # Slack's home tab is published again at most this often per person (views.publish is rate limited).
     home_refresh_seconds: float = Field(5.0, alias="CREDITBOT_HOME_REFRESH_SECONDS", ge=0)
+    # How long a Slack Web API call may take before it is given up (and, where safe, retried).
+    slack_timeout_seconds: float = Field(10.0, alias="CREDITBOT_SLACK_TIMEOUT_SECONDS", gt=0)
 
     @field_validator("billing_admins", mode="before")
     @classmethod

@@ -16,6 +16,8 @@ class LedgerError(Exception):
     """A refusal: nothing was written."""
 
     code = "ledger_error"
+    # False for the one kind that is not a refusal: the request was recorded and is carried out later.
+    changed_nothing = True
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

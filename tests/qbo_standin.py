@@ -11,8 +11,11 @@ v3 under /v3/company/{realm}/: cdc (30-day refusal, at most 1,000 objects per ty
 with WHERE on MetaData.LastUpdatedTime or CustomerRef, ORDERBY, STARTPOSITION/MAXRESULTS), entity reads, and
 payment create with `requestid` idempotency. Errors are Intuit's Fault bodies; an expired or unknown access token
 is a 401; an access token lasts `access_uses` API calls, or until every `expire_every`-th call expires all
-issued so far (then 401, as if it had expired); `fail_next` queues 429
-(with Retry-After) or 5xx answers. `webhook(...)` builds a signed notification body.
+issued so far (then 401, as if it had expired); `fail_next` queues 429 (ThrottleExceeded, with Retry-After when
+`retry_after` is set), 5xx answers (a SystemFault), "drop" (the connection closed unanswered, nothing done) and
+"slow" (carried out, answered `slow_seconds` later); `down()` refuses connections. Intuit documents the 429 and its
+advice to wait before retrying, not a Retry-After header: `retry_after = None` answers without one.
+`webhook(...)` builds a signed notification body.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ import json
 import re
 import secrets
 import threading
+import time
 from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,16 +70,36 @@ class QBOStandIn:
         self.entities: dict[tuple[str, str], dict[str, Any]] = {}
         self.deleted: dict[tuple[str, str], str] = {}
         self.payments_by_request: dict[str, dict[str, Any]] = {}
-        self.faults: deque[int] = deque()
+        self.faults: deque[int | str] = deque()
+        self.retry_after: str | None = "0"
+        self.slow_seconds = 1.0
+        self._down = False
         self.calls: Counter[str] = Counter()
         self._next_id = 5000
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._server = self._listen(0)
+
+    def _listen(self, port: int) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        server.daemon_threads = True
+        return server
 
     def __enter__(self) -> QBOStandIn:
-        self._thread.start()
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
+
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """QuickBooks unreachable: new connections refused, open ones closed at their next request, unanswered."""
+        port = self._server.server_address[1]
+        self._down = True
+        self._server.shutdown()
+        self._server.server_close()
+        try:
+            yield
+        finally:
+            self._down = False
+            self._server = self._listen(port)
+            threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
@@ -112,10 +138,18 @@ class QBOStandIn:
             self.entities.pop((entity_type, qbo_id), None)
             self.deleted[(entity_type, qbo_id)] = _now_text()
 
-    def fail_next(self, *statuses: int) -> None:
-        """The next API requests answer these statuses (429 with Retry-After: 0, 5xx with a Fault)."""
+    def fail_next(self, *statuses: int | str) -> None:
+        """The next API requests meet these: an HTTP status (429 ThrottleExceeded, 5xx with a Fault), "drop" or
+        "slow" (see the module docstring)."""
         with self.lock:
             self.faults.extend(statuses)
+
+    def transport_fault(self) -> str | None:
+        """The queued "drop" or "slow" that meets this API request, if one is next."""
+        with self.lock:
+            if self.faults and isinstance(self.faults[0], str):
+                return str(self.faults.popleft())
+            return None
 
     def expire_access_tokens(self) -> None:
         with self.lock:
@@ -222,12 +256,12 @@ class QBOStandIn:
                                   "Token expired or invalid", "3200", "AUTHENTICATION"), {}  # fmt: skip
             if entry[0] is not None:
                 entry[0] -= 1
-            if self.faults:
+            if self.faults and isinstance(self.faults[0], int):
                 status = self.faults.popleft()
                 if status == 429:
                     throttled = fault("message=ThrottleExceeded; errorCode=003001; statusCode=429",
                                       "The request limit was reached.", "3001", "SERVICE")  # fmt: skip
-                    return 429, throttled, {"Retry-After": "0"}
+                    return 429, throttled, {"Retry-After": self.retry_after} if self.retry_after is not None else {}
                 return status, fault("An application error has occurred", "Service unavailable", "10000",
                                      "SystemFault"), {}  # fmt: skip
             if match.group(1) != self.realm:
@@ -384,6 +418,9 @@ def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:
             self._handle("POST")
 
         def _handle(self, method: str) -> None:
+            if stand_in._down:
+                self.close_connection = True
+                return
             parsed = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
@@ -396,7 +433,13 @@ def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:
                 return self._send(stand_in.revoke(json.loads(raw or "{}")), {})
             bearer = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             body = json.loads(raw) if raw and method == "POST" else None
+            transport = stand_in.transport_fault()
+            if transport == "drop":
+                self.close_connection = True
+                return
             status, answer, headers = stand_in.api(method, parsed.path, query, body, bearer)
+            if transport == "slow":
+                time.sleep(stand_in.slow_seconds)
             return self._send(status, answer, headers)
 
         def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:

@@ -4,7 +4,8 @@
   for `response_url`s (/respond/<name>). It records every call and answers like Slack does: every message posted
   is kept (`posted`), `conversations.history` returns them with their metadata, `chat.delete` removes one. It
   misbehaves when told to: `fail` refuses a method as Slack does (e.g. chat.postMessage with not_in_channel);
-  `fail_next` queues what goes wrong at the HTTP level with a method's next requests (see `FAULTS`).
+  `fail_next` queues what goes wrong at the HTTP level with a method's next requests (see `FAULTS`); `down()`
+  makes Slack unreachable (connection refused) until it ends.
 - `running_bot`: the bot's WSGI app (the one `creditbot serve` runs) on a local port, built for a test database.
 - `BotUnderTest`: sends what Slack sends, signed with the signing secret: slash commands (form-encoded) and
   button clicks (`payload=` JSON); clicks are answered through `respond()`, which the stand-in records.
@@ -49,10 +50,13 @@ WAIT_SECONDS = 15
 FAULTS = {
     "500": "HTTP 500 (fatal_error)",
     "503": "HTTP 503 (fatal_error)",
-    "429": "HTTP 429 (ratelimited) with Retry-After: 0",
+    "429": "HTTP 429 (ratelimited) with Retry-After: `retry_after` seconds (0 unless a test sets it)",
     "drop": "the connection closed without an answer, before anything was done",
     "post-then-drop": "the method carried out (the message posted), then the connection closed: the answer is lost",
+    "slow": "the method carried out at once, its answer sent `slow_seconds` later (a shorter client timeout gives up)",
 }
+# Slack's documented answers: a rate-limited method is HTTP 429 with a Retry-After header (seconds) and the body
+# {"ok": false, "error": "ratelimited"}; an internal failure is HTTP 5xx with {"ok": false, "error": "fatal_error"}.
 
 
 @dataclass(frozen=True)
@@ -83,23 +87,43 @@ class SlackStandIn:
         self._changed = threading.Condition()
         self._failures: dict[str, tuple[str, set[str] | None]] = {}
         self._faults: dict[str, deque[str]] = defaultdict(deque)
+        self.retry_after = "0"  # the Retry-After of a "429" fault, in seconds as Slack sends it
+        self.slow_seconds = 1.0  # how late a "slow" fault's answer comes
+        self._down = False
         # Where apps.connections.open sends a Socket Mode client (a SocketModeStandIn's url).
         self.socket_url: str | None = None
         self._ts = itertools.count(1)
         self.views = ViewsStandIn()
         self.files = FilesStandIn()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self.server.daemon_threads = True
+        self.server = self._listen(0)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    def _listen(self, port: int) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        server.daemon_threads = True
+        return server
 
     def __enter__(self) -> SlackStandIn:
-        self._thread.start()
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    @contextmanager
+    def down(self) -> Iterator[None]:
+        """Slack unreachable: every new connection is refused (nothing listens on the port) until the block ends;
+        a connection already open is closed at its next request, unanswered."""
+        self._down = True
+        self.server.shutdown()
+        self.server.server_close()
+        try:
+            yield
+        finally:
+            self._down = False
+            self.server = self._listen(int(self.url.rsplit(":", 1)[1]))
+            threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     @property
     def api_url(self) -> str:
@@ -113,7 +137,8 @@ class SlackStandIn:
         self._failures[method] = (error, channels)
 
     def fail_next(self, method: str, *faults: str) -> None:
-        """Meet the next requests for `method` with these faults (keys of `FAULTS`), one each, in order."""
+        """Meet the next requests for `method` with these faults (keys of `FAULTS`), one each, in order. `method`
+        "upload" is the file upload step (files.getUploadURLExternal's upload_url), "respond" any response_url."""
         unknown = set(faults) - set(FAULTS)
         assert not unknown, f"no such fault {unknown}; the stand-in knows {sorted(FAULTS)}"
         with self._changed:
@@ -143,7 +168,8 @@ class SlackStandIn:
         with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
-            queue = self._faults.get(call.name) if call.kind == "api" else None
+            # A method's faults by its name; the upload step's and the response_urls' as "upload" and "respond".
+            queue = self._faults.get(call.name if call.kind == "api" else call.kind)
             return queue.popleft() if queue else None
 
     def _answer(self, kind: str, name: str, body: dict[str, Any]) -> Any:
@@ -213,13 +239,33 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             parsed = urllib.parse.urlparse(self.path)
             if parsed.path.startswith("/upload/"):  # files.getUploadURLExternal's upload_url: the file's bytes
-                stand_in._record(Call("upload", parsed.path.rsplit("/", 1)[1], {"length": len(data)}, {}))
-                status, text = stand_in.files.receive(parsed.path.rsplit("/", 1)[1], data)
-                return self._send(status, text)
+                return self._upload(parsed.path.rsplit("/", 1)[1], data)
             query = dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True))
             self._handle({**query, **_decode(data.decode(), self.headers.get("Content-Type") or "")})
 
+        def _upload(self, file_id: str, data: bytes) -> None:
+            """The upload step: faults queued for the method name "upload" meet it as they meet a method."""
+            if stand_in._down:
+                self.close_connection = True
+                return
+            fault = stand_in._record(Call("upload", file_id, {"length": len(data)}, {}))
+            if fault == "drop":
+                self.close_connection = True
+                return
+            if fault in ("500", "503"):
+                return self._send(int(fault), "error")
+            status, text = stand_in.files.receive(file_id, data)
+            if fault == "post-then-drop":
+                self.close_connection = True
+                return
+            if fault == "slow":
+                time.sleep(stand_in.slow_seconds)
+            self._send(status, text)
+
         def _handle(self, body: dict[str, Any]) -> None:
+            if stand_in._down:
+                self.close_connection = True
+                return
             kind, _, name = urllib.parse.urlparse(self.path).path.strip("/").partition("/")
             fault = stand_in._record(Call(kind, name, body, dict(self.headers.items())))
             if fault == "drop":
@@ -227,7 +273,7 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                 return
             if fault in ("500", "503", "429"):
                 if fault == "429":
-                    return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "0"})
+                    return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": stand_in.retry_after})
                 return self._send(int(fault), {"ok": False, "error": "fatal_error"})
             answer = stand_in._answer(kind, name, body)
             if answer is RATELIMITED:
@@ -235,6 +281,8 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
             if fault == "post-then-drop":
                 self.close_connection = True
                 return
+            if fault == "slow":
+                time.sleep(stand_in.slow_seconds)
             self._send(200, answer)
 
         def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:

@@ -147,7 +147,7 @@ def test_a_request_goes_to_the_alert_channel_when_the_bot_is_not_in_this_one(db,
     slack.fail("chat.postMessage", "not_in_channel", channels={CHANNEL})
     with running_bot(db, slack, CREDITBOT_APPROVAL_THRESHOLD="1000", CREDITBOT_ALERT_CHANNEL=ALERTS) as bot:
         bot.slash("issue C1 5000 big one")
-        calls = slack.api_calls("chat.postMessage")
+        calls = slack.wait_for(lambda: slack.api_calls("chat.postMessage"), 2)  # posted after the acknowledgement
     assert [call.body["channel"] for call in calls] == [CHANNEL, ALERTS]
     assert request_status(db) == ["pending"]
 
@@ -156,9 +156,10 @@ def test_a_request_nobody_can_see_is_cancelled_and_the_requester_told(db, slack)
     simple_ledger(db)
     slack.fail("chat.postMessage", "not_in_channel")
     with running_bot(db, slack, CREDITBOT_APPROVAL_THRESHOLD="1000") as bot:
-        reply = bot.slash("issue C1 5000 big one")
-    assert "I could not post approval request #1 in this channel (not_in_channel)" in reply.text
-    assert "nothing was changed" in reply.text
+        asked = bot.slash("issue C1 5000 big one")
+        [told] = slack.wait_for(lambda: slack.responses(asked.response_url_name))  # after the acknowledgement
+    assert "I could not post approval request #1 in this channel (not_in_channel)" in told.body["text"]
+    assert "nothing was changed" in told.body["text"] and told.body["replace_original"] is True
     assert (available(db), request_status(db)) == (50000, ["cancelled"])
 
 

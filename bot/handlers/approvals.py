@@ -64,6 +64,7 @@ def ask_for_approval(ctx: Context, refused: ApprovalRequired) -> Reply:
         return Reply(text=text + " (Already asked with this request.)", blocks=blocks.message(blocks.esc(text)))
     announcement = Announcement(
         text=f"Approval needed: {mention(caller.actor)} asks to {blocks.esc(what)}",
+        token=f"approval-request:{request.id}",
         blocks=blocks.approval_request(
             request.id,
             caller.actor,

@@ -127,7 +127,8 @@ def answer(produce: Callable[[], Reply], ctx: Context, what: str, *, reads_only:
         # Whichever command or button met the approval rule, the same request goes to a second admin.
         return answer(partial(approvals.ask_for_approval, ctx, held_back), ctx, f"approval request for {what}")
     except LedgerError as refused:
-        return Reply(text=refused.message, blocks=blocks.refusal(refused.message, changed_nothing=not reads_only))
+        changed_nothing = not reads_only and refused.changed_nothing
+        return Reply(text=refused.message, blocks=blocks.refusal(refused.message, changed_nothing=changed_nothing))
     except Exception as failed:
         down = unreachable(failed, ctx.db.url.render_as_string(hide_password=False))
         if down is not None:

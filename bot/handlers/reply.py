@@ -15,6 +15,8 @@ class Announcement:
 
     text: str
     blocks: Blocks
+    # Names this message in its metadata, so that a post whose answer was lost is found rather than repeated.
+    token: str
     # None: the channel the request came from.
     channel: str | None = None
     # What to tell the person who asked when no channel would take the message (given Slack's error code).

@@ -67,9 +67,14 @@ def secret(value: SecretStr | None) -> str:
 
 
 def web_client(settings: Settings) -> WebClient:
-    """Slack's Web API at SLACK_API_URL; a rate-limited call is retried once after Slack's Retry-After."""
+    """Slack's Web API at SLACK_API_URL; a rate-limited call is retried once after Slack's Retry-After, and no call
+    waits longer than CREDITBOT_SLACK_TIMEOUT_SECONDS."""
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
-    client = WebClient(token=secret(settings.slack_bot_token) or None, base_url=base_url)
+    client = WebClient(
+        token=secret(settings.slack_bot_token) or None,
+        base_url=base_url,
+        timeout=settings.slack_timeout_seconds,  # type: ignore[arg-type]  (urllib takes a float)
+    )
     client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
     return client
 

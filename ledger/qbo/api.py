@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_exceptions
 from urllib3.util.retry import Retry
 
 from ledger.qbo.config import MINOR_VERSION, QBOConfig
@@ -123,8 +124,14 @@ def fault_errors(fault: Any) -> list[tuple[str, str]]:
 
 
 def _why(failure: requests.RequestException) -> str:
-    if isinstance(failure, requests.Timeout):
+    # A read timeout that outlasted the retries comes as a ConnectionError wrapping urllib3's MaxRetryError.
+    reason = getattr(failure.args[0], "reason", None) if failure.args else None
+    if isinstance(reason, urllib3_exceptions.NewConnectionError):  # urllib3 counts it as a connect timeout
+        return "it could not be reached"
+    if isinstance(failure, requests.Timeout) or isinstance(reason, urllib3_exceptions.TimeoutError):
         return "it timed out"
     if isinstance(failure, requests.exceptions.RetryError):
         return "it kept answering with errors"
+    if isinstance(failure, requests.ConnectionError):
+        return "it could not be reached"
     return f"{type(failure).__name__}"

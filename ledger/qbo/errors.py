@@ -116,6 +116,32 @@ class QuickBooksUnavailable(LedgerError):
         self.doing, self.why = doing, why
 
 
+class MemoApplicationWaiting(LedgerError):
+    """QuickBooks did not answer the payment that applies a memo: the action stays recorded and pending, and the
+    next poll sends it (with the same requestid, so QuickBooks creates one payment even if it got this one)."""
+
+    code = "quickbooks_application_waiting"
+    changed_nothing = False
+
+    def __init__(self, doing: str, why: str, action_id: int) -> None:
+        super().__init__(
+            f"Could not {doing} now: QuickBooks did not answer ({why}), even after retrying. The application is "
+            f"recorded (#{action_id}) and goes to QuickBooks with the next QuickBooks poll; do not ask for it again."
+        )
+        self.doing, self.why, self.action_id = doing, why, action_id
+
+
+class MemoApplicationAlreadyWaiting(LedgerError):
+    code = "quickbooks_application_already_waiting"
+
+    def __init__(self, what: str, action_id: int) -> None:
+        super().__init__(
+            f"Applying {what} is already waiting for QuickBooks (#{action_id}): it goes with the next QuickBooks "
+            "poll. `creditbot qb poll` sends it now."
+        )
+        self.action_id = action_id
+
+
 class InvoiceNotInQuickBooks(LedgerError):
     code = "invoice_not_in_quickbooks"
 

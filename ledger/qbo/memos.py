@@ -31,10 +31,13 @@ from ledger.qbo.errors import (
     CreditMemoTooSmall,
     InvoiceNotInQuickBooks,
     InvoicePaidInQuickBooks,
+    MemoApplicationAlreadyWaiting,
+    MemoApplicationWaiting,
     MoreThanInvoiceOwes,
     NoOpenCreditMemos,
     OverpaymentTooSmall,
     QuickBooksRefused,
+    QuickBooksUnavailable,
     UnknownCreditMemo,
     UnknownQBOverpayment,
 )
@@ -212,6 +215,10 @@ _FINISH = statement(
     "UPDATE qbo_memo_action SET status = ?, qb_payment_id = COALESCE(?, qb_payment_id), detail = ?, sent_at = ? "
     "WHERE id = ? AND status = 'pending'"
 )
+_WAITING = statement(
+    "SELECT id FROM qbo_memo_action WHERE invoice_number = ? AND qb_credit_memo_id = ? AND source = ? "
+    "AND status = 'pending' ORDER BY id LIMIT 1"
+)
 _PENDING = statement("SELECT id FROM qbo_memo_action WHERE status = 'pending' ORDER BY id LIMIT 50")
 _CLIENT_NAME = statement("SELECT name, qb_customer_id FROM client WHERE id = ?")
 
@@ -246,6 +253,9 @@ def _record(unit: Unit, source: str, invoice: str, source_id: str, amount: str, 
         if (found[1], found[2], found[3]) != (number, source_id, amount_minor):
             raise IdempotencyConflict(by.key)
         return _application(found, client_name, replayed=True)
+    if (waiting := unit.row(_WAITING, (number, source_id, source))) is not None:
+        # A new request while QuickBooks has not answered the last one: sent both, the memo would apply twice.
+        raise MemoApplicationAlreadyWaiting(f"{_source_words(source, source_id)} to invoice {number}", waiting[0])
     action = APPLY_MEMO if source == CREDIT_MEMO else APPLY_OVERPAYMENT
     key = "memo" if source == CREDIT_MEMO else "qb_payment"
     params = {"invoice": number, key: source_id, "amount": decimal_str(amount_minor, currency)}
@@ -309,6 +319,10 @@ def send(db: Database, api: QBOApi, action_id: int) -> MemoApplication:
     except QuickBooksRefused as refused:
         db.transact(_finish, action_id, REFUSED, None, refused.message)
         raise
+    except QuickBooksUnavailable as unanswered:
+        # QuickBooks may have created it all the same: the action stays pending, and its requestid makes the
+        # next poll's send the same payment.
+        raise MemoApplicationWaiting(doing, unanswered.why, action_id) from None
     payment_id = str((answer.get("Payment") or {}).get("Id", "")) or None
     db.transact(_finish, action_id, SENT, payment_id, None)
     with db.read() as unit:
@@ -364,6 +378,8 @@ def send_pending(db: Database, api: QBOApi) -> list[MemoApplication]:
             sent.append(send(db, api, action_id))
         except (QuickBooksRefused, OverpaymentTooSmall):
             continue  # recorded on the action as refused
+        except MemoApplicationWaiting:
+            break  # QuickBooks is not answering: everything left waits for the next poll, which says why
     return sent
 
 

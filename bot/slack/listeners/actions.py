@@ -47,7 +47,7 @@ def carry_out(
     if reply.view is not None and open_view(client, str(body.get("trigger_id") or ""), reply.view) is None:
         return
     if reply.announcements:
-        reply = deliver_announcements(client, ctx, reply)
+        reply = deliver_announcements(ctx, reply)
     respond(**respond_arguments(reply))
     if reply.follow_up is not None:
         respond(**respond_arguments(reply.follow_up))

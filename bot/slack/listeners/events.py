@@ -58,5 +58,5 @@ def _answer(
     ctx = Context(services_of(context), event_caller(body, event))
     reply = registry.run_line(ctx, as_command_line(typed_text(event.get("text"))))
     if reply.announcements:
-        reply = deliver_announcements(client, ctx, reply)
+        reply = deliver_announcements(ctx, reply)
     say(text=reply.text, blocks=reply.blocks, thread_ts=thread_ts)

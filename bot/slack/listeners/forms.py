@@ -30,7 +30,18 @@ from bot.handlers.reply import Reply
 from bot.render import blocks
 from bot.render import forms as form_views
 from bot.render.home import OPEN_APPLY_FORM, OPEN_ISSUE_FORM
-from bot.slack.listeners.payloads import _key, deliver_announcements, ephemeral, open_view, services_of, typed_text
+from bot.slack import posting
+from bot.slack.listeners.payloads import (
+    _key,
+    after_ack,
+    deliver_announcements,
+    ephemeral,
+    open_view,
+    run_after_ack,
+    services_of,
+    typed_text,
+)
+from bot.slack.posting import SLACK_FAILURES
 from ledger.errors import LedgerError
 
 log = logging.getLogger("creditbot.bot")
@@ -55,10 +66,10 @@ def register(app: App) -> None:
     app.action(form_views.INVOICE_ACTION)(redraw_form)
     app.action(form_views.APPLICATION_ACTION)(redraw_form)
     app.action(form_views.REJECT_ACTION)(reject_from_review)
-    app.view(form_views.APPLY_FORM)(submit(forms.submit_apply))
-    app.view(form_views.ISSUE_FORM)(submit(forms.submit_issue))
-    app.view(form_views.REVIEW_FORM)(submit(forms.submit_review))
-    app.view(form_views.REVERSE_FORM)(submit(forms.submit_reverse))
+    app.view(form_views.APPLY_FORM)(ack=submit(forms.submit_apply), lazy=[tell_after_ack])
+    app.view(form_views.ISSUE_FORM)(ack=submit(forms.submit_issue), lazy=[tell_after_ack])
+    app.view(form_views.REVIEW_FORM)(ack=submit(forms.submit_review), lazy=[tell_after_ack])
+    app.view(form_views.REVERSE_FORM)(ack=submit(forms.submit_reverse), lazy=[tell_after_ack])
 
 
 # --- who asks ------------------------------------------------------------------------------------------------
@@ -216,10 +227,20 @@ def submit(
             return
         ack()
         if outcome.reply is not None:
-            reply = deliver_announcements(client, ctx, outcome.reply) if outcome.reply.announcements else outcome.reply
-            _tell(client, ctx, reply, form.channel)
+            reply = outcome.reply
+            after_ack(ctx.caller.request_key, lambda: _tell(client, ctx, _delivered(ctx, reply), form.channel))
 
     return on_submission
+
+
+def tell_after_ack(body: dict[str, Any]) -> None:
+    """The submission's answer and announcements, once Slack has the acknowledgement (a slow Slack must not hold
+    the modal open past Slack's 3 seconds)."""
+    run_after_ack(submission_caller(body).request_key)
+
+
+def _delivered(ctx: Context, reply: Reply) -> Reply:
+    return deliver_announcements(ctx, reply) if reply.announcements else reply
 
 
 def _tell(client: WebClient, ctx: Context, reply: Reply, channel: str | None) -> None:
@@ -229,14 +250,12 @@ def _tell(client: WebClient, ctx: Context, reply: Reply, channel: str | None) ->
         try:
             client.chat_postEphemeral(channel=channel, user=user, text=reply.text, blocks=reply.blocks)
             return
-        except SlackApiError as refused:
-            log.info(
-                "could not answer in %s (%s): answering in the person's DM", channel, refused.response.get("error")
-            )
+        except SLACK_FAILURES as refused:
+            log.info("could not answer in %s (%s): answering in the person's DM", channel, posting.why(refused))
     try:
         client.chat_postMessage(channel=user, text=reply.text, blocks=reply.blocks)
-    except SlackApiError as refused:
-        log.warning("could not tell %s: %s", user, refused.response.get("error"))
+    except SLACK_FAILURES as refused:
+        log.warning("could not tell %s: %s", user, posting.why(refused))
 
 
 def _first_field(view: dict[str, Any]) -> str:

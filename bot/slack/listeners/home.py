@@ -49,7 +49,7 @@ def register(app: App) -> None:
         if reply.view is not None and open_view(client, str(body.get("trigger_id") or ""), reply.view) is None:
             return  # Review: the modal is open; the tab shows nothing new
         if reply.announcements:
-            reply = deliver_announcements(client, ctx, reply)
+            reply = deliver_announcements(ctx, reply)
         told = reply.follow_up.text if reply.follow_up is not None else reply.text
         refresher_for(services, client).publish_now(ctx.caller.user_id, told)
 

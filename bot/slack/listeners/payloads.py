@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from slack_sdk import WebClient
@@ -13,10 +15,13 @@ from slack_sdk.errors import SlackApiError
 from bot.handlers import registry
 from bot.handlers.context import Caller, ClickedMessage, Context, Services
 from bot.handlers.reply import Reply
+from bot.slack import posting
+from ledger.tables import utcnow
 
 log = logging.getLogger("creditbot.bot")
 SERVICES = "creditbot"
 MAX_KEY = 200  # the ledger's idempotency key column
+ANNOUNCEMENT_EVENT = "creditbot_announcement"  # the metadata event type an announcement is found again by
 
 
 def services_of(context: dict[str, Any]) -> Services:
@@ -86,12 +91,34 @@ def open_view(client: WebClient, trigger_id: str, view: dict[str, Any]) -> str |
     return None
 
 
-def deliver_announcements(client: WebClient, ctx: Context, reply: Reply) -> Reply:
-    """Post the reply's channel messages: in the request's channel, else the alert channel.
+# Work that must wait until Slack has the acknowledgement: with process_before_response Bolt sends the answer only
+# when the listener returns, so a listener holds such work under its request's key and a lazy listener on the same
+# request (run right after the answer went out) carries it out. Slack wants the answer within 3 seconds; a slow
+# Slack must not make a post inside the answer miss that.
+_AFTER_ACK: dict[str, Callable[[], None]] = {}
+_AFTER_ACK_LOCK = threading.Lock()
+
+
+def after_ack(request_key: str, work: Callable[[], None]) -> None:
+    with _AFTER_ACK_LOCK:
+        _AFTER_ACK[request_key] = work
+
+
+def run_after_ack(request_key: str) -> None:
+    with _AFTER_ACK_LOCK:
+        work = _AFTER_ACK.pop(request_key, None)
+    if work is not None:
+        work()
+
+
+def deliver_announcements(ctx: Context, reply: Reply) -> Reply:
+    """Post the reply's channel messages: in the request's channel, else the alert channel (after the request was
+    acknowledged: Slack may be slow). Each is posted once through Slack's failures (`posting.post_once`).
 
     When no channel takes one, the reply becomes what the announcement says to tell the asker instead.
     """
     answer = reply
+    client = posting.poster_client(ctx.settings)
     for announcement in reply.announcements:
         channels = [announcement.channel or ctx.caller.channel_id, ctx.settings.alert_channel]
         if (ctx.caller.channel_id or "").startswith("D") and announcement.channel is None:
@@ -99,12 +126,13 @@ def deliver_announcements(client: WebClient, ctx: Context, reply: Reply) -> Repl
         error = "no channel to post in"
         for channel in dict.fromkeys(c for c in channels if c):
             try:
-                client.chat_postMessage(channel=channel, text=announcement.text, blocks=announcement.blocks)
+                posting.post_once(
+                    client, channel, ANNOUNCEMENT_EVENT, announcement.token, utcnow(),
+                    text=announcement.text, blocks=announcement.blocks,
+                )  # fmt: skip
                 break
-            except SlackApiError as refused:
-                error = str(refused.response.get("error") or refused.response.status_code)
-            except OSError as unreachable:
-                error = f"Slack unreachable: {type(unreachable).__name__}"
+            except posting.PostFailed as failed:
+                error = failed.why
             log.warning("could not post to %s: %s", channel, error)
         else:
             if announcement.if_undelivered is not None:

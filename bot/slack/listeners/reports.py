@@ -10,10 +10,11 @@ import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.handlers import grammar, registry
 from bot.handlers.context import Context
@@ -21,6 +22,7 @@ from bot.handlers.grammar import UsageError
 from bot.handlers.reply import Reply
 from bot.handlers.reports import ReportCommand, report_to_csv
 from bot.render import blocks
+from bot.slack import posting
 from bot.slack.listeners.payloads import command_caller, ephemeral, respond_arguments, services_of, typed_text
 from bot.slack.listeners.slash import WORKING
 
@@ -68,7 +70,10 @@ def answer_with_file(command: dict[str, Any], context: dict[str, Any], client: W
 
 
 def _uploaded(client: WebClient, ctx: Context, reply: Reply, path: Path) -> Reply:
-    """Upload the table to the conversation; when Slack refuses, the summary says so instead."""
+    """Upload the table to the conversation; when Slack refuses or fails, the summary says so (once) instead.
+
+    slack_sdk retries each step's rate limit after Retry-After and a connection dropped before an answer; a step
+    that still fails is not retried by hand (a blind second upload could share the table twice)."""
     try:
         client.files_upload_v2(
             file=str(path), filename=path.name, title=path.name, channel=ctx.caller.channel_id,
@@ -76,12 +81,25 @@ def _uploaded(client: WebClient, ctx: Context, reply: Reply, path: Path) -> Repl
         )  # fmt: skip
         return reply
     except SlackApiError as refused:
-        error = str(refused.response.get("error") or refused.response.status_code)
-    except OSError as unreachable:
-        error = f"Slack unreachable: {type(unreachable).__name__}"
+        error = posting.why(refused)
+        # 200: Slack's refusal (not_in_channel...); a 5xx finishing the upload may have shared it all the same.
+        outcome = "refused" if refused.response.status_code == 200 else "failed"
+        if outcome == "failed" and str(refused.response.api_url).endswith("files.completeUploadExternal"):
+            outcome = "unconfirmed"
+    except (SlackClientError, HTTPError) as failed:  # the upload step answered with an error: nothing was shared
+        error, outcome = posting.why(failed), "failed"
+    except OSError as unanswered:  # a lost answer or a timeout: Slack may have shared it
+        error, outcome = posting.why(unanswered), "unconfirmed"
     log.warning("could not upload %s: %s", path.name, error)
-    note = (
-        f"I could not attach {path.name} here ({error}): invite @creditbot to the channel, or run "
-        "`creditbot report ... --csv FILE`."
-    )
-    return replace(reply, blocks=blocks.message(f":bar_chart: *{blocks.esc(reply.text)}*", blocks.esc(note)))
+    return replace(reply, blocks=blocks.message(f":bar_chart: *{blocks.esc(reply.text)}*", blocks.esc(
+        _UPLOAD_NOTES[outcome].format(file=path.name, error=error))))  # fmt: skip
+
+
+_UPLOAD_NOTES = {
+    "refused": "I could not attach {file} here ({error}): invite @creditbot to the channel, or run "
+    "`creditbot report ... --csv FILE`.",
+    "failed": "I could not attach {file} here ({error}): ask again in a moment, or run "
+    "`creditbot report ... --csv FILE`.",
+    "unconfirmed": "Slack did not confirm that {file} was attached ({error}): it may be in the channel already, so "
+    "look there before asking again (or run `creditbot report ... --csv FILE`).",
+}
