@@ -38,6 +38,8 @@ class _Terminal:
         return Console(stderr=self._stderr, highlight=False, width=None if stream.isatty() else 160)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)  # looked up by the interpreter (at exit, say): no reason to make a console
         return getattr(self.console, name)
 
 

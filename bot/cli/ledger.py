@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import typer
 
 from bot.cli.common import JSON_OPTION, database, default_actor, out, print_json, refusals_exit
-from bot.cli.tables import balance_table, history_table, invoice_table
 from bot.settings import get_settings, open_database, scan_options
 from ledger import reads
 from ledger.errors import ImportRowError, LedgerError
@@ -70,6 +69,8 @@ def balance(client: str = typer.Argument(..., help="Client id, name, or part of 
     if as_json:
         print_json(result.as_json())
     else:
+        from bot.cli.tables import balance_table  # rich: only for a table
+
         out.print(balance_table(result))
 
 
@@ -80,6 +81,8 @@ def invoice(number: str = typer.Argument(..., help="Invoice number."), as_json: 
     if as_json:
         print_json(detail.as_json())
         return
+    from bot.cli.tables import history_table, invoice_table
+
     out.print(invoice_table(detail))
     if detail.history:
         out.print(history_table(f"invoice {detail.summary.number}", detail.history))
@@ -398,6 +401,8 @@ def history(
     if as_json:
         print_json({"of": title, "history": [line.as_json() for line in lines]})
     else:
+        from bot.cli.tables import history_table
+
         out.print(history_table(title, lines))
 
 
@@ -446,6 +451,7 @@ def _import_with_progress(db: Database, directory: Path, show: bool) -> ImportSu
 
 def demo(as_json: bool = JSON_OPTION):
     """Load a realistic demo ledger (posted and unposted invoices, a duplicated credit, an edit after posting)."""
+    from bot.cli.tables import balance_table
     from ledger.demo import CLIENTS as DEMO_CLIENTS
     from ledger.demo import load_demo
     from ledger.scans import open_findings, run_scan
