@@ -155,6 +155,8 @@ def markdown(results: list[dict[str, Any]], faq: dict[str, Any]) -> str:
 def _ours(row: dict[str, Any]) -> str:
     if "ours_mib" in row:
         return f"{row['ours_mib']:.0f} MiB"
+    if "ours_cpu_s" in row:
+        return f"{row['ours_s']:.3f} s ({row['ours_cpu_s']:.3f} s CPU)"
     if "ours_rows_per_s" in row:
         return f"{row['ours_rows_per_s']:,.0f} rows/s"
     if "ours_ops_per_s" in row:
@@ -168,7 +170,7 @@ def _floor(row: dict[str, Any]) -> str:
     if "floor_mib" in row:
         return f"{row['floor_mib']:.0f} MiB"
     if "python_s" in row:
-        return f"{row['floor_s']:.3f} s (python -c pass {row['python_s']:.3f} s)"
+        return f"{row['floor_s']:.3f} s ({row['floor_cpu_s']:.3f} s CPU; python -c pass {row['python_s']:.3f} s)"
     if "floor_rows_per_s" in row:
         return f"{row['floor_rows_per_s']:,.0f} rows/s"
     if "floor_ops_per_s" in row:
