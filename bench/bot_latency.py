@@ -44,8 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
-from bot.cli.bot import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
-from tests.slack_standin import SIGNING_SECRET, SlackStandIn  # noqa: E402
+from bot.slack.server import DEFAULT_THREADS, DEFAULT_WORKERS  # noqa: E402
 
 TOKEN = "xoxb-bench"
 STARTUP_SECONDS = 120
@@ -170,6 +169,8 @@ class SignedCommands:
 
     def __init__(self, clients: list[str]) -> None:
         self.clients = clients
+        from tests.slack_standin import SIGNING_SECRET
+
         self.verifier = SignatureVerifier(SIGNING_SECRET)
 
     def make(self, count: int, start: int) -> list[tuple[bytes, dict[str, str]]]:
@@ -367,6 +368,9 @@ def main() -> None:
     if args.serve_bare:
         serve_bare(args.serve_bare, args.workers, args.threads)
         return
+
+    # The Slack stand-in imports creditbot's app: not in the bare server's process (--serve-bare), the floor.
+    from tests.slack_standin import SIGNING_SECRET, SlackStandIn
 
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="creditbot-latency-")))

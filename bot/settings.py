@@ -17,8 +17,7 @@ from ledger.thresholds import ApprovalThresholds
 if TYPE_CHECKING:
     from ledger.db import Database
     from ledger.qbo.config import QBOConfig
-    from ledger.rules import Rules
-    from ledger.scans.detectors import ScanOptions
+    from ledger.rules import Rules, ScanOptions
 
 DEFAULT_DATABASE_URL = "sqlite:///creditbot.db"
 
@@ -162,7 +161,7 @@ def _first_line(error: BaseException) -> str:
 
 def scan_options(settings: Settings) -> ScanOptions:
     """The scans' settings (the duplicate window), as the ledger's scans take them."""
-    from ledger.scans.detectors import ScanOptions
+    from ledger.rules import ScanOptions
 
     return ScanOptions(
         duplicate_window_days=settings.duplicate_window_days, expiry_warning_days=settings.expiry_warning_days

@@ -34,14 +34,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from faq.questions import EvalFileError, EvalQuestion, location, read_eval_file
 
-# libyaml's loader is several times faster; fall back to the pure-Python one where it is not compiled in.
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# PyYAML is imported when content is parsed: a FAQ loaded from its built cache (`creditbot faq`, faq/answering.py)
+# reads no YAML.
+if TYPE_CHECKING:
+    import yaml
 
 ENTRY_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 REQUIRED_KEYS = ("id", "title", "answer", "phrasings")
@@ -176,8 +176,12 @@ def parse_content_file(path: Path) -> FaqEntry | NotCovered:
 
 def parse_content_text(text: str, source: str) -> FaqEntry | NotCovered:
     """Parse one file's YAML text; `source` is only used in error messages."""
+    import yaml
+
+    # libyaml's loader is several times faster; fall back to the pure-Python one where it is not compiled in.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        document = yaml.load(text, Loader=_YamlLoader)
+        document = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         raise FaqContentError(source, None, f"not valid YAML ({_yaml_problem(exc)})") from exc
     if not isinstance(document, Mapping):

@@ -104,7 +104,7 @@ class StaticEncoder:
         self.dimension = self.table.shape[1]
 
     def _attach(self) -> None:
-        self.table, _ = _load_table(self.directory)  # float32, shared by every encoder of the process
+        self.table, _ = _load_table(self.directory)  # float16, mapped from the file: shared by every encoder
         self.tokenizer = _tokenizer(self.directory)
 
     def __getstate__(self) -> dict[str, object]:
@@ -134,7 +134,7 @@ class StaticEncoder:
         if not ids:
             return np.zeros(self.dimension, dtype=np.float32)
         weights = self.weights[ids]
-        vector = weights @ self.table[ids]
+        vector = weights @ self.table[ids].astype(np.float32)  # the same float32 rows as a converted table's
         norm = float(np.linalg.norm(vector))
         return vector / norm if norm else vector
 
@@ -190,7 +190,9 @@ def _tokenizer(directory: Path) -> WordPieceTokenizer:
 
 @lru_cache(maxsize=2)
 def _load_table(directory: Path) -> tuple[np.ndarray, tuple[str, ...]]:
-    table = np.load(directory / "tokens.npy", allow_pickle=False).astype(np.float32)
+    # Mapped, not read: a question reads its few rows (converting the whole table to float32 was most of a warm
+    # `creditbot faq`), and the pages are the file's, shared by every process and `serve` worker that maps it.
+    table = np.load(directory / "tokens.npy", allow_pickle=False, mmap_mode="r")
     vocabulary = tuple((directory / "vocab.txt").read_text(encoding="utf-8").splitlines())
     if table.shape[0] != len(vocabulary):
         raise ValueError(f"{directory}: {table.shape[0]} rows for {len(vocabulary)} tokens")

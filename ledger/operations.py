@@ -45,9 +45,9 @@ from ledger.errors import (
     UnknownProject,
 )
 from ledger.idempotency import result_to_store
+from ledger.kinds import CreditKind, PaymentKind
 from ledger.lookup import find_client
 from ledger.money import decimal_str, format_money, parse_amount
-from ledger.tables import CreditKind, PaymentKind
 from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Unit, statement
 from ledger.wording import possessive

@@ -13,9 +13,9 @@ from typing import Any
 
 from ledger.credit_ops import lots
 from ledger.errors import InvalidCreditSearch, UnknownInvoice
+from ledger.kinds import OPEN_INVOICE_SQL, PaymentKind
 from ledger.lookup import ClientRef, InvoiceRef, find_client, find_invoice
 from ledger.money import decimal_str, parse_amount
-from ledger.tables import OPEN_INVOICE_SQL, PaymentKind
 from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Statement, Unit, statement
 

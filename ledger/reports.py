@@ -22,10 +22,10 @@ from typing import Any
 
 from ledger import approvals
 from ledger.errors import LedgerError
+from ledger.kinds import PaymentKind
 from ledger.lookup import ClientRef, find_client
 from ledger.money import decimal_str
 from ledger.reads import ClientBalance, balance_by_id
-from ledger.tables import PaymentKind
 from ledger.unit import Statement, Unit, statement
 
 KINDS = ("unapplied", "applied", "findings", "activity")

@@ -42,45 +42,6 @@ def money_column() -> Any:
     return Field(default=0, sa_type=BigInteger, nullable=False)
 
 
-class PaymentKind(enum.StrEnum):
-    CASH = "cash"
-    CHECK = "check"
-    ACH = "ach"
-    CARD = "card"
-    WIRE = "wire"
-    ACCOUNT_CREDIT = "AccountCredit"
-    QB_CREDIT_MEMO = "QBCreditMemo"
-    QB_PAYMENT = "QBPayment"
-
-    @property
-    def is_cash(self) -> bool:
-        return self not in (PaymentKind.ACCOUNT_CREDIT, PaymentKind.QB_CREDIT_MEMO)
-
-    @property
-    def label(self) -> str:
-        return _KIND_LABELS[self]
-
-    @classmethod
-    def parse(cls, text: str) -> PaymentKind:
-        wanted = text.strip().lower()
-        for kind in cls:
-            if kind.value.lower() == wanted:
-                return kind
-        raise ValueError(text)
-
-
-_KIND_LABELS = {
-    PaymentKind.CASH: "Cash payment",
-    PaymentKind.CHECK: "Check payment",
-    PaymentKind.ACH: "ACH payment",
-    PaymentKind.CARD: "Card payment",
-    PaymentKind.WIRE: "Wire payment",
-    PaymentKind.ACCOUNT_CREDIT: "Client credit applied (AccountCredit, not cash)",
-    PaymentKind.QB_CREDIT_MEMO: "QuickBooks credit memo (not cash)",
-    PaymentKind.QB_PAYMENT: "Payment received in QuickBooks",
-}
-
-
 class Client(SQLModel, table=True):
     __table_args__ = (
         # Slack's home tab: the clients holding the most unapplied credit, in order (migration 0012_slack_home).
@@ -120,7 +81,7 @@ class Project(SQLModel, table=True):
 class Invoice(SQLModel, table=True):
     __table_args__ = (
         # The open invoices of a client, without reading its settled ones. Queries must repeat this
-        # predicate exactly (OPEN_INVOICE_SQL) for SQLite and PostgreSQL to use the index.
+        # predicate exactly (ledger.kinds.OPEN_INVOICE_SQL) for SQLite and PostgreSQL to use the index.
         Index(
             "ix_invoice_open_by_client",
             "client_id",
@@ -164,9 +125,6 @@ def compared_with_migrations(obj: Any, name: str | None, type_: str, reflected: 
     return not (type_ == "index" and name == "ix_client_name_trgm" and not reflected and compare_to is None)
 
 
-OPEN_INVOICE_SQL = "total_minor <> cash_paid_minor + credits_applied_minor + qb_credit_memos_minor"
-
-
 class Credit(SQLModel, table=True):
     """A grant to a client's credit wallet (R1)."""
 
@@ -188,19 +146,6 @@ class Credit(SQLModel, table=True):
     transfer_id: int | None = Field(
         default=None, sa_column=Column(BigId, ForeignKey("credit_transfer.id"), nullable=True, index=True)
     )
-
-
-class CreditKind(enum.StrEnum):
-    """What a credit entry is. Positive: grant, transfer_in, reinstated. Negative: the rest."""
-
-    GRANT = "grant"
-    REVOCATION = "revocation"
-    TRANSFER_IN = "transfer_in"
-    TRANSFER_OUT = "transfer_out"
-    REFUND = "refund"
-    WRITE_OFF = "write_off"
-    REINSTATED = "reinstated"
-    EXPIRY = "expiry"
 
 
 class CreditTransfer(SQLModel, table=True):

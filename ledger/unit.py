@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, RootTransaction
-from sqlmodel import Session
-
 if TYPE_CHECKING:
+    # SQLModel (and with it SQLAlchemy's ORM) is imported only when a unit's `session` is first asked for: the
+    # plain-SQL reads (`creditbot balance`) never load it.
+    from sqlalchemy import Connection, RootTransaction
+    from sqlmodel import Session
+
     from ledger.rules import Rules
 
 
@@ -140,6 +142,8 @@ class Unit:
     def session(self) -> Session:
         """The unit's transaction as a SQLModel Session (it flushes before the unit commits)."""
         if self._session is None:
+            from sqlmodel import Session
+
             # The connection's transaction is the unit's: the Session joins it and never ends it itself.
             self._session = Session(bind=self.connection, expire_on_commit=False)
         return self._session

@@ -26,6 +26,8 @@ def test_the_suite_runs_at_the_smallest_size_and_reports_every_path(tmp_path: Pa
     assert {"import of 1,000 new payments", "import, whole process", "import peak memory"} <= paths
     assert any(path.startswith("apply (SQLite, 8 writers)") for path in paths)
     assert any(path.startswith("balance over HTTP (8 concurrent)") for path in paths)
+    for whole_process in ("creditbot balance", "creditbot serve memory", "creditbot faq"):  # issue 14's rows
+        assert any(path.startswith(whole_process) for path in paths), whole_process
     assert all(row["ratio"] > 0 for row in figures["results"])
     assert figures["faq"]["questions"] > 100
     report = (tmp_path / "report.md").read_text()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 import typer.main
 
@@ -27,11 +28,17 @@ sys.stderr.write("MODULES " + json.dumps(sorted(sys.modules)) + "\\n")
 """
 
 
-def modules_loaded(tmp_path: Path, *args: str) -> set[str]:
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}", "HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], env=env, capture_output=True, text=True)
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.db'}", "HOME": str(tmp_path)}
+
+
+def modules_loaded(tmp_path: Path, *args: str, full_names: bool = False) -> set[str]:
+    """The modules `creditbot ARGS` imported (top-level packages only, unless `full_names`)."""
+    command = [sys.executable, "-c", PROBE, json.dumps(args)]
+    done = subprocess.run(command, env=_env(tmp_path), capture_output=True, text=True)
     [line] = [line for line in done.stderr.splitlines() if line.startswith("MODULES ")]
-    return {name.partition(".")[0] for name in json.loads(line.removeprefix("MODULES "))}
+    names = json.loads(line.removeprefix("MODULES "))
+    return set(names) if full_names else {name.partition(".")[0] for name in names}
 
 
 def test_help_imports_no_command_module_and_nothing_heavy(tmp_path):
@@ -43,6 +50,22 @@ def test_help_imports_no_command_module_and_nothing_heavy(tmp_path):
 def test_a_ledger_read_loads_neither_slack_nor_the_scheduler_nor_the_faq_model(tmp_path):
     loaded = modules_loaded(tmp_path, "balance", "acme")
     assert not loaded & {"slack_bolt", "slack_sdk", "apscheduler", "numpy", "onnxruntime"}
+
+
+@pytest.mark.parametrize("output", [[], ["--json"]], ids=["table", "json"])
+def test_the_balance_command_reads_on_plain_sql_without_the_orm_alembic_or_the_writes(tmp_path, output):
+    """`creditbot balance` on an existing ledger: SQLAlchemy's engine and nothing of the ORM, SQLModel, Alembic,
+    the operations or the scans (issue 14: their import is most of a read's start-up); rich only for a table."""
+    demo = subprocess.run([sys.executable, "-c", PROBE, json.dumps(["demo"])], env=_env(tmp_path), capture_output=True)
+    assert demo.returncode == 0, demo.stderr
+    loaded = modules_loaded(tmp_path, "balance", "acme", *output, full_names=True)
+    assert "ledger.reads" in loaded and "sqlalchemy.engine" in loaded, "the balance was read"
+    packages = {name.partition(".")[0] for name in loaded}
+    heavy = {"slack_bolt", "slack_sdk", "apscheduler", "numpy", "onnxruntime", "sqlmodel", "alembic"}
+    assert not packages & heavy, packages & heavy
+    unused = ("sqlalchemy.orm", "ledger.tables", "ledger.operations", "ledger.scans", "ledger.csv_import", "faq.ret")
+    assert not {name for name in loaded if name.startswith(unused)}, {n for n in loaded if n.startswith(unused)}
+    assert ("rich" in packages) == (not output)
 
 
 def test_the_command_table_is_what_the_modules_register():

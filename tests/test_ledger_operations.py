@@ -22,7 +22,8 @@ from ledger.errors import (
     UnknownInvoice,
     UnknownProject,
 )
-from ledger.tables import HistoryEntry, IdempotencyKey, Payment, PaymentKind, Reversal
+from ledger.kinds import PaymentKind
+from ledger.tables import HistoryEntry, IdempotencyKey, Payment, Reversal
 from ledger.totals import stored_totals, totals_from_entries
 from tests.builders import client, credit, import_rows, invoice, payment, simple_ledger
 

@@ -48,8 +48,8 @@ def test_a_foreign_database_is_not_touched(tmp_path: Path):
 
 def test_a_balance_read_sums_credits_per_project_from_an_index_alone(sqlite_db: Database):
     # A client with thousands of applications must not make every balance read fetch each of those rows.
+    from ledger.kinds import PaymentKind
     from ledger.reads import _CREDITS_BY_PROJECT
-    from ledger.tables import PaymentKind
 
     with sqlite_db.engine.connect() as connection:
         plan = connection.exec_driver_sql(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,19 +16,14 @@ from bot.cli.common import database, err
 from bot.cli.console import CONSOLE_USER, Console, typed_lines
 from bot.settings import get_settings
 from bot.slack.app import MissingSetting
+from bot.slack.server import DEFAULT_THREADS, DEFAULT_WORKERS
 from ledger.errors import LedgerError
-
-CPU_COUNT = os.cpu_count() or 1
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("socket")(socket)
     app.command("console")(console)
-
-
-DEFAULT_WORKERS = max(2, 2 * CPU_COUNT)
-DEFAULT_THREADS = 4
 
 
 def serve(
@@ -42,7 +36,7 @@ def serve(
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ):
     """Serve the Slack app over HTTP (gunicorn) on /slack/events; requests are verified with SLACK_SIGNING_SECRET."""
-    from bot.slack.server import StartupError, check_startup, creditbot_wsgi_app, run_server
+    from bot.slack.server import StartupError, check_startup, creditbot_wsgi_app, preload_read_only, run_server
 
     _configure_logging()
     settings = get_settings()
@@ -51,7 +45,15 @@ def serve(
             check_startup(settings)
         except StartupError as problem:
             _stop(str(problem))
-    run_server(partial(creditbot_wsgi_app, threads=threads), host, port, workers, threads, access_log)
+    run_server(
+        partial(creditbot_wsgi_app, threads=threads),
+        host,
+        port,
+        workers,
+        threads,
+        access_log,
+        preload=partial(preload_read_only, settings),
+    )
 
 
 def socket():

@@ -8,20 +8,43 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import lru_cache
-from typing import Any, NoReturn
+from functools import cached_property, lru_cache
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 from bot.settings import get_settings, open_database, unreachable
-from ledger.db import Database
 from ledger.errors import DatabaseUnreachable, LedgerError
 
-# Piped output gets a wide console, so amounts are never cut short to fit 80 columns.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ledger.db import Database
+
+
+class _Terminal:
+    """A rich Console made when first printed to: `creditbot balance --json` and the other commands that print no
+    table never import rich (tests/test_cli_lean.py)."""
+
+    def __init__(self, *, stderr: bool) -> None:
+        self._stderr = stderr
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        stream = sys.stderr if self._stderr else sys.stdout
+        # Piped output gets a wide console, so amounts are never cut short to fit 80 columns.
+        return Console(stderr=self._stderr, highlight=False, width=None if stream.isatty() else 160)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)  # looked up by the interpreter (at exit, say): no reason to make a console
+        return getattr(self.console, name)
+
+
+out: Console = _Terminal(stderr=False)  # type: ignore[assignment]
+err: Console = _Terminal(stderr=True)  # type: ignore[assignment]
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead of tables.")
 
@@ -55,7 +78,7 @@ def refusals_exit(as_json: bool) -> Iterator[None]:
     except LedgerError as refused:
         if as_json:
             print_json({"error": refused.as_dict()})
-        err.print(f"[bold red]Refused:[/] {escape(refused.message)}", soft_wrap=True)
+        err.print(f"[bold red]Refused:[/] {_escape(refused.message)}", soft_wrap=True)
         raise typer.Exit(1) from None
     except Exception as failed:
         down = unreachable(failed, get_settings().database_url)
@@ -68,5 +91,11 @@ def report_unreachable(down: DatabaseUnreachable, as_json: bool) -> NoReturn:
     """One line naming the database and why it cannot be reached; exit 1 (`{"error": ...}` too with --json)."""
     if as_json:
         print_json({"error": down.as_dict()})
-    err.print(f"[bold red]Database unreachable:[/] {escape(down.message)}", soft_wrap=True)
+    err.print(f"[bold red]Database unreachable:[/] {_escape(down.message)}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -99,6 +99,7 @@ def existing_database(url: str) -> Database | None:
         from sqlalchemy.engine import make_url
 
         from ledger.db import Database
+        from ledger.migrations import HEAD
 
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite":
@@ -108,7 +109,7 @@ def existing_database(url: str) -> Database | None:
         elif parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
             parsed = parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
         db = Database(parsed.render_as_string(hide_password=False))
-        if db.current_revisions() != db.head_revisions:
+        if db.current_revisions() != {HEAD}:  # HEAD, not Alembic's scripts: no Alembic to answer a question
             db.dispose()
             return None
         return db

@@ -7,27 +7,25 @@ import sqlite3
 import sys
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bot.cli.common import JSON_OPTION, database, default_actor, out, print_json, refusals_exit
-from bot.cli.tables import balance_table, history_table, invoice_table
-from bot.render import credit_sentences, sentences
 from bot.settings import get_settings, open_database, scan_options
-from ledger import operations, reads
-from ledger.approvals import WriteRequest
-from ledger.consistency import check_totals
-from ledger.credit_ops import apply_all, expiry, reversals, wallets
-from ledger.csv_import.loader import ImportSummary, import_directory
-from ledger.db import Database
-from ledger.demo import CLIENTS as DEMO_CLIENTS
-from ledger.demo import load_demo
+from ledger import reads
 from ledger.errors import ImportRowError, LedgerError
 from ledger.money import decimal_str
-from ledger.scans import open_findings, run_scan
 from ledger.text import ACTOR_CHARS, KEY_CHARS, REASON_CHARS, checked_text
+
+# The reads (balance, invoice, credits, history) run on plain SQL: what only the writes, the import, the demo and
+# the backup use is imported in their commands, so a read loads neither SQLModel nor the operations
+# (tests/test_cli_lean.py).
+if TYPE_CHECKING:
+    from ledger.approvals import WriteRequest
+    from ledger.credit_ops.wallets import OutflowResult
+    from ledger.csv_import.loader import ImportSummary
+    from ledger.db import Database
 
 ACTOR_OPTION = typer.Option(None, "--actor", help="Who is acting, for the history. Default: cli:$USER.")
 KEY_OPTION = typer.Option(None, "--key", help="Idempotency key: repeating a request with the same key changes nothing.")
@@ -71,6 +69,8 @@ def balance(client: str = typer.Argument(..., help="Client id, name, or part of 
     if as_json:
         print_json(result.as_json())
     else:
+        from bot.cli.tables import balance_table  # rich: only for a table
+
         out.print(balance_table(result))
 
 
@@ -81,6 +81,8 @@ def invoice(number: str = typer.Argument(..., help="Invoice number."), as_json: 
     if as_json:
         print_json(detail.as_json())
         return
+    from bot.cli.tables import history_table, invoice_table
+
     out.print(invoice_table(detail))
     if detail.history:
         out.print(history_table(f"invoice {detail.summary.number}", detail.history))
@@ -97,6 +99,9 @@ def issue(
     as_json: bool = JSON_OPTION,
 ):
     """Issue a credit to a client's wallet."""
+    from bot.render import sentences
+    from ledger import operations
+
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
         reason = checked_text(reason, "reason", REASON_CHARS, free_text=True)
@@ -127,6 +132,9 @@ def apply(
     as_json: bool = JSON_OPTION,
 ):
     """Apply the client's credit to an invoice (recorded as an AccountCredit payment)."""
+    from bot.render import sentences
+    from ledger import operations
+
     db = database()
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
@@ -157,6 +165,9 @@ def reverse(
     as_json: bool = JSON_OPTION,
 ):
     """Reverse a credit application: the credit returns to the wallet and the invoice owes it again."""
+    from bot.render import credit_sentences
+    from ledger import operations
+
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
         reason = checked_text(reason, "reason", REASON_CHARS, free_text=True)
@@ -191,6 +202,9 @@ def move(
     as_json: bool = JSON_OPTION,
 ):
     """Move a credit application (or part of it) to another invoice of the same client, in one transaction."""
+    from bot.render import credit_sentences
+    from ledger.credit_ops import reversals
+
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
         result = database().transact(
@@ -227,6 +241,9 @@ def transfer(
     as_json: bool = JSON_OPTION,
 ):
     """Transfer available credit to a related client, both wallets in one transaction."""
+    from bot.render import credit_sentences
+    from ledger.credit_ops import wallets
+
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
         result = database().transact(wallets.transfer_credit, from_client, to_client, amount, reason, by)
@@ -258,6 +275,9 @@ def refund(
     as_json: bool = JSON_OPTION,
 ):
     """Refund available credit as money, with a receipt reference for the billing system and QuickBooks."""
+    from bot.render import credit_sentences
+    from ledger.credit_ops import wallets
+
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
         result = database().transact(wallets.refund_credit, client, amount, reason, by, reference=reference)
@@ -278,6 +298,9 @@ def write_off(
     as_json: bool = JSON_OPTION,
 ):
     """Write off available credit the client will not use."""
+    from bot.render import credit_sentences
+    from ledger.credit_ops import wallets
+
     with refusals_exit(as_json):
         by = _request(actor, key, approved_by)
         result = database().transact(wallets.write_off_credit, client, amount, reason, by)
@@ -287,7 +310,7 @@ def write_off(
     out.print(credit_sentences.written_off(result))
 
 
-def _outflow_json(result: wallets.OutflowResult) -> dict[str, object]:
+def _outflow_json(result: OutflowResult) -> dict[str, object]:
     money = result.currency
     return {
         "credit_id": result.credit_id,
@@ -309,6 +332,9 @@ def apply_all_command(
     as_json: bool = JSON_OPTION,
 ):
     """Spread the client's available credit over its unposted open invoices, in one transaction."""
+    from bot.render import credit_sentences
+    from ledger.credit_ops import apply_all
+
     if oldest_first and largest_first:
         raise typer.BadParameter("choose one order: --oldest-first or --largest-first")
     with refusals_exit(as_json):
@@ -336,6 +362,8 @@ def credits(
     as_json: bool = JSON_OPTION,
 ):
     """Credit entries (issued, applied, reversed, refunded, written off, expired, transferred), newest first."""
+    from bot.render import credit_sentences
+
     search = reads.CreditFilter(client, date_from, date_to, min_amount, max_amount, kind, project, page, page_size)
     with refusals_exit(as_json), database().read() as unit:
         found = reads.credit_entries(unit, search)
@@ -349,6 +377,8 @@ def credits(
 
 def expire_credits(as_json: bool = JSON_OPTION):
     """Record the credit that expired in every wallet whose credits passed their expiry date."""
+    from ledger.credit_ops import expiry
+
     with refusals_exit(as_json):
         expired = database().transact(expiry.expire_credits)
     if as_json:
@@ -371,6 +401,8 @@ def history(
     if as_json:
         print_json({"of": title, "history": [line.as_json() for line in lines]})
     else:
+        from bot.cli.tables import history_table
+
         out.print(history_table(title, lines))
 
 
@@ -379,6 +411,8 @@ def import_command(
     as_json: bool = JSON_OPTION,
 ):
     """Import the billing system's CSV export (one transaction; re-importing changes nothing)."""
+    from rich.markup import escape
+
     db = database()
     with refusals_exit(as_json):
         if not directory.is_dir():
@@ -397,6 +431,10 @@ def import_command(
 
 
 def _import_with_progress(db: Database, directory: Path, show: bool) -> ImportSummary:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ledger.csv_import.loader import import_directory
+
     if not show:
         return import_directory(db, directory, by=default_actor())
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -413,6 +451,11 @@ def _import_with_progress(db: Database, directory: Path, show: bool) -> ImportSu
 
 def demo(as_json: bool = JSON_OPTION):
     """Load a realistic demo ledger (posted and unposted invoices, a duplicated credit, an edit after posting)."""
+    from bot.cli.tables import balance_table
+    from ledger.demo import CLIENTS as DEMO_CLIENTS
+    from ledger.demo import load_demo
+    from ledger.scans import open_findings, run_scan
+
     db = database()
     with refusals_exit(as_json):
         load_demo(db)
@@ -455,6 +498,8 @@ def _request(actor: str | None, key: str | None, approved_by: str | None) -> Wri
     """A command line call is one request: without --key, a fresh key (a retry must pass --key to be idempotent).
 
     `--approved-by` says a second billing admin approved it; the history records who, so it is never silent."""
+    from ledger.approvals import WriteRequest
+
     who = checked_text((approved_by or "").strip(), "--approved-by name", ACTOR_CHARS) or None
     actor = checked_text(actor or default_actor(), "--actor name", ACTOR_CHARS)
     return WriteRequest(actor, checked_text(key, "--key", KEY_CHARS) if key else f"cli:{uuid.uuid4()}", approved_by=who)
@@ -465,6 +510,9 @@ def db_backup(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Copy a SQLite ledger while it is in use (SQLite's online backup); for PostgreSQL, says how to use pg_dump."""
+    from ledger.consistency import check_totals
+    from ledger.db import Database
+
     db = open_database(get_settings())
     with refusals_exit(as_json):
         if not db.is_sqlite:
@@ -498,6 +546,8 @@ def db_backup(
 
 def db_check(as_json: bool = JSON_OPTION) -> None:
     """Recompute every running total from the entries and list each difference; exit 1 if there is any."""
+    from ledger.consistency import check_totals
+
     db = database()
     with refusals_exit(as_json), db.read() as unit:
         report = check_totals(unit)

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, or_, select
 
 from bot.render.blocks import esc
 from faq import Faq
@@ -257,6 +256,10 @@ def _finding_line(finding: OpenFinding, escape: Callable[[str], str]) -> str:
 
 def _findings(unit: Unit, *, invoice_numbers: Sequence[str] = (), client_id: str | None = None) -> list[OpenFinding]:
     """Open scan findings on these invoices or this client; none where the scans are not installed."""
+    # The ORM only here, for a question that names records: `creditbot faq` beside a ledger reads the client
+    # names on plain SQL and loads SQLModel only if it must look up findings.
+    from sqlmodel import col, or_, select
+
     try:
         from ledger.scans import FindingKind
         from ledger.tables import ScanFinding

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from bot.handlers import grammar, writes
 from bot.handlers.context import Context
@@ -31,11 +31,14 @@ from bot.settings import Settings, qbo_config, qbo_configured
 from ledger.db import Database
 from ledger.errors import InvoicePostedToQuickBooks
 from ledger.money import decimal_str, format_money
-from ledger.qbo import memos
-from ledger.qbo.connection import ConnectionStatus
-from ledger.qbo.live import LiveQuickBooks
 from ledger.qbo.overpayments import OverpaymentCreditResult, enter_qb_overpayment_as_credit
 from ledger.unit import statement
+
+# The live connection (requests, Intuit's OAuth client, cryptography: some 14 MiB a process) is imported by the
+# handlers that talk to QuickBooks, so a bot without QuickBooks Online never loads it.
+if TYPE_CHECKING:
+    from ledger.qbo.connection import ConnectionStatus
+    from ledger.qbo.live import LiveQuickBooks
 
 ALREADY_DONE = " (Already done with this request; nothing changed.)"
 _CLIENT_OF = statement("SELECT client_id FROM qb_overpayment WHERE qb_payment_id = ?")
@@ -120,6 +123,8 @@ _LIVE_LOCK = threading.Lock()
 
 def live_quickbooks(settings: Settings, db: Database) -> LiveQuickBooks:
     """The app's QuickBooks connection and API client, made once per settings and database."""
+    from ledger.qbo.live import LiveQuickBooks
+
     key = (id(settings), id(db))
     with _LIVE_LOCK:
         if key not in _LIVE:
@@ -138,6 +143,8 @@ def apply(ctx: Context, command: Apply) -> Reply:
 
 
 def offer_memos(ctx: Context, invoice: str, amount: str | None) -> Reply:
+    from ledger.qbo import memos
+
     live = live_quickbooks(ctx.settings, ctx.db)
     target = memos.memo_target(ctx.db, live.api, invoice)
     memos.choose(target, None, amount)  # refuses now what no button could do (paid invoice, no memo, too much)
@@ -158,6 +165,8 @@ def offer_memos(ctx: Context, invoice: str, amount: str | None) -> Reply:
 
 
 def apply_memo_click(ctx: Context, value: str) -> Reply:
+    from ledger.qbo import memos
+
     invoice, memo_id, amount = _memo_value(value)
     memo_id = _quickbooks_id(memo_id)
     require_billing_admin(
@@ -251,6 +260,8 @@ APPLY_OVERPAYMENT_ACTION = "qb_apply_overpayment"
 
 def overpayment_invoices(ctx: Context, value: str) -> Reply:
     """ "Apply in QuickBooks…" on an overpayment: the client's open posted invoices, one button each."""
+    from ledger.qbo import memos
+
     qb_payment_id = _quickbooks_id(value)
     if not qbo_configured(ctx.settings):
         qbo_config(ctx.settings)  # names what is missing
@@ -274,6 +285,8 @@ def overpayment_invoices(ctx: Context, value: str) -> Reply:
 
 
 def apply_overpayment_click(ctx: Context, value: str) -> Reply:
+    from ledger.qbo import memos
+
     qb_payment_id, invoice, amount = _memo_value(value)
     qb_payment_id = _quickbooks_id(qb_payment_id)
     require_billing_admin(

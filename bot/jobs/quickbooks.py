@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings, qbo_configured
 from ledger import scans
 from ledger.db import Database
 from ledger.errors import LedgerError
-from ledger.qbo import memos
-from ledger.qbo.live import LiveQuickBooks
-from ledger.qbo.poll import poll
+
+# The live connection (requests, Intuit's OAuth client) is imported by the job when it runs: every server process
+# schedules it, most without QuickBooks Online.
+if TYPE_CHECKING:
+    from ledger.qbo.live import LiveQuickBooks
 
 log = logging.getLogger("creditbot.qbo")
 
@@ -27,6 +30,8 @@ JOB = "qbo_poll"
 def run_scheduled_poll(db: Database, settings: Settings, slot: datetime, instance: str) -> tuple[bool, str, str]:
     """Claim `slot`; if this instance won it, poll. (ran, outcome, detail)."""
     from bot.handlers.quickbooks import live_quickbooks
+    from ledger.qbo import memos
+    from ledger.qbo.poll import poll
 
     claim = scans.claim_slot(db, JOB, slot, instance)
     if claim is None:

@@ -13,13 +13,17 @@ import html
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from wsgiref.util import request_uri
 
-from bot.settings import Settings, qbo_configured
-from ledger.db import Database
 from ledger.errors import LedgerError
-from ledger.qbo import webhooks
+
+# Settings, the ledger and the QuickBooks webhooks are imported where they are used: an HTTP server that carries
+# no creditbot app (bench/bot_latency.py's bare Bolt app, the memory floor) loads none of them.
+if TYPE_CHECKING:
+    from bot.settings import Settings
+    from ledger.db import Database
+    from ledger.qbo import webhooks
 
 log = logging.getLogger("creditbot.qbo")
 
@@ -57,6 +61,7 @@ def with_qbo_routes(slack: WsgiApp, settings: Settings, db: Database) -> WsgiApp
 
 def _callback(environ: dict[str, Any], start_response: StartResponse, settings: Settings, db: Database) -> list[bytes]:
     from bot.handlers.quickbooks import live_quickbooks
+    from bot.settings import qbo_configured
 
     try:
         if not qbo_configured(settings):
@@ -76,6 +81,8 @@ def _callback(environ: dict[str, Any], start_response: StartResponse, settings: 
 
 
 def _webhook(environ: dict[str, Any], start_response: StartResponse, settings: Settings, db: Database) -> list[bytes]:
+    from ledger.qbo import webhooks
+
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -95,6 +102,7 @@ def _webhook(environ: dict[str, Any], start_response: StartResponse, settings: S
 def _apply_notices(settings: Settings, db: Database, notices: list[webhooks.ChangeNotice]) -> None:
     from bot.handlers.quickbooks import live_quickbooks
     from bot.jobs.quickbooks import post_error_alert
+    from ledger.qbo import webhooks
 
     live = live_quickbooks(settings, db)
     try:

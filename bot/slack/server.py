@@ -12,9 +12,15 @@ never by content.
 Start-up is checked once in the main process before any worker starts (settings, database schema, the bot
 token against Slack), so a mistake is one clear line, not a worker crash loop.
 
+What is read-only and the same in every worker is loaded once, in the master, before the workers are forked
+(gunicorn's `preload_app`): the code and the FAQ's built index and model (`preload_read_only`). The workers share
+those pages copy-on-write, and the master moves them out of the garbage collector's reach first, so no worker's
+collection writes to them. Each worker then builds its own app after the fork (`BuiltInEachWorker`: its database
+engine, Bolt app and scheduler), so no database connection, socket or thread is shared between them.
+
 Each worker gets ready before it serves, so the slowest requests are not the ones that find it cold or collecting
 garbage: it runs a balance read on each of its database connections (`bot.handlers.reads.warm_up`), then moves
-everything built so far out of the garbage collector's reach (`_freeze_start_up_heap`).
+everything built so far out of the garbage collector's reach (`_build_and_freeze`).
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ import hmac
 import io
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, parse_qsl
 
 from gunicorn.app.base import BaseApplication
@@ -38,15 +45,19 @@ from slack_bolt.context import BoltContext
 from slack_bolt.request.internals import build_context
 from slack_sdk.errors import SlackApiError
 
-from bot.handlers import reads
-from bot.handlers.context import Services
-from bot.settings import Settings, get_settings, open_database, qbo_config, qbo_configured, unreachable
 from bot.slack import qbo_routes
-from bot.slack.app import HTTP_SETTINGS, create_app, require_settings, run_startup_hooks, web_client
-from ledger.errors import LedgerError
+
+# creditbot's app (settings, the ledger, the listeners) is imported by the functions that build and check it:
+# this module serves any Bolt app, and bench/bot_latency.py's bare one, the floor it is measured against, loads
+# none of creditbot's code.
+if TYPE_CHECKING:
+    from bot.settings import Settings
 
 log = logging.getLogger("creditbot.server")
 
+# `creditbot serve`'s defaults: two processes a core, four threads each (bench/bot_latency.py).
+DEFAULT_WORKERS = max(2, 2 * (os.cpu_count() or 1))
+DEFAULT_THREADS = 4
 EVENTS_PATH = "/slack/events"
 HEALTH_PATH = "/healthz"
 # Slack's requests are a few kilobytes (a modal's submission with every input filled, some tens): 1 MiB is far
@@ -307,11 +318,24 @@ def _refusal(start_response: StartResponse, refused: Refused) -> list[bytes]:
     return [body]
 
 
+def preload_read_only(settings: Settings) -> None:
+    """What every worker would load alike, loaded once in the master before the fork: the FAQ (its built index,
+    and the hybrid backend's model) and, by importing them, the listeners and the ledger's code."""
+    from bot.handlers import faq_answers
+
+    faq_answers.warm_up(settings.faq_backend)
+
+
 def creditbot_wsgi_app(threads: int = 1) -> WsgiApp:
     """Built in each worker (after the fork), so no database connection or socket is shared between them.
 
     `threads`: the worker's request threads, so as many database connections are warmed up before it serves.
     """
+    from bot.handlers import reads
+    from bot.handlers.context import Services
+    from bot.settings import get_settings, open_database, unreachable
+    from bot.slack.app import create_app, run_startup_hooks
+
     settings = get_settings()
     db = open_database(settings)
     app = create_app(settings, db)
@@ -331,6 +355,10 @@ def creditbot_wsgi_app(threads: int = 1) -> WsgiApp:
 
 def check_startup(settings: Settings) -> None:
     """Everything `serve` needs, checked before the first worker starts; raises StartupError or MissingSetting."""
+    from bot.settings import open_database, qbo_config, qbo_configured, unreachable
+    from bot.slack.app import HTTP_SETTINGS, require_settings, web_client
+    from ledger.errors import LedgerError
+
     require_settings(settings, HTTP_SETTINGS, "serve")
     if qbo_configured(settings):
         try:
@@ -356,10 +384,28 @@ def check_startup(settings: Settings) -> None:
         raise StartupError(f"Cannot reach Slack's Web API at {settings.slack_api_url} ({no_answer}).") from None
 
 
+class BuiltInEachWorker:
+    """The WSGI app gunicorn preloads in the master: empty until a worker builds it, after the fork (`build`)."""
+
+    def __init__(self, load_app: Callable[[], WsgiApp]) -> None:
+        self._load_app = load_app
+        self._app: WsgiApp | None = None
+
+    def build(self) -> None:
+        self._app = self._load_app()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        assert self._app is not None, "a worker serves only after post_worker_init built its app"
+        return self._app(environ, start_response)
+
+
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, load_app: Callable[[], WsgiApp], options: dict[str, Any]) -> None:
+    def __init__(
+        self, load_app: Callable[[], WsgiApp], options: dict[str, Any], preload: Callable[[], None] | None
+    ) -> None:
         self._load_app = load_app
         self._options = options
+        self._preload = preload
         super().__init__()
 
     def load_config(self) -> None:
@@ -367,11 +413,17 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(name, value)
 
     def load(self) -> WsgiApp:
-        return self._load_app()
+        """Run in the master (preload_app): load what the workers share, then keep it out of every collection."""
+        if self._preload is not None:
+            self._preload()
+        gc.collect()
+        gc.freeze()
+        return BuiltInEachWorker(self._load_app)
 
 
-def _freeze_start_up_heap(worker: Any) -> None:
-    """Gunicorn's post_worker_init hook: the app is built; keep what it built out of every garbage collection.
+def _build_and_freeze(worker: Any) -> None:
+    """Gunicorn's post_worker_init hook: build this worker's app, then keep what it built out of every garbage
+    collection.
 
     A worker starts with some 120,000 objects (Bolt, SQLAlchemy, the FAQ index) that live as long as it does.
     Python's full collections walked them all: serving 8 concurrent balance requests, each worker ran one within
@@ -379,6 +431,7 @@ def _freeze_start_up_heap(worker: Any) -> None:
     machine): the slowest requests (gc.callbacks in workers under bench/bot_latency.py). Frozen, they are skipped
     (a full collection then takes 0.2 ms); the garbage that requests make is still collected as before.
     """
+    worker.wsgi.build()
     gc.collect()
     gc.freeze()
 
@@ -390,8 +443,10 @@ def run_server(
     workers: int,
     threads: int,
     access_log: bool = False,
+    preload: Callable[[], None] | None = None,
 ) -> None:
-    """Serve the WSGI app `load_app()` builds in each worker, until interrupted (SIGINT/SIGTERM)."""
+    """Serve the WSGI app `load_app()` builds in each worker, until interrupted (SIGINT/SIGTERM); `preload()`
+    runs once in the master before the workers are forked (what they share copy-on-write)."""
     options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
@@ -404,6 +459,7 @@ def run_server(
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "creditbot",
-        "post_worker_init": _freeze_start_up_heap,
+        "preload_app": True,
+        "post_worker_init": _build_and_freeze,
     }
-    _Gunicorn(load_app, options).run()
+    _Gunicorn(load_app, options, preload).run()

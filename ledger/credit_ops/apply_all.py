@@ -14,10 +14,10 @@ from ledger import approvals, idempotency
 from ledger.approvals import WriteRequest
 from ledger.errors import NothingToApplyAll
 from ledger.idempotency import result_to_store
+from ledger.kinds import OPEN_INVOICE_SQL
 from ledger.lookup import find_client
 from ledger.money import decimal_str, format_money
 from ledger.operations import _insert_application, _lock_bill, _record_balance_change, _with, lock_wallet
-from ledger.tables import OPEN_INVOICE_SQL
 from ledger.unit import Unit, statement
 
 OLDEST_FIRST, LARGEST_FIRST = "oldest-first", "largest-first"

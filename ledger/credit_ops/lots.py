@@ -21,8 +21,8 @@ from datetime import date
 from typing import Any
 
 from ledger import history
+from ledger.kinds import CreditKind
 from ledger.money import decimal_str
-from ledger.tables import CreditKind
 from ledger.unit import Unit, statement
 
 EXPIRY_PREFIX = "expires:"

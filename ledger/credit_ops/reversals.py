@@ -23,6 +23,7 @@ from ledger.errors import (
     UnknownApplication,
 )
 from ledger.idempotency import result_to_store
+from ledger.kinds import PaymentKind
 from ledger.lookup import find_invoice
 from ledger.money import decimal_str, format_money, parse_amount
 from ledger.operations import (
@@ -36,7 +37,6 @@ from ledger.operations import (
     lock_wallet,
     reverse_part,
 )
-from ledger.tables import PaymentKind
 from ledger.unit import Unit, statement
 
 _CLIENT_NAME = statement("SELECT name FROM client WHERE id = ?")

@@ -30,10 +30,10 @@ from ledger.errors import (
     WriteOffAlreadyReinstated,
 )
 from ledger.idempotency import result_to_store
+from ledger.kinds import CreditKind
 from ledger.lookup import find_client
 from ledger.money import decimal_str, format_money, parse_amount
 from ledger.operations import Wallet, _with, lock_wallet
-from ledger.tables import CreditKind
 from ledger.unit import Unit, statement
 
 REINSTATEMENT_PREFIX = "reinstates:"

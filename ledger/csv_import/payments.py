@@ -23,8 +23,9 @@ from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, Batched
 from ledger.csv_import.reader import CsvTable, Row
 from ledger.csv_import.run import ACTOR, Edit, ImportRun, References, known, pick, project_of, table_of
 from ledger.errors import InvalidAmount
+from ledger.kinds import PaymentKind
 from ledger.money import parse_amount
-from ledger.tables import Payment, PaymentKind
+from ledger.tables import Payment
 
 PLAIN = ("external_id", "invoice_id", "client_id", "kind", "amount_minor", "received_on", "created_at")
 ALL = (*PLAIN, "updated_at", "project_id")

@@ -22,8 +22,8 @@ from ledger.csv_import.batches import BatchedLoad, stored_rows
 from ledger.csv_import.reader import CsvTable, Row, TableSpec
 from ledger.errors import InvalidCurrency
 from ledger.history import REFUSED, Line
+from ledger.kinds import PaymentKind
 from ledger.money import decimal_str, normalize_currency
-from ledger.tables import PaymentKind
 from ledger.unit import Unit, statement
 
 # Who rows are created by: the import, whoever ran it (the history's import line names the person).

@@ -38,6 +38,7 @@ from sqlmodel import col, select
 from ledger import history
 from ledger.errors import InvalidAmount
 from ledger.history import Line
+from ledger.kinds import PaymentKind
 from ledger.money import decimal_str, parse_amount
 from ledger.qbo.entities import (
     CREDIT_MEMO,
@@ -56,18 +57,7 @@ from ledger.qbo.entities import (
 from ledger.qbo.errors import QBOFeedError
 from ledger.qbo.feed import QBOFeed
 from ledger.qbo.summary import Drift, OverpaymentChange, PaymentChange, PostedInvoice, Problem, ProblemCode, SyncSummary
-from ledger.tables import (
-    Client,
-    Credit,
-    Invoice,
-    Payment,
-    PaymentKind,
-    QBOverpayment,
-    QBTxn,
-    QBTxnPayment,
-    QBTxnStatus,
-    Reversal,
-)
+from ledger.tables import Client, Credit, Invoice, Payment, QBOverpayment, QBTxn, QBTxnPayment, QBTxnStatus, Reversal
 from ledger.totals import refresh_totals
 from ledger.unit import Unit
 

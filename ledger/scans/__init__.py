@@ -11,8 +11,8 @@
 Nothing here imports Slack or the bot.
 """
 
+from ledger.rules import ScanOptions
 from ledger.scans.alerting import AlertBatch, EarlierAttempt, claim_alerts, mark_attempt, record_posted, release
-from ledger.scans.detectors import ScanOptions
 from ledger.scans.duplicates import DuplicateReversal, FindingNoLongerOpen, NotADuplicateFinding, reverse_duplicate
 from ledger.scans.findings import Finding, FindingKind, StoredFinding
 from ledger.scans.scanner import ScanBusy, ScanReport, evaluate_all, run_scan

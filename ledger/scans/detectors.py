@@ -23,19 +23,13 @@ from sqlmodel import Session
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from ledger.money import currency_decimals, format_money
+from ledger.rules import ScanOptions
 from ledger.scans.changes import Changes, Positions
 from ledger.scans.findings import Finding, FindingKind
 
 LIVE = "NOT EXISTS (SELECT 1 FROM reversal r WHERE r.payment_id = p.id)"
 # Money fields whose change after posting makes QuickBooks disagree with the ledger.
 EDITED_FIELDS = ("total", "amount", "kind")
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    duplicate_window_days: int = 7
-    # credit_expiring warns this many days before a credit's expiry date (CREDITBOT_EXPIRY_WARNING_DAYS).
-    expiry_warning_days: int = 14
 
 
 @dataclass(frozen=True)

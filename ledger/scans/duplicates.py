@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from ledger.approvals import WriteRequest
 from ledger.errors import AlreadyReversed, LedgerError
 from ledger.operations import ReverseResult, reverse_application
-from ledger.scans.detectors import ScanOptions, detect_duplicate_credit
+from ledger.rules import ScanOptions
+from ledger.scans.detectors import detect_duplicate_credit
 from ledger.scans.findings import FindingKind, StoredFinding
 from ledger.scans.store import acknowledge, get_finding
 from ledger.tables import IdempotencyKey

@@ -28,8 +28,9 @@ from sqlmodel import Session, select
 
 from ledger.db import Database
 from ledger.errors import LedgerError
+from ledger.rules import ScanOptions
 from ledger.scans.changes import SOURCES, Changes, load_changes, max_ids, settled_positions
-from ledger.scans.detectors import DETECTORS, Detector, ScanOptions
+from ledger.scans.detectors import DETECTORS, Detector
 from ledger.scans.findings import Finding
 from ledger.scans.store import Reconciliation, reconcile
 from ledger.tables import ScanWatermark, utcnow

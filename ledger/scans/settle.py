@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ledger.scans.detectors import DETECTORS, ScanOptions
+from ledger.rules import ScanOptions
+from ledger.scans.detectors import DETECTORS
 from ledger.scans.store import Reconciliation, reconcile
 from ledger.unit import Unit, statement
 
