@@ -327,7 +327,9 @@ def static_candidates() -> dict[str, RankerFactory]:
         return {}
     semantic = static_index_factory()
 
-    def static(weight: float, answer: float = 0.2, agreement: bool = True) -> RankerFactory:
+    def static(
+        weight: float, answer: float = 0.2, agreement: bool = True, vote: tuple[int, float] = (5, 0.8)
+    ) -> RankerFactory:
         return lambda c: HybridRanker(
             c.entries,
             c.not_covered,
@@ -335,10 +337,16 @@ def static_candidates() -> dict[str, RankerFactory]:
             embedding_weight=weight,
             answer_weight=answer,
             require_agreement=agreement,
+            vote_top=vote[0],
+            vote_min=vote[1],
         )
 
     return {
-        f"static: tfidf + token table 0.7, answer text 0.2, agreement {STATIC}": static(0.7),
+        f"static: tfidf + token table 0.7, answer text 0.2, agreement, vote 4 of 5 {STATIC}": static(0.7),
+        "  static 0.7, agreement without the vote": static(0.7, vote=(0, 0.0)),
+        "  static 0.7, vote 3 of 5": static(0.7, vote=(5, 0.6)),
+        "  static 0.7, vote 5 of 5": static(0.7, vote=(5, 1.0)),
+        "  static 0.7, vote 7 of 10": static(0.7, vote=(10, 0.7)),
         "  static 0.7 without the agreement rule": static(0.7, agreement=False),
         "  static 0.5": static(0.5),
         "  static 0.6": static(0.6),

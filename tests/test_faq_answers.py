@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faq import Faq, FaqAnswer, load_faq
-from faq.decision import MAX_SUGGESTIONS, Thresholds, decide
+from faq.decision import MAX_SUGGESTIONS, RUNNER_UP_GAP, Thresholds, decide
 from faq.entries import NOT_COVERED_ID
 from faq.grounding import References
 from faq.retrieval import EntryScore, NgramIndex, char_ngrams, topic_words
@@ -123,6 +123,28 @@ def test_decide_needs_a_lead_over_the_runner_up_to_answer():
     assert unsure.outcome == "suggest" and unsure.suggestions == ("undo", "history")
     sure = decide(ranked, Thresholds(answer_min=0.5, margin_min=0.01, suggest_min=0.3))
     assert (sure.outcome, sure.entry_id) == ("answer", "undo")
+
+
+def test_an_answer_carries_the_close_runners_up_as_related_entries():
+    ranked = [EntryScore("undo", 0.90), EntryScore("history", 0.66), EntryScore("scans", 0.6)]
+    decision = decide(ranked, Thresholds(answer_min=0.5, margin_min=0.2, suggest_min=0.3))
+    assert (decision.outcome, decision.entry_id, decision.suggestions) == ("answer", "undo", ())
+    assert decision.runner_ups == ("history",)  # "scans" is further than RUNNER_UP_GAP behind: not worth a button
+
+
+def test_the_answer_lists_its_runners_up_before_its_own_related_entries():
+    faq = load_faq()
+    ranked = faq.rank("how do I undo a credit")
+    answer = faq.ask("how do I undo a credit")
+    assert answer.outcome == "answer"
+    close = [
+        s.entry_id
+        for s in ranked[1:MAX_SUGGESTIONS]
+        if s.confidence >= max(faq.thresholds.suggest_min, ranked[0].confidence - RUNNER_UP_GAP)
+    ]
+    assert answer.related[: len(close)] == close
+    assert set(faq.entry(answer.id).related) <= set(answer.related)
+    assert len(answer.related) == len(set(answer.related))
 
 
 def test_decide_measures_the_lead_against_the_runner_ups_confidence():
