@@ -2,7 +2,7 @@
 
 Method (so the printed figures hold for questions the tuning never saw):
 1. The tuning pool is every asked question (faq/content/asked/*.jsonl: the tuning set and the used-up held-out
-   sets v3 to v8, each by one author) plus the shared development set (../shared/faq/dev_questions.jsonl, when
+   sets v3 to v10 and v13, each by one author) plus the shared development set (../shared/faq/dev_questions.jsonl, when
    present). The next held-out set (faq/eval/) is not in it.
 2. Retrieval learns from the asked questions (`FaqContent.taught`), so a pool question must be ranked by a FAQ
    that never learnt it: each file's questions are ranked by a FAQ taught every other file (leave one file out;
@@ -11,9 +11,11 @@ Method (so the printed figures hold for questions the tuning never saw):
    grid is scored by a reward per question (`REWARD`) in which a confident wrong answer costs twenty correct ones,
    and a wrong answer that only just misses the thresholds (`SAFETY_BAND`) counts as given. Among equally good
    settings the one nearest the middle of that plateau is kept.
-4. Stratified k-fold cross-validation (k=5, fixed seed): fit on four folds, decide the fifth with those thresholds,
-   and pool the held-out decisions. Each candidate ranker (`--compare`) goes through the same procedure, which is
-   how the approach was picked. The embedding candidates (`faq.embedding`) are compared only when the model
+4. Leave one author set out: each file's questions are decided by thresholds fitted on every other file's
+   rankings (so neither the retrieval nor the thresholds saw that author), and the held-out decisions are pooled.
+   This is the honest development measure; stratified k-fold (`--kfold`, k=5, fixed seed) mixes each author's
+   questions into the fit and runs higher. Each candidate ranker (`--compare`) goes through the same procedure,
+   which is how the approach was picked. The embedding candidates (`faq.embedding`) are compared only when the model
    package is installed; `--only TEXT` runs the candidates whose name contains TEXT.
 5. The shipped thresholds (`faq.decision.TUNED_THRESHOLDS`, `HYBRID_THRESHOLDS`) are fitted on the whole pool's
    leave-one-file-out rankings; the tool says so when they differ from what it fits.
