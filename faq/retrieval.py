@@ -256,6 +256,12 @@ class EntryRanker:
         ignored = self.unseen_words(question) if self.drop_unseen else frozenset()
         return self.phrasing_index.similarities(question, ignored)
 
+    def phrasing_count(self, entry_id: str) -> int:
+        """How many phrasing documents (title, phrasings, asked questions) the entry has."""
+        position = self.content_order[entry_id]
+        end = self.phrasing_starts[position + 1] if position + 1 < len(self.phrasing_starts) else None
+        return int((end if end is not None else self.phrasing_index.document_count) - self.phrasing_starts[position])
+
     def phrasing_owner(self, document: int) -> str:
         """The entry id (or `NOT_COVERED_ID`) whose phrasing document number `document` is."""
         return self.entry_ids[int(np.searchsorted(self.phrasing_starts, document, side="right")) - 1]
@@ -384,9 +390,10 @@ class HybridRanker:
 
     def _vote(self, entry_id: str, phrasings: np.ndarray) -> float:
         """The share of the `vote_top` phrasings closest to the question that belong to `entry_id` (1 if no vote)."""
-        if not self.vote_top:
+        # An entry with fewer phrasings than the vote counts (a small FAQ being written) cannot win it: no vote.
+        if not self.vote_top or self.lexical.phrasing_count(entry_id) < self.vote_top:
             return 1.0
-        nearest = np.argpartition(-phrasings, self.vote_top)[: self.vote_top]
+        nearest = np.argpartition(-phrasings, self.vote_top - 1)[: self.vote_top]
         return sum(self.lexical.phrasing_owner(document) == entry_id for document in nearest) / self.vote_top
 
     def _scores(self, question: str) -> tuple[dict[str, float], tuple[str | None, str], np.ndarray]:
