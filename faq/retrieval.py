@@ -359,6 +359,8 @@ class HybridRanker:
         require_agreement: bool = False,
         vote_top: int = 0,
         vote_min: float = 0.0,
+        unseen_as: str | None = None,
+        not_covered_weight: float = 1.0,
     ) -> None:
         self.embedding_weight = embedding_weight
         # The first entry counts as agreed only when TF-IDF alone and the embedding alone also put it first ...
@@ -366,6 +368,12 @@ class HybridRanker:
         # ... and (with vote_top) when at least vote_min of the vote_top phrasings closest to the question (by the
         # same blend, phrasing by phrasing) are its own: one lucky phrasing among another entry's does not answer.
         self.vote_top, self.vote_min = vote_top, vote_min
+        # What the embedding reads for a word no entry and no not-covered question uses (mostly a name the ledger
+        # did not supply): None keeps it, "" drops it, "client" reads it as grounding reads a known client.
+        self.unseen_as = unseen_as
+        # The not-covered list's score is its closest question alone, an entry's is diluted by its whole text and
+        # answer: this factor puts them on a closer footing (1.0: as they come).
+        self.not_covered_weight = not_covered_weight
         self.answer_weight = answer_weight
         self.lexical = EntryRanker(entries, not_covered, with_coverage=with_coverage)
         self.topic_ids = [entry.id for entry in entries]
@@ -388,6 +396,18 @@ class HybridRanker:
     def scores(self, question: str) -> dict[str, float]:
         return self._scores(question)[0]
 
+    def _embedded_text(self, question: str) -> str:
+        if self.unseen_as is None:
+            return question
+        unseen = self.lexical.unseen_words(question)
+        if not unseen:
+            return question
+        kept = []
+        for token in question.split():
+            words = topic_words(token)
+            kept.append(self.unseen_as if words and all(word in unseen for word in words) else token)
+        return " ".join(token for token in kept if token)
+
     def _vote(self, entry_id: str, phrasings: np.ndarray) -> float:
         """The share of the `vote_top` phrasings closest to the question that belong to `entry_id` (1 if no vote)."""
         # An entry with fewer phrasings than the vote counts (a small FAQ being written) cannot win it: no vote.
@@ -401,7 +421,7 @@ class HybridRanker:
         blended similarity of every phrasing (what the vote counts)."""
         lexical_phrasings = self.lexical.phrasing_similarities(question)
         lexical = self.lexical.scores_from(question, lexical_phrasings) if self.embedding_weight < 1 else {}
-        similarities = self.semantic.similarities(semantic_text(question))
+        similarities = self.semantic.similarities(semantic_text(self._embedded_text(question)))
         closest = np.maximum.reduceat(similarities, self.semantic.starts)
         # The phrasing documents of TF-IDF and the embedding's first groups are the same texts in the same order.
         phrasings = (1 - self.embedding_weight) * lexical_phrasings + self.embedding_weight * similarities[
@@ -417,6 +437,8 @@ class HybridRanker:
             if len(answers) and entry_id != NOT_COVERED_ID:
                 semantic = (1 - self.answer_weight) * semantic + self.answer_weight * max(float(answers[position]), 0.0)
             blended = (1 - self.embedding_weight) * lexical.get(entry_id, 0.0) + self.embedding_weight * semantic
+            if entry_id == NOT_COVERED_ID:
+                blended *= self.not_covered_weight
             if blended > 0:
                 scores[entry_id] = min(blended, 1.0)
         return scores, (lexical_top, semantic_top), phrasings

@@ -330,7 +330,12 @@ def static_candidates() -> dict[str, RankerFactory]:
     semantic = static_index_factory()
 
     def static(
-        weight: float, answer: float = 0.2, agreement: bool = True, vote: tuple[int, float] = (5, 0.8)
+        weight: float,
+        answer: float = 0.2,
+        agreement: bool = True,
+        vote: tuple[int, float] = (5, 0.8),
+        unseen_as: str | None = None,
+        not_covered: float = 1.0,
     ) -> RankerFactory:
         return lambda c: HybridRanker(
             c.entries,
@@ -341,11 +346,17 @@ def static_candidates() -> dict[str, RankerFactory]:
             require_agreement=agreement,
             vote_top=vote[0],
             vote_min=vote[1],
+            unseen_as=unseen_as,
+            not_covered_weight=not_covered,
         )
 
     return {
         f"static: tfidf + token table 0.7, answer text 0.2, agreement, vote 4 of 5 {STATIC}": static(0.7),
         "  static 0.7, agreement without the vote": static(0.7, vote=(0, 0.0)),
+        "  static 0.7, unseen words read as 'client' by the embedding": static(0.7, unseen_as="client"),
+        "  static 0.7, unseen words left out of the embedding": static(0.7, unseen_as=""),
+        "  static 0.7, not-covered score x 0.95": static(0.7, not_covered=0.95),
+        "  static 0.7, not-covered score x 0.90": static(0.7, not_covered=0.9),
         "  static 0.7, vote 3 of 5": static(0.7, vote=(5, 0.6)),
         "  static 0.7, vote 5 of 5": static(0.7, vote=(5, 1.0)),
         "  static 0.7, vote 7 of 10": static(0.7, vote=(10, 0.7)),
