@@ -40,8 +40,8 @@ from faq.grounding import (
 from faq.retrieval import (
     STATIC_ANSWER_WEIGHT,
     STATIC_EMBEDDING_WEIGHT,
-    STATIC_VOTE_MIN,
-    STATIC_VOTE_TOP,
+    VOTE_MIN,
+    VOTE_TOP,
     EntryRanker,
     EntryScore,
     HybridRanker,
@@ -339,8 +339,8 @@ def retrieval_for(backend: Backend, cache: Path | None = None) -> tuple[RankerFa
                     embedding_weight=STATIC_EMBEDDING_WEIGHT,
                     answer_weight=STATIC_ANSWER_WEIGHT,
                     require_agreement=True,
-                    vote_top=STATIC_VOTE_TOP,
-                    vote_min=STATIC_VOTE_MIN,
+                    vote_top=VOTE_TOP,
+                    vote_min=VOTE_MIN,
                 ),
                 STATIC_THRESHOLDS,
                 "static",
@@ -349,7 +349,18 @@ def retrieval_for(backend: Backend, cache: Path | None = None) -> tuple[RankerFa
     if backend == "hybrid":
         semantic = semantic_index_factory(cache)
         if semantic is not None:
-            return (lambda c: HybridRanker(c.entries, c.not_covered, semantic)), HYBRID_THRESHOLDS, "hybrid"
+            return (
+                lambda c: HybridRanker(
+                    c.entries,
+                    c.not_covered,
+                    semantic,
+                    require_agreement=True,
+                    vote_top=VOTE_TOP,
+                    vote_min=VOTE_MIN,
+                ),
+                HYBRID_THRESHOLDS,
+                "hybrid",
+            )
         log.info("FAQ backend 'hybrid' needs the embedding model (faq/README.md); answering with 'tfidf'")
     return (lambda c: EntryRanker(c.entries, c.not_covered)), TUNED_THRESHOLDS, "tfidf"
 

@@ -301,7 +301,7 @@ CANDIDATE_RANKERS: dict[str, RankerFactory] = {
 def embedding_candidates(semantic: SemanticIndexFactory) -> dict[str, RankerFactory]:
     """The embedding-based candidates: embedding alone, and blended with the shipped TF-IDF score."""
 
-    def hybrid(weight: float, **options: float | bool) -> RankerFactory:
+    def hybrid(weight: float, **options: float | bool | int) -> RankerFactory:
         return lambda c: HybridRanker(c.entries, c.not_covered, semantic, embedding_weight=weight, **options)
 
     return {
@@ -315,9 +315,12 @@ def embedding_candidates(semantic: SemanticIndexFactory) -> dict[str, RankerFact
         "hybrid: tfidf (shipped) + embedding 0.7": hybrid(0.7, answer_weight=0.0),
         "  hybrid 0.5, without coverage": hybrid(0.5, answer_weight=0.0, with_coverage=False),
         "  hybrid 0.4, answer text 0.2": hybrid(0.4),
-        f"  hybrid 0.5, answer text 0.2 {HYBRID}": hybrid(0.5),
+        "  hybrid 0.5, answer text 0.2 (the hybrid backend until the v13 round)": hybrid(0.5),
         "  hybrid 0.6, answer text 0.2": hybrid(0.6),
         "  hybrid 0.5, answer text 0.4": hybrid(0.5, answer_weight=0.4),
+        f"  hybrid 0.5, answer text 0.2, agreement and vote 4 of 5 {HYBRID}": hybrid(
+            0.5, require_agreement=True, vote_top=5, vote_min=0.8
+        ),
     }
 
 
