@@ -40,6 +40,8 @@ from faq.grounding import (
 from faq.retrieval import (
     STATIC_ANSWER_WEIGHT,
     STATIC_EMBEDDING_WEIGHT,
+    VOTE_MIN,
+    VOTE_TOP,
     EntryRanker,
     EntryScore,
     HybridRanker,
@@ -221,7 +223,8 @@ class Faq:
                 suggestions=[],
                 outcome="answer",
                 title=entry.title,
-                related=list(entry.related),
+                # The close runners-up first: the bot shows the first three as buttons under the answer.
+                related=list(dict.fromkeys([*decision.runner_ups, *entry.related])),
             )
         if decision.outcome == "suggest":
             return FaqAnswer(
@@ -336,6 +339,8 @@ def retrieval_for(backend: Backend, cache: Path | None = None) -> tuple[RankerFa
                     embedding_weight=STATIC_EMBEDDING_WEIGHT,
                     answer_weight=STATIC_ANSWER_WEIGHT,
                     require_agreement=True,
+                    vote_top=VOTE_TOP,
+                    vote_min=VOTE_MIN,
                 ),
                 STATIC_THRESHOLDS,
                 "static",
@@ -344,7 +349,18 @@ def retrieval_for(backend: Backend, cache: Path | None = None) -> tuple[RankerFa
     if backend == "hybrid":
         semantic = semantic_index_factory(cache)
         if semantic is not None:
-            return (lambda c: HybridRanker(c.entries, c.not_covered, semantic)), HYBRID_THRESHOLDS, "hybrid"
+            return (
+                lambda c: HybridRanker(
+                    c.entries,
+                    c.not_covered,
+                    semantic,
+                    require_agreement=True,
+                    vote_top=VOTE_TOP,
+                    vote_min=VOTE_MIN,
+                ),
+                HYBRID_THRESHOLDS,
+                "hybrid",
+            )
         log.info("FAQ backend 'hybrid' needs the embedding model (faq/README.md); answering with 'tfidf'")
     return (lambda c: EntryRanker(c.entries, c.not_covered)), TUNED_THRESHOLDS, "tfidf"
 

@@ -350,9 +350,12 @@ class EmbeddingIndex:
         # Group g's texts are rows starts[g] .. starts[g + 1] - 1: np.maximum.reduceat takes each group's best.
         self.starts = np.cumsum([0, *(len(group) for group in groups[:-1])])
 
+    def similarities(self, question: str) -> np.ndarray:
+        """The cosine of the question to every text, in order (groups are runs of texts from `starts`)."""
+        return self.vectors @ self.encoder.question_vector(question)
+
     def closest(self, question: str) -> np.ndarray:
-        similarities = self.vectors @ self.encoder.question_vector(question)
-        return np.maximum.reduceat(similarities, self.starts)
+        return np.maximum.reduceat(self.similarities(question), self.starts)
 
 
 def embedding_index_factory(cache: Path | None = None) -> Callable[[Sequence[Sequence[str]]], EmbeddingIndex] | None:

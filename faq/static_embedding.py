@@ -156,8 +156,12 @@ class StaticEmbeddingIndex:
         self.vectors = encoder.encode(texts)
         self.starts = np.cumsum([0, *(len(group) for group in groups[:-1])])
 
+    def similarities(self, question: str) -> np.ndarray:
+        """The cosine of the question to every text, in order (groups are runs of texts from `starts`)."""
+        return self.vectors @ self.encoder.encode_one(question)
+
     def closest(self, question: str) -> np.ndarray:
-        return np.maximum.reduceat(self.vectors @ self.encoder.encode_one(question), self.starts)
+        return np.maximum.reduceat(self.similarities(question), self.starts)
 
 
 def model_available(directory: Path = MODEL_DIR) -> bool:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faq import Faq, FaqAnswer, load_faq
-from faq.decision import MAX_SUGGESTIONS, Thresholds, decide
+from faq.decision import MAX_SUGGESTIONS, RUNNER_UP_GAP, Thresholds, decide
 from faq.entries import NOT_COVERED_ID
 from faq.grounding import References
 from faq.retrieval import EntryScore, NgramIndex, char_ngrams, topic_words
@@ -28,12 +28,20 @@ def test_a_clear_question_is_answered_with_its_entry():
     assert "applying-credits" in answer.related
 
 
-def test_a_question_close_to_two_entries_gets_did_you_mean():
+def test_a_question_close_to_two_entries_answers_one_and_offers_the_other_first():
+    # Since the v13 round the closer entry answers when the phrasing vote agrees, and the close runner-up is the
+    # first related button under it, instead of a bare "did you mean".
     answer = load_faq().ask("overpayment")
+    overpayment_entries = {"qb-overpayments", "finding-qb-overpayment-unreflected"}
+    assert answer.outcome == "answer" and answer.id in overpayment_entries
+    assert answer.related[0] == (overpayment_entries - {answer.id}).pop()
+
+
+def test_a_question_the_views_disagree_on_gets_did_you_mean():
+    answer = load_faq().ask("export credits to excel")
     assert answer.outcome == "suggest"
     assert answer.id is None and answer.title is None
-    # Both overpayment entries first (a third, weaker suggestion may follow).
-    assert set(answer.suggestions[:2]) == {"qb-overpayments", "finding-qb-overpayment-unreflected"}
+    assert answer.suggestions[0] == "reports-and-exports"
     for entry_id in answer.suggestions:
         assert load_faq().entry(entry_id).title in answer.answer
 
@@ -123,6 +131,28 @@ def test_decide_needs_a_lead_over_the_runner_up_to_answer():
     assert unsure.outcome == "suggest" and unsure.suggestions == ("undo", "history")
     sure = decide(ranked, Thresholds(answer_min=0.5, margin_min=0.01, suggest_min=0.3))
     assert (sure.outcome, sure.entry_id) == ("answer", "undo")
+
+
+def test_an_answer_carries_the_close_runners_up_as_related_entries():
+    ranked = [EntryScore("undo", 0.90), EntryScore("history", 0.66), EntryScore("scans", 0.6)]
+    decision = decide(ranked, Thresholds(answer_min=0.5, margin_min=0.2, suggest_min=0.3))
+    assert (decision.outcome, decision.entry_id, decision.suggestions) == ("answer", "undo", ())
+    assert decision.runner_ups == ("history",)  # "scans" is further than RUNNER_UP_GAP behind: not worth a button
+
+
+def test_the_answer_lists_its_runners_up_before_its_own_related_entries():
+    faq = load_faq()
+    ranked = faq.rank("how do I undo a credit")
+    answer = faq.ask("how do I undo a credit")
+    assert answer.outcome == "answer"
+    close = [
+        s.entry_id
+        for s in ranked[1:MAX_SUGGESTIONS]
+        if s.confidence >= max(faq.thresholds.suggest_min, ranked[0].confidence - RUNNER_UP_GAP)
+    ]
+    assert answer.related[: len(close)] == close
+    assert set(faq.entry(answer.id).related) <= set(answer.related)
+    assert len(answer.related) == len(set(answer.related))
 
 
 def test_decide_measures_the_lead_against_the_runner_ups_confidence():

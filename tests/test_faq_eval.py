@@ -20,20 +20,26 @@ from faq.evaluation import EvalFileError, EvalTotals, evaluate, parse_eval_lines
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_SET = REPO / "tests" / "data" / "dev_questions.jsonl"  # the shared development set (tests/data/README.md)
-ASKED = REPO / "faq" / "content" / "asked"  # the tuning set and the used-up held-out sets v3 to v8: learnt from
-FRESH_HELD_OUT_SET = REPO / "faq" / "eval" / "heldout_v10.jsonl"  # v10: another author, never learnt or tuned on
+ASKED = REPO / "faq" / "content" / "asked"  # the tuning set and the used-up held-out sets v3 to v13: learnt from
 
 # In-sample (the FAQ learnt these very questions), measured after the v9 round: top-1 99.0% / 95.9% / 100% /
 # 99.2% / 100% / 100% / 100% / 100%, every out-of-scope question refused, no confident wrong answer.
 LEARNT_FLOORS = [
     ("questions.jsonl", 0.98, 0.99),
     ("v3.jsonl", 0.95, 0.99),
-    *((f"v{number}.jsonl", 0.99, 0.99) for number in range(4, 10)),
+    *((f"v{number}.jsonl", 0.99, 0.99) for number in (4, 5, 6, 7, 8, 9, 10, 13)),
 ]
-# Leave one file out with the default ("static") backend and its thresholds, measured in the static round: v7
-# 93.8% top-1 / 100% refused / 0 confident wrong, v8 91.3% / 97.6% / 0, v9 88.0% / 100% / 1 (TF-IDF: 92.3% /
-# 95.6% / 0, 87.8% / 97.6% / 0, 81.6% / 95.0% / 0). The one v9 question is in faq/README.md.
-NEW_AUTHOR_FLOORS = [("v7.jsonl", 0.93, 0.99, 0), ("v8.jsonl", 0.91, 0.97, 0), ("v9.jsonl", 0.88, 0.99, 1)]
+# Leave one author's file out with the default ("static") backend and its shipped thresholds, measured in the v13
+# round (faq/README.md): top-1 / answered outright / refused / confident wrong, v7 93.1% / 64.6% / 100% / 0, v8
+# 94.8% / 64.3% / 95.2% / 0, v9 91.2% / 57.6% / 100% / 0, v10 91.5% / 51.2% / 90.0% / 0, v13 77.3% / 46.0% /
+# 95.0% / 1. Before the round's phrasing vote the same files were answered 46.2%, 40.9%, 36.0%, 33.3% and 24.7%.
+NEW_AUTHOR_FLOORS = [
+    ("v7.jsonl", 0.93, 0.64, 0.99, 0),
+    ("v8.jsonl", 0.94, 0.64, 0.95, 0),
+    ("v9.jsonl", 0.91, 0.57, 0.99, 0),
+    ("v10.jsonl", 0.91, 0.51, 0.90, 0),
+    ("v13.jsonl", 0.77, 0.45, 0.95, 1),
+]
 
 
 def measured(path: Path) -> EvalTotals:
@@ -41,26 +47,17 @@ def measured(path: Path) -> EvalTotals:
     return totals
 
 
-def assert_floors(totals: EvalTotals, top1: float, refused: float, confident_wrong: int = 0) -> None:
+def assert_floors(
+    totals: EvalTotals, top1: float, refused: float, confident_wrong: int = 0, answered: float = 0.0
+) -> None:
     assert totals.confident_wrong <= confident_wrong, "a confident wrong answer is the worst outcome"
     assert totals.top1_accuracy >= top1, f"top-1 {totals.top1_accuracy:.1%} < {top1:.0%}"
+    assert totals.answered_rate >= answered, f"answered outright {totals.answered_rate:.1%} < {answered:.0%}"
     assert totals.refusal_rate >= refused, f"refused {totals.refusal_rate:.1%} < {refused:.0%}"
 
 
 def test_dev_set_meets_the_targets():
     assert_floors(measured(DEV_SET), top1=0.95, refused=0.90)
-
-
-def test_fresh_held_out_set_stays_at_its_measured_floor():
-    # v10 (169 questions, 40 out of scope) was written during the asked-questions round by an author who saw
-    # neither the content nor any other set, and run on the code at the start of the round (TF-IDF top-1 74.4%,
-    # refused 95.0%, 1 confident wrong), before v9 was learnt (86.0%, 97.5%, 0) and at the end (89.9%, 95.0%,
-    # 0). Not learnt, not tuned on. In the static round the default backend became "static": 92.2% top-1,
-    # 92.5% refused, 0 confident wrong (TF-IDF 88.4% / 97.5% / 0 with the new content). The top-1 target (95%)
-    # is not met here; see faq/README.md.
-    totals = measured(FRESH_HELD_OUT_SET)
-    assert totals.answerable >= 120 and totals.out_of_scope >= 40
-    assert_floors(totals, top1=0.92, refused=0.92)
 
 
 @pytest.mark.parametrize(("name", "top1", "refused"), LEARNT_FLOORS)
@@ -71,9 +68,9 @@ def test_asked_questions_are_learnt(name: str, top1: float, refused: float):
     assert_floors(totals, top1=top1, refused=refused)
 
 
-@pytest.mark.parametrize(("name", "top1", "refused", "wrong"), NEW_AUTHOR_FLOORS)
+@pytest.mark.parametrize(("name", "top1", "answered", "refused", "wrong"), NEW_AUTHOR_FLOORS)
 def test_a_new_authors_questions_are_answered_by_a_faq_that_never_learnt_them(
-    name: str, top1: float, refused: float, wrong: int
+    name: str, top1: float, answered: float, refused: float, wrong: int
 ):
     # The method's own estimate: one author's file, ranked by the FAQ taught every other asked file (what
     # `python -m faq.tuning` does for the whole pool), decided with the shipped thresholds.
@@ -84,7 +81,7 @@ def test_a_new_authors_questions_are_answered_by_a_faq_that_never_learnt_them(
     samples = tuning.held_out_samples(content, questions, make_ranker)
     assert {sample.question.source for sample in samples} == {str(ASKED / name)}
     totals = tuning.totals_for(tuning.decide_samples(samples, thresholds))
-    assert_floors(totals, top1=top1, refused=refused, confident_wrong=wrong)
+    assert_floors(totals, top1=top1, refused=refused, confident_wrong=wrong, answered=answered)
 
 
 def test_eval_lines_accept_null_and_list_of_null_as_out_of_scope():

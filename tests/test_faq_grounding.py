@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from faq import load_faq
-from faq.grounding import ClientNames, References, find_invoice_numbers, find_references, mask_references
+from faq.grounding import (
+    ClientNames,
+    GroundedFinding,
+    References,
+    amounts_in,
+    find_invoice_numbers,
+    find_references,
+    mask_references,
+    matching_findings,
+)
 
 
 @pytest.mark.parametrize(
@@ -147,3 +158,34 @@ def test_a_faq_with_grounding_masks_names_and_passes_references_to_the_grounder(
     assert answer.id == "issuing-credits" and answer.facts == ["facts about Globex Corporation"]
     assert seen == [References(client_names=("Globex Corporation",))]
     assert load_faq().ask("how do I undo a credit").facts == []  # the shared FAQ is not changed
+
+
+@pytest.mark.parametrize(
+    ("question", "amounts"),
+    [
+        ("why is invoice off by 600?", (Decimal("600"),)),
+        ("off by $600.00", (Decimal("600.00"),)),
+        ("it shows 1,200 too much", (Decimal("1200"),)),
+        ("600 dollars missing", (Decimal("600"),)),
+        ("credit of 99.5 applied twice", (Decimal("99.5"),)),
+        ("is the 401k match a credit", ()),  # a word, not an amount
+        ("version 1.2.3 broke it", ()),
+    ],
+)
+def test_amounts_in_a_question_are_read_as_typed(question: str, amounts: tuple[Decimal, ...]):
+    assert amounts_in(question) == amounts
+
+
+def test_an_amount_picks_the_finding_it_equals_and_no_other():
+    duplicate = GroundedFinding("finding-duplicate-credit", "Duplicate credit", "x", amounts=(Decimal("600.00"),))
+    edit = GroundedFinding("finding-post-sync-edit", "Edit after posting", "y", amounts=(Decimal("250.00"),))
+    assert matching_findings("off by 600", [duplicate, edit]) == [duplicate]
+    assert matching_findings("why $250 more", [duplicate, edit]) == [edit]
+    assert matching_findings("off by 100", [duplicate, edit]) == []
+    assert matching_findings("why is it off", [duplicate, edit]) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_amounts_in_never_crashes(question: str):
+    assert all(isinstance(amount, Decimal) for amount in amounts_in(question))
