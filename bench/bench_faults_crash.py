@@ -25,10 +25,13 @@ process is.
   watermark. `creditbot qb poll` is killed a random moment into a poll's duration. Every payment older than the
   stored watermark must be in the ledger (nothing skipped), none twice, and the next poll brings the rest.
 - alert (--findings per kill point): that many invoices get a duplicated credit application, and
-  `creditbot scan --alert` (Slack: the stand-in, tests/slack_standin.py, through SLACK_API_URL) is killed a random
-  moment into a run's duration. The claims it held are aged past their lease (as if 15 minutes had gone by) and
-  the next run must leave every finding in the channel exactly once (the claim-token recovery), recorded with its
-  message.
+  `creditbot scan --alert` (Slack: the stand-in, tests/slack_standin.py, through SLACK_API_URL, answering in
+  0.2 s like a real Slack) is killed a random moment into a run's duration. The claims it held are aged past
+  their lease (as if 15 minutes had gone by) and the next run must leave every finding in the channel exactly once
+  (the claim-token recovery), recorded with its message.
+
+Besides the outcomes, each path counts where its kills landed (requests cut off, the poll's steps, the alert
+states), from the ledger and the stand-ins right after the kill.
 
 Prints one line per path and database and writes `crash.json` to --out. Any violated check exits 1.
 """
@@ -56,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import SQLModel, col, select
+from sqlmodel import SQLModel, col, func, select
 
 import ledger.tables  # noqa: F401  (every table on the metadata)
 from bench.bot_latency import free_port
@@ -80,6 +83,9 @@ PATHS = ("import", "serve", "poll", "alert")
 APOLOGY = "something went wrong"
 FINISH_SECONDS = 60  # how long the restarted server may take to finish the stream's work
 WORKERS = 2
+# The alert path's Slack answers each call this long after carrying it out, as a real Slack's round trip takes:
+# a kill then often lands with a message posted and its answer not yet back (the claim-token recovery's case).
+SLACK_LATENCY = 0.2
 
 
 def row_counts(db: Database) -> tuple[int, ...]:
@@ -89,7 +95,7 @@ def row_counts(db: Database) -> tuple[int, ...]:
 
 
 def consistent(db: Database) -> bool:
-    with db.read() as unit:
+    with db.read(snapshot=True) as unit:  # a surviving worker may still be writing
         return check_totals(unit).ok
 
 
@@ -189,6 +195,9 @@ def _after_import_crash(url: str, csv: Path, empty: tuple[int, ...], complete: t
 
 
 def _child_command(kind: str, *arguments: str) -> list[str]:
+    if kind == "creditbot":  # the command line itself, "ready" once Python and the CLI are loaded
+        run = "import sys; from bot.cli import main; print('ready', flush=True); sys.argv[0] = 'creditbot'; main()"
+        return [sys.executable, "-c", run, *arguments]
     return [sys.executable, "-m", "bench.bench_faults_crash", "--child", kind, *arguments]
 
 
@@ -221,17 +230,10 @@ def _finishes(command: list[str], env: dict[str, str]) -> bool:
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, check=False).returncode == 0
 
 
-def _child(kind: str, arguments: list[str]) -> None:
-    if kind == "import":
-        db = Database(arguments[0])
-        print("ready", flush=True)
-        import_directory(db, Path(arguments[1]))
-        return
-    from bot.cli import main as creditbot
-
-    sys.argv = ["creditbot", *arguments]
+def _child(url: str, csv: str) -> None:
+    db = Database(url)
     print("ready", flush=True)
-    creditbot()
+    import_directory(db, Path(csv))
 
 
 def _progress(path: str, database: str, kill: int, kills: int, state: str) -> None:
@@ -265,16 +267,18 @@ def crash_serve(url: str | None, folder: Path, kills: int, requests: int, seed: 
     import_rows(db, clients=[client("S1")], credits=[credit("SCR-1", "S1", amount="1000000.00")],
                 invoices=[invoice(number, "S1", "100.00") for round_ in numbers for number in round_])  # fmt: skip
     rng = random.Random(seed)
-    states = []
+    states, landed, interrupted = [], Counter[str](), 0
     with SlackStandIn() as slack, _server(url, slack) as (master, base):
         bot = BotUnderTest(base, slack)
         for kill in range(kills):
             stream = _Stream(bot, kill, numbers[kill])
             states.append(_crash_stream(db, master, base, stream, rng))
+            landed["with requests cut off" if stream.interrupted else "between requests"] += 1
+            interrupted += stream.interrupted
             _progress("serve", _name(url), kill, kills, states[-1])
     db.dispose()
-    return {"path": "serve", "database": _name(url), "size": requests, "kills": kills,
-            **_tally(states, ("finished",))}  # fmt: skip
+    return {"path": "serve", "database": _name(url), "size": requests, "kills": kills, "landed": dict(landed),
+            "requests_cut_off": interrupted, **_tally(states, ("finished",))}  # fmt: skip
 
 
 class _Stream:
@@ -285,6 +289,7 @@ class _Stream:
         self.applies = {n: bot.slash_body(f"apply {n} 1.00", trigger_id=f"crash-{n}") for n in numbers}
         self.clicks: dict[str, str] = {}  # invoice -> the click's body, once its reply with Undo was seen
         self.errors = 0
+        self.interrupted = 0  # requests of the stream whose worker was killed under them
 
     def undone(self, number: str) -> bool:
         return int(number.rsplit("-", 1)[1]) % 3 == 0
@@ -318,7 +323,8 @@ def _crash_stream(db: Database, master: subprocess.Popen[bytes], base: str, stre
     after, answered = rng.randrange(len(stream.numbers)), Counter[str]()
 
     def one(number: str) -> None:
-        stream.send(number)
+        if not stream.send(number):
+            stream.interrupted += 1
         answered[number] += 1
 
     with ThreadPoolExecutor(4) as pool:
@@ -412,10 +418,13 @@ def crash_poll(url: str | None, folder: Path, kills: int, changes: int, seed: in
     url = _fresh(url, folder, "poll")
     db = Database(url)
     rounds = kills + 1  # the first measures a poll's duration
-    import_rows(db, clients=[client("Q1", qb_customer_id="58")],
-                invoices=[invoice(f"QB-{k}-{n}", "Q1", "1000.00") for k in range(rounds) for n in range(changes)])
+    import_rows(
+        db,
+        clients=[client("Q1", qb_customer_id="58")],
+        invoices=[invoice(f"QB-{k}-{n}", "Q1", "1000.00") for k in range(rounds) for n in range(changes)],
+    )
     rng = random.Random(seed)
-    states = []
+    states, landed = [], Counter[str]()
     # Every other call to QuickBooks finds its access token expired: a poll refreshes it (a rotating refresh token).
     with QBOStandIn(expire_every=2) as qbo:
         connect(LiveQuickBooks.open(qbo_config(qbo), db), qbo)
@@ -425,12 +434,28 @@ def crash_poll(url: str | None, folder: Path, kills: int, changes: int, seed: in
         duration = _child_seconds(command, env)
         for kill in range(kills):
             _quickbooks_changes(qbo, kill + 1, changes)
+            refreshes = qbo.refreshes
             _kill_child(command, env, rng.uniform(0, duration * 1.1))
+            landed[_poll_landed(url, qbo, kill + 1, changes, qbo.refreshes > refreshes)] += 1
             states.append(_after_poll_crash(url, qbo, command, env))
             _progress("poll", _name(url), kill, kills, states[-1])
     db.dispose()
     return {"path": "poll", "database": _name(url), "size": 2 * changes, "kills": kills, "run_s": round(duration, 3),
-            **_tally(states, ("finished",))}  # fmt: skip
+            "landed": dict(landed), **_tally(states, ("finished",))}  # fmt: skip
+
+
+def _poll_landed(url: str, qbo: QBOStandIn, round_: int, changes: int, refreshed: bool) -> str:
+    """Where the kill landed: before or after the token refresh, and before or after the page was applied."""
+    db = opened(url)
+    if db is None:
+        return "unopenable"
+    with db.read() as unit:
+        paid = unit.session.exec(
+            select(func.count()).where(col(Invoice.number).startswith(f"QB-{round_}-"), Invoice.cash_paid_minor > 0)
+        ).one()
+    db.dispose()
+    step = "before the token refresh" if not refreshed else "after the token refresh"
+    return step if paid == 0 else f"{step}, page applied" if paid == changes else f"{step}, {paid} of {changes} applied"
 
 
 def _quickbooks_changes(qbo: QBOStandIn, round_: int, changes: int) -> None:
@@ -486,8 +511,10 @@ def crash_alert(url: str | None, folder: Path, kills: int, findings: int, seed: 
     url = _fresh(url, folder, "alert")
     db = Database(url)
     rng = random.Random(seed)
-    states = []
+    states, landed = [], Counter[str]()
     with SlackStandIn() as slack:
+        slack.latency = SLACK_LATENCY
+        slack.server.handle_error = lambda *_: None  # the killed run's sockets break under the answers: expected
         env = _environment(url, SLACK_BOT_TOKEN="xoxb-crash", SLACK_API_URL=slack.api_url,
                            CREDITBOT_ALERT_CHANNEL=CHANNEL)  # fmt: skip
         command = _child_command("creditbot", "scan", "--alert")
@@ -496,11 +523,29 @@ def crash_alert(url: str | None, folder: Path, kills: int, findings: int, seed: 
         for kill in range(kills):
             _duplicates(db, kill + 2, findings)
             _kill_child(command, env, rng.uniform(0, duration * 1.1))
+            landed[_alert_landed(url, kill + 2, findings)] += 1
             states.append(_after_alert_crash(url, slack, command, env))
             _progress("alert", _name(url), kill, kills, states[-1])
     db.dispose()
     return {"path": "alert", "database": _name(url), "size": findings, "kills": kills, "run_s": round(duration, 3),
-            **_tally(states, ("finished",))}  # fmt: skip
+            "landed": dict(landed), **_tally(states, ("finished",))}  # fmt: skip
+
+
+def _alert_landed(url: str, rounds: int, findings: int) -> str:
+    """Where the kill landed, from the findings' alert states: scanning, claimed, posting, between messages, done."""
+    db = opened(url)
+    if db is None:
+        return "unopenable"
+    with db.read() as unit:
+        states = Counter(unit.session.exec(select(ScanFinding.alert_state)))
+    db.dispose()
+    if sum(states.values()) < rounds * findings:
+        return "during the scan"
+    if states["posting"]:
+        return "claimed or posting"
+    if states["pending"]:
+        return "between messages" if states["pending"] < findings else "after the scan, before posting"
+    return "after posting"
 
 
 def _duplicates(db: Database, rounds: int, findings: int) -> None:
@@ -564,8 +609,10 @@ GOOD = {"untouched", "complete", "finished"}
 
 def _line(result: dict[str, Any]) -> str:
     outcomes = ", ".join(f"{count} {state}" for state, count in result.items() if isinstance(count, int)
-                         and state not in ("size", "kills"))  # fmt: skip
-    return f"{result['path']} on {result['database']}: {result['kills']} kills (size {result['size']:,}): {outcomes}"
+                         and state not in ("size", "kills", "requests_cut_off"))  # fmt: skip
+    landed = ", ".join(f"{count} {where}" for where, count in result.get("landed", {}).items())
+    return (f"{result['path']} on {result['database']}: {result['kills']} kills (size {result['size']:,}): {outcomes}"
+            + (f"; landed: {landed}" if landed else ""))  # fmt: skip
 
 
 def main() -> None:
@@ -579,10 +626,11 @@ def main() -> None:
     parser.add_argument("--postgres", help="a creditbot_bench* database URL (dropped and created again)")
     parser.add_argument("--seed", type=int, default=19)
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    parser.add_argument("--child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument("--databases", default="sqlite,postgresql", help="sqlite, postgresql (needs --postgres)")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(args.child[0], args.child[1:])
+        _child(*args.child[1:])
         return
     paths = [path for path in args.paths.split(",") if path]
     if unknown := set(paths) - set(PATHS):
@@ -590,7 +638,9 @@ def main() -> None:
     results = []
     with tempfile.TemporaryDirectory(prefix="creditbot-crash-") as scratch:
         folder = Path(scratch)
-        for url in [None, args.postgres] if args.postgres else [None]:
+        wanted = args.databases.split(",")
+        urls = [None] * ("sqlite" in wanted) + [args.postgres] * bool(args.postgres and "postgresql" in wanted)
+        for url in urls:
             for path in paths:
                 if path == "import":
                     if not (folder / "csv").exists():
@@ -607,7 +657,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "crash.json").write_text(json.dumps({"results": results}, indent=2))
     bad = sum(count for r in results for state, count in r.items()
-              if isinstance(count, int) and state not in ("size", "kills") and state not in GOOD)  # fmt: skip
+              if isinstance(count, int) and state not in ("size", "kills", "requests_cut_off", *GOOD))  # fmt: skip
     if bad:
         raise SystemExit(f"{bad} kill point(s) left a ledger partial, doubled, inconsistent, unusable or unfinished")
 

@@ -499,7 +499,7 @@ def db_backup(
 def db_check(as_json: bool = JSON_OPTION) -> None:
     """Recompute every running total from the entries and list each difference; exit 1 if there is any."""
     db = database()
-    with refusals_exit(as_json), db.read() as unit:
+    with refusals_exit(as_json), db.read(snapshot=True) as unit:  # a live ledger's writers go on meanwhile
         report = check_totals(unit)
     if as_json:
         print_json({"clients": report.clients, "invoices": report.invoices, "ok": report.ok,
