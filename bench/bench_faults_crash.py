@@ -22,8 +22,10 @@ process is.
 - poll (--changes per kill point): QuickBooks (the stand-in, tests/qbo_standin.py, reached through
   QBO_ENVIRONMENT's discovery URL and QBO_API_URL) posts that many invoices and records a payment on each; access
   tokens expire every other call, so a poll refreshes its token, reads the changes and applies them with the
-  watermark. `creditbot qb poll` is killed a random moment into a poll's duration. Every payment older than the
-  stored watermark must be in the ledger (nothing skipped), none twice, and the next poll brings the rest.
+  watermark; each answer takes 0.2 s, like a real QuickBooks. `creditbot qb poll` is killed a random moment into
+  a poll's duration, counted from its first request to QuickBooks (its steps, not Python's start-up). Every
+  payment older than the stored watermark must be in the ledger (nothing skipped), none twice, and the next poll
+  brings the rest.
 - alert (--findings per kill point): that many invoices get a duplicated credit application, and
   `creditbot scan --alert` (Slack: the stand-in, tests/slack_standin.py, through SLACK_API_URL, answering in
   0.2 s like a real Slack) is killed a random moment into a run's duration. The claims it held are aged past
@@ -50,10 +52,11 @@ import tempfile
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
@@ -83,9 +86,12 @@ PATHS = ("import", "serve", "poll", "alert")
 APOLOGY = "something went wrong"
 FINISH_SECONDS = 60  # how long the restarted server may take to finish the stream's work
 WORKERS = 2
+Begun = Callable[[], bool] | None  # when a child has begun the steps its kill moments are drawn over
 # The alert path's Slack answers each call this long after carrying it out, as a real Slack's round trip takes:
 # a kill then often lands with a message posted and its answer not yet back (the claim-token recovery's case).
 SLACK_LATENCY = 0.2
+# The same for QuickBooks in the poll path, whose kill moments are drawn from its first request to QuickBooks on.
+QBO_LATENCY = 0.2
 
 
 def row_counts(db: Database) -> tuple[int, ...]:
@@ -205,11 +211,13 @@ def _start(command: list[str], env: dict[str, str] | None) -> subprocess.Popen[s
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
 
-def _child_seconds(command: list[str], env: dict[str, str] | None) -> float:
-    """Run a child to its end; seconds from its "ready" (Python and the ledger loaded) to its exit."""
+def _child_seconds(command: list[str], env: dict[str, str] | None, begun: Begun = None) -> float:
+    """Run a child to its end; seconds from its "ready" (Python and the ledger loaded), or from `begun()`, to its
+    exit."""
     child = _start(command, env)
     assert child.stdout is not None
     child.stdout.readline()
+    _wait_until(begun)
     started = time.perf_counter()
     child.stdout.read()
     if child.wait() != 0:
@@ -217,13 +225,19 @@ def _child_seconds(command: list[str], env: dict[str, str] | None) -> float:
     return time.perf_counter() - started
 
 
-def _kill_child(command: list[str], env: dict[str, str] | None, after: float) -> None:
+def _kill_child(command: list[str], env: dict[str, str] | None, after: float, begun: Begun = None) -> None:
     child = _start(command, env)
     assert child.stdout is not None
     child.stdout.readline()  # "ready": the work starts now
+    _wait_until(begun)
     time.sleep(after)
     child.send_signal(signal.SIGKILL)
     child.wait()
+
+
+def _wait_until(begun: Begun) -> None:
+    while begun is not None and not begun():
+        time.sleep(0.001)
 
 
 def _finishes(command: list[str], env: dict[str, str]) -> bool:
@@ -428,14 +442,16 @@ def crash_poll(url: str | None, folder: Path, kills: int, changes: int, seed: in
     # Every other call to QuickBooks finds its access token expired: a poll refreshes it (a rotating refresh token).
     with QBOStandIn(expire_every=2) as qbo:
         connect(LiveQuickBooks.open(qbo_config(qbo), db), qbo)
+        qbo.latency = QBO_LATENCY
         env = _environment(url, **qbo_env(qbo))
         command = _child_command("creditbot", "qb", "poll")
         _quickbooks_changes(qbo, 0, changes)
-        duration = _child_seconds(command, env)
+        asked = qbo.requests
+        duration = _child_seconds(command, env, partial(_asked_since, qbo, asked))
         for kill in range(kills):
             _quickbooks_changes(qbo, kill + 1, changes)
-            refreshes = qbo.refreshes
-            _kill_child(command, env, rng.uniform(0, duration * 1.1))
+            refreshes, asked = qbo.refreshes, qbo.requests
+            _kill_child(command, env, rng.uniform(0, duration * 1.1), partial(_asked_since, qbo, asked))
             landed[_poll_landed(url, qbo, kill + 1, changes, qbo.refreshes > refreshes)] += 1
             states.append(_after_poll_crash(url, qbo, command, env))
             _progress("poll", _name(url), kill, kills, states[-1])
@@ -456,6 +472,10 @@ def _poll_landed(url: str, qbo: QBOStandIn, round_: int, changes: int, refreshed
     db.dispose()
     step = "before the token refresh" if not refreshed else "after the token refresh"
     return step if paid == 0 else f"{step}, page applied" if paid == changes else f"{step}, {paid} of {changes} applied"
+
+
+def _asked_since(qbo: QBOStandIn, requests: int) -> bool:
+    return qbo.requests > requests
 
 
 def _quickbooks_changes(qbo: QBOStandIn, round_: int, changes: int) -> None:
