@@ -494,12 +494,26 @@ def _after_poll_crash(url: str, qbo: QBOStandIn, command: list[str], env: dict[s
         state = _poll_state(db, qbo)
         if state != "finished" and state != "unfinished":
             return state
+        outcome = "finished"
         if not _finishes(command, env):
-            return "not finished"
+            if not _refresh_token_lost(db):
+                return "not finished"
+            # Killed after QuickBooks rotated the refresh token and before the ledger stored the new one: the
+            # stored one is spent, so the poll said "reconnect". A QuickBooks admin does; the next poll must finish.
+            connect(LiveQuickBooks.open(qbo_config(qbo), db), qbo)
+            outcome = RECONNECTED
+            if not _finishes(command, env):
+                return "not finished"
         state = _poll_state(db, qbo)
-        return "not finished" if state == "unfinished" else state
+        return "not finished" if state == "unfinished" else outcome if state == "finished" else state
     finally:
         db.dispose()
+
+
+def _refresh_token_lost(db: Database) -> bool:
+    with db.read() as unit:
+        status, error = unit.session.execute(text("SELECT status, last_error FROM qbo_connection")).one()
+    return status == "broken" and "invalid_grant" in (error or "")
 
 
 def _poll_state(db: Database, qbo: QBOStandIn) -> str:
@@ -624,7 +638,10 @@ def _alert_state(db: Database, slack: SlackStandIn) -> str:
 
 # --- the run --------------------------------------------------------------------------------------------------
 
-GOOD = {"untouched", "complete", "finished"}
+RECONNECTED = "finished after reconnecting"
+# Outcomes that keep the promise. A reconnect is counted and reported apart: nothing was lost or doubled, but the
+# next poll needed a person (a refresh token spent by a rotation whose answer the killed poll never stored).
+GOOD = {"untouched", "complete", "finished", RECONNECTED}
 
 
 def _line(result: dict[str, Any]) -> str:
