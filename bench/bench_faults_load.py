@@ -126,7 +126,7 @@ def run_load(urls: list[str], invoices: list[str], sender: Sender, requests: int
 def ledger_checks(url: str) -> dict[str, Any]:
     db = Database(url)
     try:
-        with db.read() as unit:
+        with db.read(snapshot=True) as unit:
             over = unit.session.execute(
                 text("SELECT COUNT(*) FROM client WHERE credits_applied_minor > credits_issued_minor")
             ).scalar_one()

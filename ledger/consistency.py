@@ -43,7 +43,9 @@ class CheckReport:
 
 
 def check_totals(unit: Unit) -> CheckReport:
-    """Every client's and invoice's running totals against the sums of their entries."""
+    """Every client's and invoice's running totals against the sums of their entries.
+
+    Its statements must read one moment: in a `db.read(snapshot=True)` unit, unless nothing writes meanwhile."""
     stored, expected = stored_totals(unit.session), totals_from_entries(unit.session)
     differences: list[TotalDifference] = []
     for table, columns, have, want in (

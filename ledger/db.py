@@ -34,6 +34,9 @@ _RETRYABLE = {"40P01", "40001"}
 _ATTEMPTS = 3
 
 
+_ONE_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
 class Database:
     """One database, by URL, with the ledger's rules: it opens the units of work (ledger/unit.py) everything runs in.
 
@@ -70,9 +73,13 @@ class Database:
             yield from self._unit(writes=True)
 
     @contextmanager
-    def read(self) -> Iterator[Unit]:
-        """A read transaction (on SQLite a deferred BEGIN: one snapshot); rolled back at the end."""
-        yield from self._unit(writes=False)
+    def read(self, snapshot: bool = False) -> Iterator[Unit]:
+        """A read transaction (on SQLite a deferred BEGIN: one snapshot); rolled back at the end.
+
+        PostgreSQL's default (READ COMMITTED) gives each statement its own snapshot. A read whose statements must
+        agree while writers commit between them (`creditbot db check` of a live ledger: the running totals in one
+        statement, their entries in the next) asks for `snapshot`: REPEATABLE READ, READ ONLY."""
+        yield from self._unit(writes=False, snapshot=snapshot)
 
     def transact(self, work: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """`work(unit, *args, **kwargs)` in a write unit, retried when PostgreSQL picked it as a deadlock victim."""
@@ -85,13 +92,15 @@ class Database:
                     raise
         raise AssertionError("unreachable")
 
-    def _unit(self, *, writes: bool) -> Iterator[Unit]:
+    def _unit(self, *, writes: bool, snapshot: bool = False) -> Iterator[Unit]:
         dbapi_error, is_sqlite = self._driver
         connection = self.engine.connect()
         unit: Unit | None = None
         try:
             if is_sqlite:
                 connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")  # type: ignore[union-attr]
+            elif snapshot:  # the transaction's first statement, so that all the others read its snapshot
+                connection.connection.dbapi_connection.execute(_ONE_SNAPSHOT)  # type: ignore[union-attr]
             unit = Unit(connection, writes=writes, is_sqlite=is_sqlite, rules=self.rules)
             try:
                 yield unit

@@ -61,6 +61,8 @@ class QBOStandIn:
         # Every `expire_every`-th API call, every access token issued so far expires (as if their hour had passed).
         self.expire_every = expire_every
         self._api_calls = 0
+        self.requests = 0  # every HTTP request, OAuth and discovery included
+        self.latency = 0.0  # seconds each answer takes (a real QuickBooks' round trip)
         self.lock = threading.RLock()
         self.codes: dict[str, tuple[str, str]] = {}
         self.refresh_tokens: dict[str, str] = {}  # token -> live | spent | revoked
@@ -418,6 +420,8 @@ def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:
             self._handle("POST")
 
         def _handle(self, method: str) -> None:
+            with stand_in.lock:
+                stand_in.requests += 1
             if stand_in._down:
                 self.close_connection = True
                 return
@@ -444,6 +448,8 @@ def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:
 
         def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(answer, default=str).encode()
+            if stand_in.latency:
+                time.sleep(stand_in.latency)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

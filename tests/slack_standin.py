@@ -93,6 +93,8 @@ class SlackStandIn:
         # Where apps.connections.open sends a Socket Mode client (a SocketModeStandIn's url).
         self.socket_url: str | None = None
         self._ts = itertools.count(1)
+        # Seconds each Web API answer takes after the method was carried out (a real Slack's round trip).
+        self.latency = 0.0
         self.views = ViewsStandIn()
         self.files = FilesStandIn()
         self.server = self._listen(0)
@@ -276,6 +278,8 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                     return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": stand_in.retry_after})
                 return self._send(int(fault), {"ok": False, "error": "fatal_error"})
             answer = stand_in._answer(kind, name, body)
+            if kind == "api" and stand_in.latency:
+                time.sleep(stand_in.latency)
             if answer is RATELIMITED:
                 return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
             if fault == "post-then-drop":

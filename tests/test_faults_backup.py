@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from typer.testing import CliRunner
 
 from bot.cli import common, typer_app
 from bot.settings import get_settings
+from ledger import operations
+from ledger.approvals import WriteRequest
 from ledger.db import Database
 from tests.builders import available, simple_ledger
 
@@ -45,6 +47,31 @@ def test_db_check_lists_a_total_that_disagrees_with_its_entries_and_exits_1(db, 
     result = cli("db", "check")
     assert result.exit_code == 1
     assert "client C1: credits_issued_minor" in result.stdout and "1 difference(s)" in result.stdout
+
+
+def test_db_check_of_a_live_ledger_reads_one_moment_while_writes_commit_between_its_statements(db, cli):
+    """Found by kill -9 of `serve` workers (bench/bench_faults_crash.py): on PostgreSQL each statement of the check
+    read its own snapshot, so an apply committed between the running totals and the entries was reported as a
+    difference (exit 1) in a consistent ledger."""
+    writer = Database(db.url.render_as_string(hide_password=False))
+    applied = []
+
+    def apply_meanwhile(_conn, _cursor, statement, *_args) -> None:
+        if not applied and "credits_issued_minor, credits_applied_minor FROM client" in statement:
+            applied.append(
+                writer.transact(operations.apply_credit, "INV-1", "10.00", None, by=WriteRequest("U1", "k1"))
+            )
+
+    event.listen(common.database().engine, "after_cursor_execute", apply_meanwhile)
+    try:
+        result = cli("db", "check", "--json")
+    finally:
+        event.remove(common.database().engine, "after_cursor_execute", apply_meanwhile)
+        writer.dispose()
+    assert applied, "the apply ran between the check's statements"
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ok"] is True
+    assert cli("db", "check", "--json").exit_code == 0
 
 
 def test_a_sqlite_backup_is_a_working_copy_of_the_ledger(db, cli, tmp_path):

@@ -1,5 +1,5 @@
-"""The crash bench keeps working: CI runs it at its smallest size (bench/bench_faults_crash.py; the full size,
-200k payments and 50 kill points per database, is run by hand and reported in the README)."""
+"""The fault benches keep working: CI runs them at their smallest size (bench/bench_faults_crash.py: kill -9 of the
+import, `serve` workers, `qb poll` and `scan --alert`; bench/bench_faults_load.py: two instances under load)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,19 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_kill_9_of_an_import_leaves_the_ledger_untouched_or_complete(tmp_path: Path):
-    command = [sys.executable, "-m", "bench.bench_faults_crash", "--payments", "2000", "--kills", "2",
+# What CI runs of each path: its smallest size, one or two kill points on each database (each path's full size,
+# 50 kill points a database, is run by hand and reported in the README).
+CRASH_PATHS = {
+    "import": ["--payments", "2000", "--kills", "2"],
+    "serve": ["--requests", "8", "--kills", "1"],
+    "poll": ["--changes", "4", "--kills", "1"],
+    "alert": ["--findings", "20", "--kills", "1"],
+}
+
+
+@pytest.mark.parametrize("path", CRASH_PATHS)
+def test_kill_9_mid_write_leaves_nothing_partial_or_doubled_and_the_next_run_finishes(tmp_path: Path, path: str):
+    command = [sys.executable, "-m", "bench.bench_faults_crash", "--paths", path, *CRASH_PATHS[path],
                "--out", str(tmp_path)]  # fmt: skip
     base = os.environ.get("CREDITBOT_TEST_POSTGRES_URL")
     if base:
@@ -31,8 +42,12 @@ def test_kill_9_of_an_import_leaves_the_ledger_untouched_or_complete(tmp_path: P
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "crash.json").read_text())["results"]
     assert [r["database"] for r in results] == ["SQLite", "PostgreSQL"] if base else ["SQLite"]
+    kills = int(CRASH_PATHS[path][-1])
     for result in results:
-        assert result["untouched"] + result["complete"] == result["kills"] == 2
+        assert result["path"] == path and result["kills"] == kills
+        good = result["untouched"] + result["complete"] if path == "import" else result["finished"]
+        good += result.get("finished after reconnecting", 0)  # a poll killed in its token refresh's answer
+        assert good == kills, result
 
 
 def test_two_instances_on_one_postgresql_never_over_apply_or_write_twice(tmp_path: Path):

@@ -549,7 +549,7 @@ def db_check(as_json: bool = JSON_OPTION) -> None:
     from ledger.consistency import check_totals
 
     db = database()
-    with refusals_exit(as_json), db.read() as unit:
+    with refusals_exit(as_json), db.read(snapshot=True) as unit:  # a live ledger's writers go on meanwhile
         report = check_totals(unit)
     if as_json:
         print_json({"clients": report.clients, "invoices": report.invoices, "ok": report.ok,
