@@ -91,6 +91,8 @@ class Client(SQLModel, table=True):
             "ix_client_name_trgm", "name_key", postgresql_using="gin", postgresql_ops={"name_key": "gin_trgm_ops"}
         ).ddl_if(dialect="postgresql"),
         Index("ix_client_name_prefix", text('(name_key COLLATE "C")')).ddl_if(dialect="postgresql"),
+        # Client ids in any case (`find_client`; migration 0013_lookup_speed).
+        Index("ix_client_id_lower", text("lower(id)")),
     )
 
     id: str = Field(primary_key=True, max_length=64)
