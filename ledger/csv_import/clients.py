@@ -7,6 +7,7 @@ from sqlalchemy import select
 from ledger.csv_import import reader
 from ledger.csv_import.reader import Row
 from ledger.csv_import.run import ImportRun, currency_of, known, pick, table_of, unique
+from ledger.lookup import MERGE_AFTER_NEW_CLIENTS, merge_name_index
 from ledger.tables import Client, Credit, Invoice, Project
 
 
@@ -36,6 +37,8 @@ def load_clients(run: ImportRun) -> None:
         if edit:
             edits.append(edit)
     run.write(spec, table_of(Client), new_rows, edits)
+    if len(new_rows) >= MERGE_AFTER_NEW_CLIENTS:
+        merge_name_index(run.session.connection())
 
 
 def load_projects(run: ImportRun) -> None:
