@@ -114,7 +114,7 @@ def add_named_clients(database_url: str, count: int) -> None:
 
     db = Database(database_url)
     with db.read() as unit:
-        (have,) = unit.one(statement("SELECT count(*) FROM client WHERE id LIKE 'T%'"))
+        (have,) = unit.one(statement("SELECT count(*) FROM client WHERE id LIKE ?"), ("T%",))
     if have < count:
         started = time.perf_counter()
         add(db, have, count)

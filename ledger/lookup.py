@@ -42,9 +42,6 @@ class InvoiceRef:
 
 
 _CLIENT_BY_ID = statement("SELECT id, name, currency FROM client WHERE id = ?")
-# Both sides indexed: name_key by its unique index, lower(id) by ix_client_id_lower (0013_lookup_speed), so the OR
-# is two index lookups on SQLite (MULTI-INDEX OR) and PostgreSQL (BitmapOr), never a read of every client.
-_CLIENT_BY_NAME = statement("SELECT id, name, currency FROM client WHERE name_key = ? OR lower(id) = ? LIMIT 1")
 _INVOICE = statement("SELECT id, number, client_id FROM invoice WHERE number = ?")
 _INVOICE_ANY_CASE = statement("SELECT id, number, client_id FROM invoice WHERE upper(number) = ? LIMIT 1")
 
@@ -57,13 +54,18 @@ def find_client(unit: Unit, query: str) -> ClientRef:
     can pick one.
     """
     text = checked_text(query.strip(), "client name", NAME_CHARS)
+    found = unit.row(_CLIENT_BY_ID, (text,)) if text else None
+    return ClientRef(*found) if found is not None else find_client_by_name(unit, query)
+
+
+def find_client_by_name(unit: Unit, query: str) -> ClientRef:
+    """`find_client` for a caller that has already looked the text up as an exact id."""
+    text = checked_text(query.strip(), "client name", NAME_CHARS)
     if not text:
         raise UnknownClient(query)
-    key = text.lower()
-    found = unit.row(_CLIENT_BY_ID, (text,)) or unit.row(_CLIENT_BY_NAME, (key, key))
-    if found is not None:
-        return ClientRef(*found)
-    partial = _clients_with_part(unit, " ".join(key.split()), _MAX_CANDIDATES + 1)
+    exact, partial = _clients_named(unit, text, _MAX_CANDIDATES + 1)
+    if exact is not None:
+        return exact
     if len(partial) == 1:
         return partial[0]
     if partial:
@@ -134,17 +136,21 @@ _CLIENTS_BY_PREFIX = Statement(
     ' ORDER BY name_key COLLATE "C" LIMIT %s',
 )
 _CLIENTS_BY_ID = statement("SELECT id, name, currency FROM client WHERE id IN (?, ?, ?) ORDER BY id")
-# Names starting with the part (tagged 0), and names containing it further on (1), in one round trip. Those are
+# Names starting with the part (tagged 1), and names containing it further on (2), in one round trip. Those are
 # found by two of the part's trigrams (the index) and kept when they hold the whole part: instr/strpos on the row,
 # literal, and never taken for an index condition; `> 1` leaves out the names the prefix range gives.
 _CLIENTS_WITH_PART = Statement(
-    "SELECT * FROM (SELECT 0, id, name, currency FROM client WHERE name_key >= ? AND name_key < ? LIMIT ?) "
-    "UNION ALL SELECT * FROM (SELECT 1, c.id, c.name, c.currency FROM client_name_trigram t "
+    "SELECT * FROM (SELECT 1, id, name, currency FROM client WHERE name_key >= ? AND name_key < ? LIMIT ?) "
+    "UNION ALL SELECT * FROM (SELECT 2, c.id, c.name, c.currency FROM client_name_trigram t "
     "JOIN client c ON c.rowid = t.rowid WHERE client_name_trigram MATCH ? AND instr(t.name_key, ?) > 1 LIMIT ?)",
-    '(SELECT 0, id, name, currency FROM client WHERE name_key COLLATE "C" >= %s AND name_key COLLATE "C" < %s '
-    "LIMIT %s) UNION ALL (SELECT 1, id, name, currency FROM client "
+    '(SELECT 1, id, name, currency FROM client WHERE name_key COLLATE "C" >= %s AND name_key COLLATE "C" < %s '
+    "LIMIT %s) UNION ALL (SELECT 2, id, name, currency FROM client "
     "WHERE name_key LIKE %s AND name_key LIKE %s AND strpos(name_key, %s) > 1 LIMIT %s)",
 )
+# `find_client`'s exact name or an id in any case: both indexed, name_key by its unique index and lower(id) by
+# ix_client_id_lower (0013_lookup_speed). A statement of its own: as an arm of the part's statement, SQLite would
+# read the trigram index for an exact name too.
+_CLIENT_EXACT = statement("SELECT id, name, currency FROM client WHERE name_key = ? OR lower(id) = ? LIMIT 1")
 
 
 def matching_clients(unit: Unit, text: str, limit: int = 100) -> list[ClientRef]:
@@ -163,13 +169,28 @@ def _clients_with_part(unit: Unit, key: str, limit: int) -> list[ClientRef]:
     """Up to `limit` clients whose name starts with `key`, in order, then those containing it further on, by name."""
     if len(key) < TRIGRAM:
         return [ClientRef(*row) for row in unit.rows(_CLIENTS_BY_PREFIX, (key, key + _LAST, limit))]
+    return _in_order(unit.rows(_CLIENTS_WITH_PART, _part_params(unit, key, limit)), limit)
+
+
+def _clients_named(unit: Unit, text: str, limit: int) -> tuple[ClientRef | None, list[ClientRef]]:
+    """The client named `text` exactly (or with that id in any case), else those it is a part of (`limit`)."""
+    exact = text.lower()
+    if (row := unit.row(_CLIENT_EXACT, (exact, exact))) is not None:
+        return ClientRef(*row), []
+    return None, _clients_with_part(unit, " ".join(exact.split()), limit)
+
+
+def _part_params(unit: Unit, key: str, limit: int) -> tuple[Any, ...]:
+    """The parameters of _CLIENTS_WITH_PART for the part `key` (three letters or more)."""
     rare, rarer = _rarest_trigrams(unit, key)
     if unit.is_sqlite:  # FTS5: names holding both phrases
-        containing: tuple[Any, ...] = (f"{_fts_phrase(rare)} {_fts_phrase(rarer)}", key, limit)
-    else:  # pg_trgm's GIN index: names LIKE both
-        containing = (f"%{_like_literal(rare)}%", f"%{_like_literal(rarer)}%", key, limit)
-    rows = unit.rows(_CLIENTS_WITH_PART, (key, key + _LAST, limit, *containing))
-    # Those starting with the part first; each group by name (code point order is name_key's bytewise order).
+        return (key, key + _LAST, limit, f"{_fts_phrase(rare)} {_fts_phrase(rarer)}", key, limit)
+    # pg_trgm's GIN index: names LIKE both
+    return (key, key + _LAST, limit, f"%{_like_literal(rare)}%", f"%{_like_literal(rarer)}%", key, limit)
+
+
+def _in_order(rows: list[tuple[Any, ...]], limit: int) -> list[ClientRef]:
+    """Those starting with the part first; each group by name (code point order is name_key's bytewise order)."""
     rows.sort(key=lambda row: (row[0], row[2].lower()))
     return [ClientRef(*row[1:]) for row in rows][:limit]
 
@@ -199,7 +220,7 @@ def _trigrams(text: str) -> set[str]:
 
 def _rarest_trigrams(unit: Unit, key: str) -> tuple[str, str]:
     """The two rarest trigrams of `key` (the same one twice when it has only one)."""
-    engine = unit.connection.engine
+    engine = unit.engine
     taken = _samples.get(engine)
     if taken is None or time.monotonic() - taken[0] > _SAMPLE_SECONDS:
         names = unit.rows(_NAME_SAMPLE, (_SAMPLE_NAMES, _SAMPLE_NAMES) if unit.is_sqlite else (_SAMPLE_NAMES,))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, RootTransaction
+from sqlalchemy import Connection, Engine, RootTransaction
 from sqlmodel import Session
 
 if TYPE_CHECKING:
@@ -127,6 +127,11 @@ class Unit:
         return date.fromisoformat(value) if isinstance(value, str) else value
 
     # --- the same transaction for SQLAlchemy code -----------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The database's engine (what caches of this database are keyed by), without opening a Core transaction."""
+        return self._connection.engine
 
     @property
     def connection(self) -> Connection:
