@@ -87,8 +87,14 @@ class Client(SQLModel, table=True):
         Index("ix_client_unapplied", text("(credits_issued_minor - credits_applied_minor)")),
         # Client names by any part (the typeahead, `find_client`): PostgreSQL's trigram index. SQLite keeps the same
         # in the FTS5 trigram table `client_name_trigram` (SQLITE_TRIGRAM_TABLES), filled by triggers on `client`.
+        # Without GIN's pending list (0013_lookup_speed): a batch of new clients would wait there until a vacuum,
+        # read whole by every lookup.
         Index(
-            "ix_client_name_trgm", "name_key", postgresql_using="gin", postgresql_ops={"name_key": "gin_trgm_ops"}
+            "ix_client_name_trgm",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},
         ).ddl_if(dialect="postgresql"),
         Index("ix_client_name_prefix", text('(name_key COLLATE "C")')).ddl_if(dialect="postgresql"),
         # Client ids in any case (`find_client`), and the names nearest a miss in trigram distance, read in order
