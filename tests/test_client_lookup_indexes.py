@@ -57,6 +57,12 @@ def test_a_part_of_a_name_is_read_from_the_trigram_index(crowded):
         plan = _explain(unit, lookup._CLIENTS_WITH_PART, lookup._part_params(unit, "001234 leg", 6))
     assert not _reads_every_client(plan), plan
     assert ("VIRTUAL TABLE INDEX 0:M" in plan) if crowded.is_sqlite else ("ix_client_name_trgm" in plan), plan
+    if not crowded.is_sqlite:  # the exact name and the part in one statement there
+        with crowded.read() as unit:
+            key, part = "001234 leg", lookup._part_params(unit, "001234 leg", 6)
+            params = (key, key, *part[:2], key, key, *part[2:6], key, key, 6)
+            plan = _explain(unit, lookup._CLIENT_NAMED_PG, params)
+        assert not _reads_every_client(plan) and "ix_client_name_trgm" in plan, plan
 
 
 def test_the_nearest_clients_to_a_miss_come_from_an_index(crowded):
