@@ -26,7 +26,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.synthetic import write_ledger
+from bench.synthetic import KINDS, WORDS, add_named_clients, write_ledger
 from ledger import reports
 from ledger.csv_import.loader import import_directory
 from ledger.db import Database
@@ -38,24 +38,14 @@ _FLOORS = {
     "client": "SELECT client_id, count(*), sum(amount_minor) FROM payment WHERE kind = 'AccountCredit' GROUP BY 1",
     "month": "SELECT {month}, count(*), sum(amount_minor) FROM payment WHERE kind = 'AccountCredit' GROUP BY 1",
 }
-_INSERT_CLIENT = statement("INSERT INTO client (id, name, name_key, currency, credits_issued_minor, "
-                           "credits_applied_minor, created_at) VALUES (?, ?, ?, 'USD', 0, 0, ?)")  # fmt: skip
-WORDS = ("Acme", "Birch", "Cedar", "Dunmore", "Elm", "Fjord", "Granite", "Harbor", "Iris", "Juniper", "Kestrel")
-KINDS = ("Legal", "Architects", "Consulting", "Engineering", "Partners", "Studio", "Holdings", "Tax", "Audit")
 
 
 def build(db: Database, payments: int, clients: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         write_ledger(Path(folder), payments)
         import_directory(db, Path(folder))
-    rng = random.Random(7)
-    rows = []
-    for n in range(clients):
-        name = f"{rng.choice(WORDS)} {rng.choice(KINDS)} {n:06d} {rng.choice(KINDS)}"
-        rows.append((f"T{n:06d}", name, name.lower()))
-    with db.write() as unit:
-        unit.executemany(_INSERT_CLIENT, [(*row, unit.time(unit.now)) for row in rows])
-    if not db.is_sqlite:  # as autovacuum would after a bulk load: the planner needs the tables' statistics
+    add_named_clients(db, 0, clients)
+    if not db.is_sqlite:  # the payments' statistics too, as autovacuum would after a bulk load
         with db.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE")
             connection.commit()

@@ -2,6 +2,9 @@
 
 Shape (per N payments): N/1000 clients (at least 10), 2 credits per client, N/10 invoices, a project per client;
 10% of payments are AccountCredit, the rest cash kinds. The same N always gives the same files.
+
+`add_named_clients` adds clients with names as people have them ("Cedar Legal 000123 Audit"), many sharing their
+words, for the lookups by name and the typeahead at realistic client counts.
 """
 
 from __future__ import annotations
@@ -10,6 +13,10 @@ import csv
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ledger.db import Database
 
 CASH_KINDS = ("check", "ach", "wire", "card", "cash")
 
@@ -82,3 +89,31 @@ def write_next_export(directory: Path, shape: Shape, payments: int, export: int 
     _write(directory / "payments.csv", ["payment_id", "invoice_number", "type", "amount", "received_on"],
            ([f"PAY-{export}-{n}", f"INV-{export}-{n // 4}", CASH_KINDS[n % len(CASH_KINDS)],
              f"{rng.randrange(1, 25)}.{rng.randrange(100):02d}", "2026-12-02"] for n in range(payments)))  # fmt: skip
+
+
+WORDS = ("Acme", "Birch", "Cedar", "Dunmore", "Elm", "Fjord", "Granite", "Harbor", "Iris", "Juniper", "Kestrel")
+KINDS = ("Legal", "Architects", "Consulting", "Engineering", "Partners", "Studio", "Holdings", "Tax", "Audit")
+
+
+def named_client(n: int) -> tuple[str, str]:
+    """The id and name of extra client number `n`: the same n always gives the same client."""
+    rng = random.Random(n)
+    return f"T{n:06d}", f"{rng.choice(WORDS)} {rng.choice(KINDS)} {n:06d} {rng.choice(KINDS)}"
+
+
+def add_named_clients(db: Database, start: int, stop: int) -> None:
+    """Insert extra clients number `start` to `stop - 1` (no credits or invoices), then refresh the statistics."""
+    from ledger.lookup import merge_name_index
+    from ledger.unit import statement
+
+    insert = statement("INSERT INTO client (id, name, name_key, currency, credits_issued_minor, "
+                       "credits_applied_minor, created_at) VALUES (?, ?, ?, 'USD', 0, 0, ?)")  # fmt: skip
+    clients = [named_client(n) for n in range(start, stop)]
+    with db.write() as unit:
+        created = unit.time(unit.now)
+        unit.executemany(insert, [(client_id, name, name.lower(), created) for client_id, name in clients])
+        merge_name_index(unit.connection)  # as the CSV import does after a batch of new clients
+    if not db.is_sqlite:  # as autovacuum would after a bulk load: the planner needs the tables' statistics
+        with db.engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE client")
+            connection.commit()

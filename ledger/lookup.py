@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
+from weakref import WeakKeyDictionary
 
 from rapidfuzz import fuzz, process
+from sqlalchemy import Connection, Engine
 
 from ledger.errors import AmbiguousClient, UnknownClient, UnknownInvoice
 from ledger.text import NAME_CHARS, checked_text
@@ -36,9 +42,6 @@ class InvoiceRef:
 
 
 _CLIENT_BY_ID = statement("SELECT id, name, currency FROM client WHERE id = ?")
-_CLIENT_BY_NAME = statement("SELECT id, name, currency FROM client WHERE name_key = ? OR lower(id) = ? LIMIT 1")
-_CLIENTS_LIKE = statement("SELECT id, name, currency FROM client WHERE name_key LIKE ? ESCAPE '\\' ORDER BY id LIMIT ?")
-_ALL_NAMES = statement("SELECT id, name FROM client")
 _INVOICE = statement("SELECT id, number, client_id FROM invoice WHERE number = ?")
 _INVOICE_ANY_CASE = statement("SELECT id, number, client_id FROM invoice WHERE upper(number) = ? LIMIT 1")
 
@@ -46,17 +49,23 @@ _INVOICE_ANY_CASE = statement("SELECT id, number, client_id FROM invoice WHERE u
 def find_client(unit: Unit, query: str) -> ClientRef:
     """A client by id, exact name, or an unambiguous part of its name (all case-insensitive).
 
-    Ambiguous or unknown: an error listing the closest clients, so the person can pick one.
+    A part matches as the typeahead matches (`matching_clients`): names starting with it, and names containing it
+    once it has three letters or more. Ambiguous or unknown: an error listing the closest clients, so the person
+    can pick one.
     """
+    text = checked_text(query.strip(), "client name", NAME_CHARS)
+    found = unit.row(_CLIENT_BY_ID, (text,)) if text else None
+    return ClientRef(*found) if found is not None else find_client_by_name(unit, query)
+
+
+def find_client_by_name(unit: Unit, query: str) -> ClientRef:
+    """`find_client` for a caller that has already looked the text up as an exact id."""
     text = checked_text(query.strip(), "client name", NAME_CHARS)
     if not text:
         raise UnknownClient(query)
-    key = text.lower()
-    found = unit.row(_CLIENT_BY_ID, (text,)) or unit.row(_CLIENT_BY_NAME, (key, key))
-    if found is not None:
-        return ClientRef(*found)
-    pattern = "%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    partial = [ClientRef(*row) for row in unit.rows(_CLIENTS_LIKE, (pattern, _MAX_CANDIDATES + 1))]
+    exact, partial = _clients_named(unit, text, _MAX_CANDIDATES + 1)
+    if exact is not None:
+        return exact
     if len(partial) == 1:
         return partial[0]
     if partial:
@@ -64,13 +73,42 @@ def find_client(unit: Unit, query: str) -> ClientRef:
     raise UnknownClient(text, closest_clients(unit, text))
 
 
+# --- the nearest clients to a name that matched none, from the trigram index ----------------------------------
+# Candidates are the names nearest by trigrams (PostgreSQL: pg_trgm's distance through its GiST index; SQLite: each
+# trigram's first rows in the FTS5 table, the names sharing most of them first), and the names right after the
+# text in order; rapidfuzz then ranks those few. No statement reads every client.
+_NEAREST_CANDIDATES = 50
+_PER_TRIGRAM = 1000
+# PostgreSQL: the nearest names by trigram distance, read in that order from the GiST index on lower(name)
+# (0013_lookup_speed); `%` through the GIN index had to recheck every name sharing a common trigram (a third of
+# them, at 100k). The index is on lower(name), the same text as name_key, so that the planner never takes it for
+# name_key's equality or LIKE, which the unique and GIN indexes answer faster.
+_CLIENTS_NEAREST_PG = Statement("", "SELECT id, name FROM client ORDER BY lower(name) <-> %s LIMIT %s")
+_ROWS_WITH_TRIGRAM_SQLITE = statement("SELECT rowid FROM client_name_trigram WHERE client_name_trigram MATCH ? LIMIT ?")
+_CLIENT_NAMES_BY_ROWID = statement("SELECT id, name FROM client WHERE rowid IN (SELECT value FROM json_each(?))")
+_CLIENTS_AFTER = statement("SELECT id, name FROM client WHERE name_key >= ? ORDER BY name_key LIMIT ?")
+
+
 def closest_clients(unit: Unit, text: str, limit: int = 3) -> list[str]:
     """The clients whose names are closest to `text`, best first: good matches if any, else the nearest few."""
-    names = {f"{name} ({client_id})": name.lower() for client_id, name in unit.rows(_ALL_NAMES)}
-    matches = process.extract(text.lower(), names, scorer=fuzz.WRatio, limit=limit, score_cutoff=50) or (
-        process.extract(text.lower(), names, scorer=fuzz.WRatio, limit=limit)
+    key = " ".join(text.split()).lower()
+    rows = _similar_names(unit, key) + unit.rows(_CLIENTS_AFTER, (key, limit))
+    names = {f"{name} ({client_id})": name.lower() for client_id, name in rows}
+    matches = process.extract(key, names, scorer=fuzz.WRatio, limit=limit, score_cutoff=50) or (
+        process.extract(key, names, scorer=fuzz.WRatio, limit=limit)
     )
     return [label for _, _, label in matches]
+
+
+def _similar_names(unit: Unit, key: str) -> list[tuple[str, str]]:
+    if not unit.is_sqlite:
+        return unit.rows(_CLIENTS_NEAREST_PG, (key, _NEAREST_CANDIDATES))
+    shared: Counter[int] = Counter()
+    for trigram in _trigrams(key):
+        rows = unit.rows(_ROWS_WITH_TRIGRAM_SQLITE, (_fts_phrase(trigram), _PER_TRIGRAM))
+        shared.update(rowid for (rowid,) in rows)
+    nearest = [rowid for rowid, _ in shared.most_common(_NEAREST_CANDIDATES)]
+    return unit.rows(_CLIENT_NAMES_BY_ROWID, (json.dumps(nearest),)) if nearest else []
 
 
 def find_invoice(unit: Unit, number: str) -> InvoiceRef:
@@ -98,13 +136,30 @@ _CLIENTS_BY_PREFIX = Statement(
     ' ORDER BY name_key COLLATE "C" LIMIT %s',
 )
 _CLIENTS_BY_ID = statement("SELECT id, name, currency FROM client WHERE id IN (?, ?, ?) ORDER BY id")
-_CLIENTS_CONTAINING_PG = statement(
-    "SELECT id, name, currency FROM client WHERE name_key LIKE ? ESCAPE '\\' AND name_key NOT LIKE ? ESCAPE '\\' "
-    "LIMIT ?"
+# Names starting with the part (tagged 1), and names containing it further on (2), in one round trip. Those are
+# found by two of the part's trigrams (the index) and kept when they hold the whole part: instr/strpos on the row,
+# literal, and never taken for an index condition; `> 1` leaves out the names the prefix range gives.
+_CLIENTS_WITH_PART = Statement(
+    "SELECT * FROM (SELECT 1, id, name, currency FROM client WHERE name_key >= ? AND name_key < ? LIMIT ?) "
+    "UNION ALL SELECT * FROM (SELECT 2, c.id, c.name, c.currency FROM client_name_trigram t "
+    "JOIN client c ON c.rowid = t.rowid WHERE client_name_trigram MATCH ? AND instr(t.name_key, ?) > 1 LIMIT ?)",
+    '(SELECT 1, id, name, currency FROM client WHERE name_key COLLATE "C" >= %s AND name_key COLLATE "C" < %s '
+    "LIMIT %s) UNION ALL (SELECT 2, id, name, currency FROM client "
+    "WHERE name_key LIKE %s AND name_key LIKE %s AND strpos(name_key, %s) > 1 LIMIT %s)",
 )
-_CLIENTS_CONTAINING_SQLITE = statement(
-    "SELECT c.id, c.name, c.currency FROM client_name_trigram t JOIN client c ON c.rowid = t.rowid "
-    "WHERE t.name_key LIKE ? ESCAPE '\\' AND t.name_key NOT LIKE ? ESCAPE '\\' LIMIT ?"
+# `find_client`'s exact name or an id in any case: both indexed, name_key by its unique index and lower(id) by
+# ix_client_id_lower (0013_lookup_speed). A statement of its own: as an arm of the part's statement, SQLite would
+# read the trigram index for an exact name too.
+_CLIENT_EXACT = statement("SELECT id, name, currency FROM client WHERE name_key = ? OR lower(id) = ? LIMIT 1")
+# PostgreSQL, where a round trip costs more than the statement: the exact name (tagged 0) and the part in one. The
+# part's arms run only when nothing is exact: their condition is a constant subquery, a one-time filter evaluated
+# before their index is read.
+_CLIENT_NAMED_PG = Statement(
+    "",
+    "(SELECT 0, id, name, currency FROM client WHERE name_key = %s OR lower(id) = %s LIMIT 1) UNION ALL "
+    + _CLIENTS_WITH_PART.postgresql.replace(
+        "LIMIT %s)", "AND NOT EXISTS (SELECT 1 FROM client WHERE name_key = %s OR lower(id) = %s) LIMIT %s)"
+    ),
 )
 
 
@@ -116,10 +171,100 @@ def matching_clients(unit: Unit, text: str, limit: int = 100) -> list[ClientRef]
     typed = text.strip()
     if typed:  # an id as typed, or in the case ids usually have (find_client compares ids case-insensitively)
         found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_ID, (typed, typed.upper(), key)))
-    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    found.update((row[0], ClientRef(*row)) for row in unit.rows(_CLIENTS_BY_PREFIX, (key, key + _LAST, limit)))
-    if len(key) >= TRIGRAM and len(found) < limit:
-        containing = _CLIENTS_CONTAINING_SQLITE if unit.is_sqlite else _CLIENTS_CONTAINING_PG
-        more = unit.rows(containing, (f"%{escaped}%", f"{escaped}%", limit - len(found)))
-        found.update((row[0], ClientRef(*row)) for row in sorted(more, key=lambda row: row[1].lower()))
+    found.update((client.id, client) for client in _clients_with_part(unit, key, limit))
     return list(found.values())[:limit]
+
+
+def _clients_with_part(unit: Unit, key: str, limit: int) -> list[ClientRef]:
+    """Up to `limit` clients whose name starts with `key`, in order, then those containing it further on, by name."""
+    if len(key) < TRIGRAM:
+        return [ClientRef(*row) for row in unit.rows(_CLIENTS_BY_PREFIX, (key, key + _LAST, limit))]
+    return _in_order(unit.rows(_CLIENTS_WITH_PART, _part_params(unit, key, limit)), limit)
+
+
+def _clients_named(unit: Unit, text: str, limit: int) -> tuple[ClientRef | None, list[ClientRef]]:
+    """The client named `text` exactly (or with that id in any case), else those it is a part of (`limit`)."""
+    exact, key = text.lower(), " ".join(text.lower().split())
+    if not unit.is_sqlite and len(key) >= TRIGRAM:
+        part = _part_params(unit, key, limit)  # starting: key, key + _LAST, limit; containing: 2 LIKEs, key, limit
+        rows = unit.rows(_CLIENT_NAMED_PG, (exact, exact, *part[:2], exact, exact, *part[2:6], exact, exact, limit))
+        found = next((row for row in rows if row[0] == 0), None)
+        return (ClientRef(*found[1:]), []) if found else (None, _in_order(rows, limit))
+    if (row := unit.row(_CLIENT_EXACT, (exact, exact))) is not None:
+        return ClientRef(*row), []
+    return None, _clients_with_part(unit, key, limit)
+
+
+def _part_params(unit: Unit, key: str, limit: int) -> tuple[Any, ...]:
+    """The parameters of _CLIENTS_WITH_PART for the part `key` (three letters or more)."""
+    rare, rarer = _rarest_trigrams(unit, key)
+    if unit.is_sqlite:  # FTS5: names holding both phrases
+        return (key, key + _LAST, limit, f"{_fts_phrase(rare)} {_fts_phrase(rarer)}", key, limit)
+    # pg_trgm's GIN index: names LIKE both
+    return (key, key + _LAST, limit, f"%{_like_literal(rare)}%", f"%{_like_literal(rarer)}%", key, limit)
+
+
+def _in_order(rows: list[tuple[Any, ...]], limit: int) -> list[ClientRef]:
+    """Those starting with the part first; each group by name (code point order is name_key's bytewise order)."""
+    rows.sort(key=lambda row: (row[0], row[2].lower()))
+    return [ClientRef(*row[1:]) for row in rows][:limit]
+
+
+# --- which trigrams of a part to look up ----------------------------------------------------------------------
+# Every name containing a part holds each of its trigrams, so any few of them find those names. Common trigrams
+# ("leg", "ing", "ers") are in a fifth of the names or more, and reading all of a part's lists cost more than the
+# rest of the request (2-10 ms at 100k clients on either database); the rarest two cost a fraction of a
+# millisecond. Rarity is estimated from a sample of names, taken once per database and process and renewed now
+# and then: a stale sample only costs time, never a match, as the row check above decides.
+_SAMPLE_NAMES = 2000
+_SAMPLE_SECONDS = 600.0
+# Names spread over the whole table (the first rows would be the oldest clients, alike in ways the rest are not):
+# SQLite picks evenly spaced rowids; PostgreSQL samples pages, as many as hold about the names wanted.
+_NAME_SAMPLE = Statement(
+    "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ? - 1) SELECT name FROM client "
+    "WHERE rowid IN (SELECT 1 + i * (SELECT max(rowid) FROM client) / ? FROM n)",
+    "SELECT name FROM client TABLESAMPLE SYSTEM (least(100, 100.0 * %s / greatest(1, (SELECT reltuples FROM pg_class "
+    "WHERE oid = 'client'::regclass))))",
+)
+_samples: WeakKeyDictionary[Engine, tuple[float, Counter[str]]] = WeakKeyDictionary()
+
+
+def _trigrams(text: str) -> set[str]:
+    return {text[n : n + TRIGRAM] for n in range(len(text) - TRIGRAM + 1)}
+
+
+def _rarest_trigrams(unit: Unit, key: str) -> tuple[str, str]:
+    """The two rarest trigrams of `key` (the same one twice when it has only one)."""
+    engine = unit.engine
+    taken = _samples.get(engine)
+    if taken is None or time.monotonic() - taken[0] > _SAMPLE_SECONDS:
+        names = unit.rows(_NAME_SAMPLE, (_SAMPLE_NAMES, _SAMPLE_NAMES) if unit.is_sqlite else (_SAMPLE_NAMES,))
+        seen = Counter(trigram for (name,) in names for trigram in _trigrams(name.lower()))
+        taken = _samples[engine] = (time.monotonic(), seen)
+    counts = taken[1]
+    rare, *rarer = sorted(_trigrams(key), key=lambda trigram: (counts[trigram], trigram))
+    return rare, rarer[0] if rarer else rare
+
+
+# A big batch of new clients leaves SQLite's FTS5 trigram index in many small segments (each insert through the
+# trigger adds one; automerge only bounds them), and every part looked up then reads each segment: at 100k new
+# clients, 0.6-1.2 ms a part instead of 0.05-0.2 ms. Merging them once after the batch costs about 0.5 s per 100k.
+# (PostgreSQL's GIN index keeps no pending list, 0013_lookup_speed: it needs nothing after a batch.)
+MERGE_AFTER_NEW_CLIENTS = 1000
+_MERGE_NAME_INDEX = "INSERT INTO client_name_trigram (client_name_trigram) VALUES ('optimize')"
+
+
+def merge_name_index(connection: Connection) -> None:
+    """Merge the SQLite trigram index of client names into one segment (after a batch of new clients)."""
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(_MERGE_NAME_INDEX)
+
+
+def _like_literal(text: str) -> str:
+    """`text` matched literally by LIKE (PostgreSQL's escape character is the backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _fts_phrase(text: str) -> str:
+    """`text` as one FTS5 phrase: matched literally, as a part of the name (% and _ are plain characters there)."""
+    return '"' + text.replace('"', '""') + '"'

@@ -14,7 +14,7 @@ from typing import Any
 from ledger.credit_ops import lots
 from ledger.errors import InvalidCreditSearch, UnknownInvoice
 from ledger.kinds import OPEN_INVOICE_SQL, PaymentKind
-from ledger.lookup import ClientRef, InvoiceRef, find_client, find_invoice
+from ledger.lookup import ClientRef, InvoiceRef, find_client, find_client_by_name, find_invoice
 from ledger.money import decimal_str, parse_amount
 from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Statement, Unit, statement
@@ -178,7 +178,7 @@ def client_balance(unit: Unit, client_query: str, invoice_limit: int | None = No
     The client is an id, a name or part of one (`find_client`)."""
     balance = balance_by_id(unit, checked_text(client_query.strip(), "client name", NAME_CHARS), invoice_limit)
     if balance is None:  # not an exact id: a name or part of one
-        balance = balance_by_id(unit, find_client(unit, client_query).id, invoice_limit)
+        balance = balance_by_id(unit, find_client_by_name(unit, client_query).id, invoice_limit)
         assert balance is not None  # the client was just found
     return balance
 

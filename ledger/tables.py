@@ -48,10 +48,22 @@ class Client(SQLModel, table=True):
         Index("ix_client_unapplied", text("(credits_issued_minor - credits_applied_minor)")),
         # Client names by any part (the typeahead, `find_client`): PostgreSQL's trigram index. SQLite keeps the same
         # in the FTS5 trigram table `client_name_trigram` (SQLITE_TRIGRAM_TABLES), filled by triggers on `client`.
+        # Without GIN's pending list (0013_lookup_speed): a batch of new clients would wait there until a vacuum,
+        # read whole by every lookup.
         Index(
-            "ix_client_name_trgm", "name_key", postgresql_using="gin", postgresql_ops={"name_key": "gin_trgm_ops"}
+            "ix_client_name_trgm",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+            postgresql_with={"fastupdate": "off"},
         ).ddl_if(dialect="postgresql"),
         Index("ix_client_name_prefix", text('(name_key COLLATE "C")')).ddl_if(dialect="postgresql"),
+        # Client ids in any case (`find_client`), and the names nearest a miss in trigram distance, read in order
+        # (PostgreSQL; SQLite ranks candidates from its FTS5 table): migration 0013_lookup_speed.
+        Index("ix_client_id_lower", text("lower(id)")),
+        Index("ix_client_name_trgm_gist", text("lower(name) gist_trgm_ops"), postgresql_using="gist").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -117,12 +129,13 @@ SQLITE_TRIGRAM_TABLES = frozenset(
 
 def compared_with_migrations(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
     """Alembic's include_object for comparing the models with a migrated database: SQLite's trigram tables are not
-    models, and the PostgreSQL-only trigram index does not exist on SQLite."""
+    models, and the PostgreSQL-only trigram indexes do not exist on SQLite."""
     if type_ == "table" and name in SQLITE_TRIGRAM_TABLES:
         return False
     if type_ == "index" and name == "ix_client_name_prefix":
         return False  # Alembic reflects its COLLATE "C" expression as a plain column: it cannot compare it
-    return not (type_ == "index" and name == "ix_client_name_trgm" and not reflected and compare_to is None)
+    postgresql_only = name in ("ix_client_name_trgm", "ix_client_name_trgm_gist")
+    return not (type_ == "index" and postgresql_only and not reflected and compare_to is None)
 
 
 class Credit(SQLModel, table=True):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     # SQLModel (and with it SQLAlchemy's ORM) is imported only when a unit's `session` is first asked for: the
     # plain-SQL reads (`creditbot balance`) never load it.
-    from sqlalchemy import Connection, RootTransaction
+    from sqlalchemy import Connection, Engine, RootTransaction
     from sqlmodel import Session
 
     from ledger.rules import Rules
@@ -129,6 +129,11 @@ class Unit:
         return date.fromisoformat(value) if isinstance(value, str) else value
 
     # --- the same transaction for SQLAlchemy code -----------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """The database's engine (what caches of this database are keyed by), without opening a Core transaction."""
+        return self._connection.engine
 
     @property
     def connection(self) -> Connection:

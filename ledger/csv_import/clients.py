@@ -13,6 +13,7 @@ from sqlalchemy import select
 from ledger.csv_import import reader
 from ledger.csv_import.reader import Row
 from ledger.csv_import.run import ImportRun, Unchanged, currency_of, known, pick, table_of, unique
+from ledger.lookup import MERGE_AFTER_NEW_CLIENTS, merge_name_index
 from ledger.tables import Client, Credit, Invoice, Project
 from ledger.unit import statement
 
@@ -49,6 +50,8 @@ def load_clients(run: ImportRun) -> None:
         if edit:
             edits.append(edit)
     run.write(spec, table, new_rows, edits)
+    if len(new_rows) >= MERGE_AFTER_NEW_CLIENTS:
+        merge_name_index(run.session.connection())
 
 
 def _unchanged_client(index: dict[str, int], existing: dict[str, tuple], seen: dict[str, int]) -> Unchanged:
