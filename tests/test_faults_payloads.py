@@ -115,6 +115,22 @@ def test_a_random_event_body_is_never_a_500(db, bot, caplog, body):
     no_tracebacks(caplog)
 
 
+@pytest.mark.parametrize("user", [False, 7, 1.5])
+def test_an_event_whose_user_is_not_a_name_or_an_object_is_refused_with_400(db, bot, caplog, user):
+    """Found by the fuzzing above: Bolt reads every event's `user` to build its context and broke on a number."""
+    before = row_counts(db)
+    body = {
+        "type": "event_callback",
+        "team_id": TEAM,
+        "event_id": "Ev-user",
+        "event": {"type": "team_join", "user": user},
+    }
+    answer = bot.post(json.dumps(body), headers={"Content-Type": "application/json"})
+    assert answer.status == 400, answer
+    assert row_counts(db) == before
+    no_tracebacks(caplog)
+
+
 @FUZZ
 @given(
     form=st.dictionaries(

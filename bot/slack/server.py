@@ -144,9 +144,14 @@ class FormRequest(BoltRequest):
 
 class _SlackRequests(SlackRequestHandler):
     def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
-        return self.app.dispatch(
-            FormRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
-        )
+        try:
+            parsed = FormRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
+        except (TypeError, AttributeError, KeyError, ValueError) as unreadable:
+            # Bolt reads the user, team and channel of every payload to build its context; a signed body whose
+            # fields have shapes Slack never sends (say an event's `user` that is a number) breaks that reading.
+            log.warning("refused a signed request Bolt cannot read (%s)", type(unreadable).__name__)
+            return BoltResponse(status=400, body="the request's fields are not the shapes Slack sends")
+        return self.app.dispatch(parsed)
 
 
 class Refused(Exception):
