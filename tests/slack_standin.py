@@ -365,9 +365,17 @@ class ViewsStandIn:
         with self._lock:
             self._expired.add(trigger_id)
 
-    def last_modal(self) -> dict[str, Any]:
-        with self._lock:
-            return list(self.opened.values())[-1]
+    def last_modal(self, count: int = 1) -> dict[str, Any]:
+        """The modal opened last, once `count` are open: the stand-in records a views.open call before it answers
+        it, so a test that saw the call may be a moment ahead of the modal."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            with self._lock:
+                if len(self.opened) >= count:
+                    return list(self.opened.values())[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} open modals, got {len(self.opened)}")
+            time.sleep(0.01)
 
     def answer(self, name: str, body: dict[str, Any]) -> Any:
         view = _json(body.get("view"))
