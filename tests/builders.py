@@ -91,6 +91,17 @@ def available(db: Database, client_id: str = "C1") -> int:
         return reads.client_balance(unit, client_id).available_credit_minor
 
 
+def due(db: Database, number: str) -> int:
+    """An invoice's balance due in minor units, as the ledger's own read reports it."""
+    with db.read() as unit:
+        return reads.invoice_detail(unit, number).summary.balance_due_minor
+
+
+def view_block(view: dict[str, Any], block_id: str) -> dict[str, Any]:
+    """The block of a Slack view with this block_id."""
+    return next(block for block in view["blocks"] if block.get("block_id") == block_id)
+
+
 def row_counts(db: Database, *tables: Any) -> tuple[int, ...]:
     """How many rows each of `tables` (SQLModel classes) holds, read in one transaction."""
     with db.read() as unit:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import approvals, reads
+from ledger import approvals
 from ledger.tables import Payment, Reversal
-from tests.builders import client, credit, import_rows, invoice, row_counts
+from tests.builders import client, credit, due, import_rows, invoice, row_counts
 from tests.slack_standin import CHANNEL, OTHER_ADMIN, READER
 
 
@@ -29,11 +29,6 @@ def bot_ledger(db):
 @pytest.fixture
 def bot_env():
     return {"CREDITBOT_APPROVAL_THRESHOLD": "100", "CREDITBOT_ALERT_CHANNEL": CHANNEL}
-
-
-def due(db, number: str) -> int:
-    with db.read() as unit:
-        return reads.invoice_detail(unit, number).summary.balance_due_minor
 
 
 def status(db, request_id: int = 1) -> str:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from ledger import reads
 from ledger.tables import Payment, PendingApproval
 from ledger.totals import stored_totals, totals_from_entries
-from tests.builders import available, client, credit, import_rows, invoice
+from tests.builders import available, client, credit, due, import_rows, invoice
 from tests.slack_standin import OTHER_ADMIN, READER, running_bot
 from tests.test_bot_console import run_console
 
@@ -22,11 +21,6 @@ def bot_ledger(db):
         invoices=[invoice("INV-1", "C1", "400.00"), invoice("INV-2", "C1", "300.00", issued_on="2026-10-05")],
         credits=[credit("CR-1", "C1", "500.00")],
     )
-
-
-def due(db, number: str) -> int:
-    with db.read() as unit:
-        return reads.invoice_detail(unit, number).summary.balance_due_minor
 
 
 def totals_agree(db) -> bool:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import reads
 from ledger.tables import Payment
-from tests.builders import available, client, credit, import_rows, invoice, row_counts
+from tests.builders import available, client, credit, due, import_rows, invoice, row_counts, view_block
 from tests.slack_standin import CHANNEL, OTHER_ADMIN, READER
 
 
@@ -31,15 +30,6 @@ def bot_ledger(db):
     )
 
 
-def due(db, number: str) -> int:
-    with db.read() as unit:
-        return reads.invoice_detail(unit, number).summary.balance_due_minor
-
-
-def field(view: dict, block_id: str) -> dict:
-    return next(block for block in view["blocks"] if block.get("block_id") == block_id)
-
-
 def option_values(element: dict) -> list[str]:
     return [option["value"] for option in element.get("options", [])]
 
@@ -50,7 +40,7 @@ def test_global_shortcut_opens_the_apply_form_with_the_client_typeahead(bot, sla
     assert opened.body["trigger_id"] == trigger
     view = bot.modal()
     assert view["callback_id"] == "credit_apply_form"
-    assert field(view, "client")["element"]["type"] == "external_select"
+    assert view_block(view, "client")["element"]["type"] == "external_select"
     options = bot.suggest(view, "acme")
     assert [o["value"] for o in options["options"]] == ["C1", "C2"]
     assert [o["value"] for o in bot.suggest(view, "legal")["options"]] == ["C1"]
@@ -61,15 +51,15 @@ def test_picking_a_client_offers_its_open_invoices_with_the_most_that_can_be_app
     bot.shortcut("apply_credit")
     bot.pick(bot.modal(), "client", "C1")
     view = bot.modal(count=2)
-    invoices = field(view, "invoice")["element"]
+    invoices = view_block(view, "invoice")["element"]
     assert option_values(invoices) == ["INV-1", "INV-2", "INV-P"]
     labels = [o["text"]["text"] for o in invoices["options"]]
     assert "posted to QuickBooks" in labels[2] and "posted" not in labels[0]
     assert invoices["initial_option"]["value"] == "INV-1"
-    assert field(view, "amount")["element"]["initial_value"] == "500.00"  # the credit, less than the $1,000 due
-    assert option_values(field(view, "project")["element"]) == ["P1"]
+    assert view_block(view, "amount")["element"]["initial_value"] == "500.00"  # the credit, less than the $1,000 due
+    assert option_values(view_block(view, "project")["element"]) == ["P1"]
     bot.pick(view, "invoice", "INV-2")
-    assert field(bot.modal(count=3), "amount")["element"]["initial_value"] == "300.00"
+    assert view_block(bot.modal(count=3), "amount")["element"]["initial_value"] == "300.00"
 
 
 def test_submitting_applies_closes_the_form_and_answers_with_undo(bot, slack, db):
@@ -142,9 +132,9 @@ def test_a_client_gone_from_the_options_is_refused_beside_the_client(bot):
 def test_message_shortcut_prefills_the_invoice_the_message_names(bot):
     bot.shortcut("apply_credit_to_invoice", message="Can we use their credit on INV-2 please?")
     view = bot.modal()
-    assert field(view, "client")["element"]["initial_option"]["value"] == "C1"
-    assert field(view, "invoice")["element"]["initial_option"]["value"] == "INV-2"
-    assert field(view, "amount")["element"]["initial_value"] == "300.00"
+    assert view_block(view, "client")["element"]["initial_option"]["value"] == "C1"
+    assert view_block(view, "invoice")["element"]["initial_option"]["value"] == "INV-2"
+    assert view_block(view, "amount")["element"]["initial_value"] == "300.00"
 
 
 def test_message_shortcut_on_a_message_without_an_invoice_says_so(bot):
@@ -249,7 +239,9 @@ def test_a_pick_on_a_form_redrawn_since_is_ignored_and_the_next_one_works(bot, s
     bot.modal(count=2)
     bot.pick(first, "client", "C3")  # the same (now stale) view again: Slack answers hash_conflict
     conflicts = slack.wait_for(lambda: slack.api_calls("views.update"), 2)
-    assert len(conflicts) == 2 and field(slack.views.last_modal(), "amount")["element"]["initial_value"] == "500.00"
+    assert (
+        len(conflicts) == 2 and view_block(slack.views.last_modal(), "amount")["element"]["initial_value"] == "500.00"
+    )
     bot.pick(slack.views.last_modal(), "client", "C3")
     assert "INV-9" in str(bot.modal(count=4)["blocks"])
 
@@ -277,7 +269,7 @@ def test_reverse_form_lists_the_clients_live_applications_and_reverses_one(bot, 
     bot.slash_form("reverse")
     bot.pick(bot.modal(), "client", "C1")
     view = bot.modal(count=2)
-    options = field(view, "application")["element"]["options"]
+    options = view_block(view, "application")["element"]["options"]
     assert [o["text"]["text"].split(" · ")[1] for o in options] == ["INV-2", "INV-1"]  # latest first
     first = options[1]["value"]
     bot.pick(view, "application", first)  # redrawn with that application's amount

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import reads
 from ledger.tables import Payment, Reversal
-from tests.builders import available, client, credit, import_rows, invoice, row_counts
+from tests.builders import available, client, credit, due, import_rows, invoice, row_counts, view_block
 from tests.slack_standin import CHANNEL, READER
 
 
@@ -26,15 +25,6 @@ def bot_ledger(db):
     )
 
 
-def due(db, number: str) -> int:
-    with db.read() as unit:
-        return reads.invoice_detail(unit, number).summary.balance_due_minor
-
-
-def field(view: dict, block_id: str) -> dict:
-    return next(block for block in view["blocks"] if block.get("block_id") == block_id)
-
-
 def reverse_form_for(bot, client_id: str = "C1", opened: int = 0) -> dict:
     """`/credit reverse` alone, then the client picked: the form as redrawn for that client."""
     bot.slash_form("reverse")
@@ -45,16 +35,16 @@ def reverse_form_for(bot, client_id: str = "C1", opened: int = 0) -> dict:
 def test_the_amount_is_prefilled_with_all_that_is_still_applied_and_less_reverses_part(bot, slack, db):
     bot.slash("apply INV-1 100")
     view = reverse_form_for(bot)
-    assert field(view, "application")["element"]["initial_option"]["text"]["text"].startswith("#")
-    assert field(view, "amount")["element"]["initial_value"] == "100.00"
-    assert field(view, "amount")["label"]["text"] == "Amount to reverse (USD)"
+    assert view_block(view, "application")["element"]["initial_option"]["text"]["text"].startswith("#")
+    assert view_block(view, "amount")["element"]["initial_value"] == "100.00"
+    assert view_block(view, "amount")["label"]["text"] == "Amount to reverse (USD)"
     assert bot.submit(view, {"amount": "40.00", "note": "only part was wrong"}) == {}
     assert due(db, "INV-1") == 94000 and available(db) == 44000
     [told] = slack.wait_for(lambda: slack.api_calls("chat.postEphemeral"))
     assert told.body["channel"] == CHANNEL and "$40.00" in told.body["text"] and "Undo" in str(told.body["blocks"])
     again = reverse_form_for(bot, opened=2)  # what is left: the $60.00 still applied, as its own application
-    assert field(again, "amount")["element"]["initial_value"] == "60.00"
-    assert "$60.00" in field(again, "application")["element"]["initial_option"]["text"]["text"]
+    assert view_block(again, "amount")["element"]["initial_value"] == "60.00"
+    assert "$60.00" in view_block(again, "application")["element"]["initial_option"]["text"]["text"]
     assert bot.submit(again, {}) == {}  # the pre-filled amount: all of what was left
     assert due(db, "INV-1") == 100000 and available(db) == 50000
 
@@ -94,14 +84,14 @@ def test_picking_another_application_redraws_its_amount_and_a_stale_amount_is_re
     bot.slash("apply INV-1 100")
     bot.slash("apply INV-2 50")
     view = reverse_form_for(bot)
-    assert field(view, "amount")["element"]["initial_value"] == "50.00"  # the latest: INV-2's
-    older = field(view, "application")["element"]["options"][1]["value"]
+    assert view_block(view, "amount")["element"]["initial_value"] == "50.00"  # the latest: INV-2's
+    older = view_block(view, "application")["element"]["options"][1]["value"]
     # Picked and submitted before Slack redrew the form: the amount shown was INV-2's, so it is refused.
     stale = bot.submit(view, {"application": older})
     assert stale["response_action"] == "errors" and "was for application" in stale["errors"]["amount"]
     bot.pick(view, "application", older)
     redrawn = bot.modal(count=3)
-    assert field(redrawn, "amount")["element"]["initial_value"] == "100.00"
+    assert view_block(redrawn, "amount")["element"]["initial_value"] == "100.00"
     assert bot.submit(redrawn, {"application": older}) == {}
     assert due(db, "INV-1") == 100000 and due(db, "INV-2") == 25000
 

@@ -36,7 +36,7 @@ from ledger.rules import Rules
 from ledger.tables import CreditRefund, HistoryEntry
 from ledger.thresholds import ApprovalThresholds
 from ledger.totals import stored_totals, totals_from_entries
-from tests.builders import available, client, credit, import_rows, invoice, row_counts
+from tests.builders import available, client, credit, due, import_rows, invoice, row_counts
 from tests.ledger_time import days_pass
 
 
@@ -57,11 +57,6 @@ def two_invoices(db, credit_amount: str = "500.00") -> None:
                   invoice("INV-P", total="200.00", posted_to_qb_at="2026-10-05T14:30:00Z", qb_invoice_id="9")],
         credits=[credit("CR-1", amount=credit_amount), credit("CR-2", "C2", "50.00"), credit("CR-E", "E1", "80.00")],
     )  # fmt: skip
-
-
-def due(db, number: str) -> int:
-    with db.read() as unit:
-        return reads.invoice_detail(unit, number).summary.balance_due_minor
 
 
 # --- partial reversal --------------------------------------------------------------------------------------
