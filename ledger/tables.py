@@ -26,6 +26,8 @@ from sqlalchemy import (
     Integer,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -61,9 +63,12 @@ class Client(SQLModel, table=True):
         # Client ids in any case (`find_client`), and the names nearest a miss in trigram distance, read in order
         # (PostgreSQL; SQLite ranks candidates from its FTS5 table): migration 0013_lookup_speed.
         Index("ix_client_id_lower", text("lower(id)")),
-        Index("ix_client_name_trgm_gist", text("lower(name) gist_trgm_ops"), postgresql_using="gist").ddl_if(
-            dialect="postgresql"
-        ),
+        Index(
+            "ix_client_name_trgm_gist",
+            func.lower(literal_column("name")).label("name_lower"),
+            postgresql_using="gist",
+            postgresql_ops={"name_lower": "gist_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
