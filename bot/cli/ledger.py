@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
 
 def balance(client: str = typer.Argument(..., help="Client id, name, or part of a name."), as_json: bool = JSON_OPTION):
     """A client's available credit and open invoices, with cash, credits and credit memos apart."""
-    with refusals_exit(as_json), database().read() as unit:
+    with refusals_exit(as_json), database().read(plain=True) as unit:
         result = reads.client_balance(unit, client)
     if as_json:
         print_json(result.as_json())
@@ -76,7 +76,7 @@ def balance(client: str = typer.Argument(..., help="Client id, name, or part of 
 
 def invoice(number: str = typer.Argument(..., help="Invoice number."), as_json: bool = JSON_OPTION):
     """An invoice's payment history (each kind spelled out), balance due, posting state and changes."""
-    with refusals_exit(as_json), database().read() as unit:
+    with refusals_exit(as_json), database().read(plain=True) as unit:
         detail = reads.invoice_detail(unit, number)
     if as_json:
         print_json(detail.as_json())
@@ -365,7 +365,7 @@ def credits(
     from bot.render import credit_sentences
 
     search = reads.CreditFilter(client, date_from, date_to, min_amount, max_amount, kind, project, page, page_size)
-    with refusals_exit(as_json), database().read() as unit:
+    with refusals_exit(as_json), database().read(plain=True) as unit:
         found = reads.credit_entries(unit, search)
     if as_json:
         print_json(found.as_json())
@@ -396,7 +396,7 @@ def history(
     as_json: bool = JSON_OPTION,
 ):
     """Every recorded change (and refused write) of an invoice or a client: who, when, before and after."""
-    with refusals_exit(as_json), database().read() as unit:
+    with refusals_exit(as_json), database().read(plain=True) as unit:
         title, lines = reads.history(unit, client_or_invoice)
     if as_json:
         print_json({"of": title, "history": [line.as_json() for line in lines]})
