@@ -76,7 +76,8 @@ class Database:
         # SQLAlchemy; None when only the engine can open it (PostgreSQL, an in-memory database, a URL with options).
         self._sqlite_path = _plain_sqlite_path(url)
         if self._sqlite_path is None:
-            self.engine  # made now, so that a URL or driver that is not usable is refused here (bot/settings.py)
+            # Made now, so that a URL or a driver that is not usable is refused here (bot/settings.py).
+            self._shared.engine = _create_engine(url, echo=echo)
         # SQLite has one writer at a time, and a writer that finds it taken sleeps in SQLite's busy handler (1 ms,
         # then 2, 5, 10 ... up to 100 ms between tries): threads of one process colliding on it lose milliseconds
         # each time. Writes of one process queue on this lock instead, and the next one starts at once.
@@ -154,7 +155,8 @@ class Database:
                 with self.write() as unit:
                     return work(unit, *args, **kwargs)
             except Exception as failed:
-                if not _is_dbapi_error(failed) or attempt == _ATTEMPTS or getattr(failed.orig, "sqlstate", None) not in _RETRYABLE:
+                retryable = _is_dbapi_error(failed) and getattr(failed.orig, "sqlstate", None) in _RETRYABLE  # type: ignore[attr-defined]
+                if attempt == _ATTEMPTS or not retryable:
                     raise
         raise AssertionError("unreachable")
 
@@ -244,7 +246,6 @@ class Database:
             self.upgrade()
             return
         raise SchemaOutOfDate(", ".join(sorted(current)) or None, ", ".join(sorted(self.head_revisions)))
-
 
     def _sqlite_table_count(self) -> int:
         with self.read(plain=True) as unit:

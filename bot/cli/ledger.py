@@ -362,14 +362,13 @@ def credits(
     as_json: bool = JSON_OPTION,
 ):
     """Credit entries (issued, applied, reversed, refunded, written off, expired, transferred), newest first."""
-    from bot.render import credit_sentences
-
     search = reads.CreditFilter(client, date_from, date_to, min_amount, max_amount, kind, project, page, page_size)
     with refusals_exit(as_json), database().read(plain=True) as unit:
         found = reads.credit_entries(unit, search)
     if as_json:
         print_json(found.as_json())
         return
+    from bot.render import credit_sentences  # the sentences' module loads SQLAlchemy: only for text
     for entry in found.entries:
         out.print(credit_sentences.credit_entry_line(entry), markup=False)
     out.print(credit_sentences.credit_search_footer(found).replace("`", ""))
