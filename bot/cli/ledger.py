@@ -18,9 +18,9 @@ from ledger.errors import ImportRowError, LedgerError
 from ledger.money import decimal_str
 from ledger.text import ACTOR_CHARS, KEY_CHARS, REASON_CHARS, checked_text
 
-# The reads (balance, invoice, credits, history) run on plain SQL: what only the writes, the import, the demo and
-# the backup use is imported in their commands, so a read loads neither SQLModel nor the operations
-# (tests/test_cli_lean.py).
+# The reads (balance, invoice, credits, history) run on plain SQL (`read(plain=True)`: on a SQLite file, the stdlib's
+# sqlite3 without SQLAlchemy): what only the writes, the import, the demo and the backup use is imported in their
+# commands, so a read loads neither SQLAlchemy, SQLModel nor the operations (tests/test_cli_lean.py).
 if TYPE_CHECKING:
     from ledger.approvals import WriteRequest
     from ledger.credit_ops.wallets import OutflowResult
@@ -369,6 +369,7 @@ def credits(
         print_json(found.as_json())
         return
     from bot.render import credit_sentences  # the sentences' module loads SQLAlchemy: only for text
+
     for entry in found.entries:
         out.print(credit_sentences.credit_entry_line(entry), markup=False)
     out.print(credit_sentences.credit_search_footer(found).replace("`", ""))
