@@ -1,5 +1,6 @@
 """The command line imports only what a command uses: `creditbot --help` loads no command module, and neither
-Slack, the scheduler, the database layer nor the FAQ's model; a ledger read loads no Slack or FAQ model."""
+Slack, the scheduler, the database layer nor the FAQ's model; a ledger read loads no Slack or FAQ model, and on
+a SQLite file no SQLAlchemy either."""
 
 from __future__ import annotations
 
