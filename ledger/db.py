@@ -4,26 +4,31 @@ Everything runs in a unit of work (ledger/unit.py) that `Database` opens. Writes
 when they begin: on SQLite a `BEGIN IMMEDIATE` (pysqlite's default `BEGIN` is deferred, so two writers could both
 read a balance before either writes), on PostgreSQL row locks (`SELECT ... FOR UPDATE`) taken by the operations
 themselves. Reads use plain transactions.
+
+SQLAlchemy is imported when the engine is first needed: a plain read of a SQLite file (`read(plain=True)`, the
+ledger reads of ledger/reads.py) in a process that has made no engine yet runs on a sqlite3 connection of its own,
+set up as the engine sets up its connections (`_configure_sqlite`), so `creditbot balance` never loads SQLAlchemy
+(issue 14: its import was most of the command's start-up).
 """
 
 from __future__ import annotations
 
 import copy
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
-
-from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ledger.errors import SchemaOutOfDate
 from ledger.migrations import HEAD
 from ledger.rules import Rules
-from ledger.unit import Unit
+from ledger.unit import Statement, Unit
+
+if TYPE_CHECKING:
+    from sqlalchemy import URL, Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # How long a SQLite writer waits for the database's write lock before giving up ("database is locked").
@@ -35,6 +40,21 @@ _ATTEMPTS = 3
 
 
 _ONE_SNAPSHOT = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+_HAS_VERSION_TABLE = Statement(
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'",
+    "SELECT count(*) FROM pg_catalog.pg_tables WHERE tablename = 'alembic_version' AND schemaname = current_schema()",
+)
+_VERSIONS = Statement("SELECT version_num FROM alembic_version", "SELECT version_num FROM alembic_version")
+_SQLITE_TABLES = "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+
+
+class _Shared:
+    """What a database and its `with_rules` copies share: the engine, made when first needed (caches of the
+    database are keyed by this, weakly)."""
+
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+        self.making = threading.Lock()
 
 
 class Database:
@@ -48,9 +68,16 @@ class Database:
     """
 
     def __init__(self, url: str, *, rules: Rules | None = None, echo: bool = False) -> None:
-        self.url = make_url(url)
+        self._url_text = url
+        self._echo = echo
         self.rules = rules or Rules()
-        self.engine = _create_engine(url, echo=echo)
+        self._shared = _Shared()
+        # A SQLite file by itself, from "sqlite:///PATH" (no driver named, no query), for plain reads without
+        # SQLAlchemy; None when only the engine can open it (PostgreSQL, an in-memory database, a URL with options).
+        self._sqlite_path = _plain_sqlite_path(url)
+        if self._sqlite_path is None:
+            # Made now, so that a URL or a driver that is not usable is refused here (bot/settings.py).
+            self._shared.engine = _create_engine(url, echo=echo)
         # SQLite has one writer at a time, and a writer that finds it taken sleeps in SQLite's busy handler (1 ms,
         # then 2, 5, 10 ... up to 100 ms between tries): threads of one process colliding on it lose milliseconds
         # each time. Writes of one process queue on this lock instead, and the next one starts at once.
@@ -62,9 +89,24 @@ class Database:
         governed.rules = rules
         return governed
 
+    @cached_property
+    def url(self) -> URL:
+        from sqlalchemy.engine import make_url
+
+        return make_url(self._url_text)
+
+    @property
+    def engine(self) -> Engine:
+        shared = self._shared
+        if shared.engine is None:
+            with shared.making:
+                if shared.engine is None:
+                    shared.engine = _create_engine(self._url_text, echo=self._echo)
+        return shared.engine
+
     @property
     def is_sqlite(self) -> bool:
-        return self.url.get_backend_name() == "sqlite"
+        return self._sqlite_path is not None or self.url.get_backend_name() == "sqlite"
 
     @contextmanager
     def write(self) -> Iterator[Unit]:
@@ -73,13 +115,38 @@ class Database:
             yield from self._unit(writes=True)
 
     @contextmanager
-    def read(self, snapshot: bool = False) -> Iterator[Unit]:
+    def read(self, snapshot: bool = False, plain: bool = False) -> Iterator[Unit]:
         """A read transaction (on SQLite a deferred BEGIN: one snapshot); rolled back at the end.
 
         PostgreSQL's default (READ COMMITTED) gives each statement its own snapshot. A read whose statements must
         agree while writers commit between them (`creditbot db check` of a live ledger: the running totals in one
-        statement, their entries in the next) asks for `snapshot`: REPEATABLE READ, READ ONLY."""
-        yield from self._unit(writes=False, snapshot=snapshot)
+        statement, their entries in the next) asks for `snapshot`: REPEATABLE READ, READ ONLY.
+
+        `plain`: the read runs plain SQL only (the unit's statements, never its `connection` or `session`), so on a
+        SQLite file, while this process has made no engine, it runs on a sqlite3 connection of its own."""
+        if plain and self._sqlite_path is not None and self._shared.engine is None:
+            yield from self._plain_sqlite_read()
+        else:
+            yield from self._unit(writes=False, snapshot=snapshot)
+
+    def _plain_sqlite_read(self) -> Iterator[Unit]:
+        try:
+            dbapi_connection = sqlite3.connect(self._sqlite_path, timeout=SQLITE_BUSY_TIMEOUT_S)
+        except sqlite3.Error as failed:
+            raise _as_sqlalchemy_error(failed, sqlite3.Error) from failed
+        try:
+            _configure_sqlite(dbapi_connection, is_memory=False)
+            dbapi_connection.execute("BEGIN")
+            unit = Unit(dbapi_connection, None, cache_key=self._shared, writes=False, is_sqlite=True,
+                        rules=self.rules)  # fmt: skip
+            try:
+                yield unit
+            finally:
+                unit._finish(commit=False)
+        except sqlite3.Error as failed:
+            raise _as_sqlalchemy_error(failed, sqlite3.Error) from failed
+        finally:
+            dbapi_connection.close()
 
     def transact(self, work: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """`work(unit, *args, **kwargs)` in a write unit, retried when PostgreSQL picked it as a deadlock victim."""
@@ -87,8 +154,9 @@ class Database:
             try:
                 with self.write() as unit:
                     return work(unit, *args, **kwargs)
-            except DBAPIError as failed:
-                if attempt == _ATTEMPTS or getattr(failed.orig, "sqlstate", None) not in _RETRYABLE:
+            except Exception as failed:
+                retryable = _is_dbapi_error(failed) and getattr(failed.orig, "sqlstate", None) in _RETRYABLE  # type: ignore[attr-defined]
+                if attempt == _ATTEMPTS or not retryable:
                     raise
         raise AssertionError("unreachable")
 
@@ -101,7 +169,8 @@ class Database:
                 connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")  # type: ignore[union-attr]
             elif snapshot:  # the transaction's first statement, so that all the others read its snapshot
                 connection.connection.dbapi_connection.execute(_ONE_SNAPSHOT)  # type: ignore[union-attr]
-            unit = Unit(connection, writes=writes, is_sqlite=is_sqlite, rules=self.rules)
+            unit = Unit(connection.connection.dbapi_connection, connection, cache_key=self._shared, writes=writes,
+                        is_sqlite=is_sqlite, rules=self.rules)  # fmt: skip
             try:
                 yield unit
             except BaseException:
@@ -109,7 +178,7 @@ class Database:
                 raise
             unit._finish(commit=writes)
         except dbapi_error as failed:
-            raise DBAPIError.instance(None, None, failed, dbapi_error, dialect=self.engine.dialect) from failed
+            raise _as_sqlalchemy_error(failed, dbapi_error, self.engine.dialect) from failed
         finally:
             connection.close()
         for callback in unit._committed_callbacks():
@@ -118,6 +187,8 @@ class Database:
     @contextmanager
     def _sqlite_writer_turn(self) -> Iterator[None]:
         if not self._sqlite_writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
+            from sqlalchemy.exc import OperationalError
+
             dbapi_error = self._driver[0]
             raise OperationalError(None, None, dbapi_error("database is locked"))  # what SQLite says when it times out
         try:
@@ -131,7 +202,8 @@ class Database:
         return self.engine.dialect.loaded_dbapi.Error, self.is_sqlite
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if self._shared.engine is not None:
+            self._shared.engine.dispose()
 
     # --- schema -----------------------------------------------------------------------------------------
 
@@ -146,10 +218,10 @@ class Database:
 
     def current_revisions(self) -> frozenset[str]:
         """The database's revisions, read from Alembic's version table (none in a database never migrated)."""
-        with self.engine.connect() as connection:
-            if not inspect(connection).has_table("alembic_version"):
+        with self.read(plain=True) as unit:
+            if not unit.column(_HAS_VERSION_TABLE)[0]:
                 return frozenset()
-            return frozenset(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            return frozenset(unit.column(_VERSIONS))
 
     def alembic_config(self) -> Any:
         from alembic.config import Config
@@ -170,13 +242,59 @@ class Database:
         current = self.current_revisions()
         if current == {HEAD}:
             return
-        if not current and self.is_sqlite and not inspect(self.engine).get_table_names():
+        if not current and self.is_sqlite and not self._sqlite_table_count():
             self.upgrade()
             return
         raise SchemaOutOfDate(", ".join(sorted(current)) or None, ", ".join(sorted(self.head_revisions)))
 
+    def _sqlite_table_count(self) -> int:
+        with self.read(plain=True) as unit:
+            return unit.column(Statement(_SQLITE_TABLES, _SQLITE_TABLES))[0]
+
+
+def _plain_sqlite_path(url: str) -> str | None:
+    """The file of a plain "sqlite:///PATH" URL, or None (another database, memory, a driver or options named)."""
+    prefix = "sqlite:///"
+    path = url[len(prefix) :] if url.startswith(prefix) else ""
+    if not path or path == ":memory:" or any(mark in path for mark in "?#%"):
+        return None
+    return path
+
+
+def _configure_sqlite(dbapi_connection: Any, *, is_memory: bool) -> None:
+    """How every SQLite connection is set up, the engine's and a plain read's."""
+    # BEGIN is sent by the units (and SQLAlchemy's "begin" event), so writes can ask for IMMEDIATE.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
+    if not is_memory:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        # A larger page cache (16 MiB, SQLite's default is 2) keeps index pages in memory during bulk imports.
+        # 64 MiB saved a 1,000,000-payment import 7% of its CPU (11.1 s against 11.9 s, a loaded machine) but held
+        # 78 MiB more at its peak (271 against 193 MiB of a 16 MiB-floor process; issue 14).
+        cursor.execute("PRAGMA cache_size=-16384")
+    cursor.close()
+
+
+def _as_sqlalchemy_error(failed: Exception, dbapi_error: type[Exception], dialect: Any = None) -> Exception:
+    """A driver's error as SQLAlchemy wraps it (OperationalError, IntegrityError, ...): what callers catch."""
+    from sqlalchemy.exc import DBAPIError
+
+    return DBAPIError.instance(None, None, failed, dbapi_error, dialect=dialect)
+
+
+def _is_dbapi_error(error: Exception) -> bool:
+    from sqlalchemy.exc import DBAPIError
+
+    return isinstance(error, DBAPIError)
+
 
 def _create_engine(url: str, *, echo: bool) -> Engine:
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -185,19 +303,7 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
-        # Let SQLAlchemy's "begin" event emit BEGIN itself, so writes can ask for IMMEDIATE.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
-        if not is_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            # A larger page cache (16 MiB, SQLite's default is 2) keeps index pages in memory during bulk imports.
-            # 64 MiB saved a 1,000,000-payment import 7% of its CPU (11.1 s against 11.9 s, a loaded machine) but held
-            # 78 MiB more at its peak (271 against 193 MiB of a 16 MiB-floor process; issue 14).
-            cursor.execute("PRAGMA cache_size=-16384")
-        cursor.close()
+        _configure_sqlite(dbapi_connection, is_memory=is_memory)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:  # type: ignore[no-untyped-def]

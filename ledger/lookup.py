@@ -6,15 +6,17 @@ import json
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Connection, Engine
 
 from ledger.errors import AmbiguousClient, UnknownClient, UnknownInvoice
 from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Statement, Unit, statement
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 _MAX_CANDIDATES = 5
 
@@ -226,7 +228,8 @@ _NAME_SAMPLE = Statement(
     "SELECT name FROM client TABLESAMPLE SYSTEM (least(100, 100.0 * %s / greatest(1, (SELECT reltuples FROM pg_class "
     "WHERE oid = 'client'::regclass))))",
 )
-_samples: WeakKeyDictionary[Engine, tuple[float, Counter[str]]] = WeakKeyDictionary()
+# Keyed by the database (`Unit.cache_key`).
+_samples: WeakKeyDictionary[object, tuple[float, Counter[str]]] = WeakKeyDictionary()
 
 
 def _trigrams(text: str) -> set[str]:
@@ -235,12 +238,12 @@ def _trigrams(text: str) -> set[str]:
 
 def _rarest_trigrams(unit: Unit, key: str) -> tuple[str, str]:
     """The two rarest trigrams of `key` (the same one twice when it has only one)."""
-    engine = unit.engine
-    taken = _samples.get(engine)
+    database = unit.cache_key
+    taken = _samples.get(database)
     if taken is None or time.monotonic() - taken[0] > _SAMPLE_SECONDS:
         names = unit.rows(_NAME_SAMPLE, (_SAMPLE_NAMES, _SAMPLE_NAMES) if unit.is_sqlite else (_SAMPLE_NAMES,))
         seen = Counter(trigram for (name,) in names for trigram in _trigrams(name.lower()))
-        taken = _samples[engine] = (time.monotonic(), seen)
+        taken = _samples[database] = (time.monotonic(), seen)
     counts = taken[1]
     rare, *rarer = sorted(_trigrams(key), key=lambda trigram: (counts[trigram], trigram))
     return rare, rarer[0] if rarer else rare

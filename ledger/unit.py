@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     # SQLModel (and with it SQLAlchemy's ORM) is imported only when a unit's `session` is first asked for: the
     # plain-SQL reads (`creditbot balance`) never load it.
-    from sqlalchemy import Connection, Engine, RootTransaction
+    from sqlalchemy import Connection, RootTransaction
     from sqlmodel import Session
 
     from ledger.rules import Rules
@@ -48,9 +48,21 @@ def statement(sql: str, row_lock: str = "") -> Statement:
 class Unit:
     """One transaction: the cursor every statement runs on, the ledger's rules, and the time it began."""
 
-    def __init__(self, connection: Connection, *, writes: bool, is_sqlite: bool, rules: Rules) -> None:
+    def __init__(
+        self,
+        dbapi_connection: Any,
+        connection: Connection | None,
+        *,
+        cache_key: object,
+        writes: bool,
+        is_sqlite: bool,
+        rules: Rules,
+    ) -> None:
+        # `connection` is None for a plain read on the driver alone (`Database.read(plain=True)`): no SQLAlchemy.
+        self._dbapi = dbapi_connection
         self._connection = connection
-        self._cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        self._cursor = dbapi_connection.cursor()
+        self.cache_key = cache_key  # the same for every unit of one database: what caches of it are keyed by
         self._transaction: RootTransaction | None = None
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
@@ -131,13 +143,10 @@ class Unit:
     # --- the same transaction for SQLAlchemy code -----------------------------------------------------
 
     @property
-    def engine(self) -> Engine:
-        """The database's engine (what caches of this database are keyed by), without opening a Core transaction."""
-        return self._connection.engine
-
-    @property
     def connection(self) -> Connection:
         """The unit's transaction as a SQLAlchemy Core connection."""
+        if self._connection is None:
+            raise RuntimeError("a plain read (Database.read(plain=True)) runs plain SQL only: no Core, no ORM")
         if self._transaction is None:
             # The driver's transaction is already open (BEGIN was sent on the cursor); SQLAlchemy joins it.
             self._transaction = self._connection.begin()
@@ -179,9 +188,7 @@ class Unit:
         if self._transaction is not None:
             (self._transaction.commit if commit else self._transaction.rollback)()
         else:
-            dbapi = self._connection.connection.dbapi_connection
-            assert dbapi is not None
-            (dbapi.commit if commit else dbapi.rollback)()
+            (self._dbapi.commit if commit else self._dbapi.rollback)()
 
     def _committed_callbacks(self) -> list[Callable[[], None]]:
         return self._after_commit

@@ -1,5 +1,6 @@
 """The command line imports only what a command uses: `creditbot --help` loads no command module, and neither
-Slack, the scheduler, the database layer nor the FAQ's model; a ledger read loads no Slack or FAQ model."""
+Slack, the scheduler, the database layer nor the FAQ's model; a ledger read loads no Slack or FAQ model, and on
+a SQLite file no SQLAlchemy either."""
 
 from __future__ import annotations
 
@@ -53,15 +54,16 @@ def test_a_ledger_read_loads_neither_slack_nor_the_scheduler_nor_the_faq_model(t
 
 
 @pytest.mark.parametrize("output", [[], ["--json"]], ids=["table", "json"])
-def test_the_balance_command_reads_on_plain_sql_without_the_orm_alembic_or_the_writes(tmp_path, output):
-    """`creditbot balance` on an existing ledger: SQLAlchemy's engine and nothing of the ORM, SQLModel, Alembic,
-    the operations or the scans (issue 14: their import is most of a read's start-up); rich only for a table."""
+def test_the_balance_command_reads_on_sqlite3_without_sqlalchemy_alembic_or_the_writes(tmp_path, output):
+    """`creditbot balance` on an existing SQLite ledger: the reads on the stdlib's sqlite3, and nothing of
+    SQLAlchemy, SQLModel, Alembic, the operations or the scans (issue 14: their import was most of a read's
+    start-up); rich only for a table."""
     demo = subprocess.run([sys.executable, "-c", PROBE, json.dumps(["demo"])], env=_env(tmp_path), capture_output=True)
     assert demo.returncode == 0, demo.stderr
     loaded = modules_loaded(tmp_path, "balance", "acme", *output, full_names=True)
-    assert "ledger.reads" in loaded and "sqlalchemy.engine" in loaded, "the balance was read"
+    assert "ledger.reads" in loaded and "sqlite3" in loaded, "the balance was read"
     packages = {name.partition(".")[0] for name in loaded}
-    heavy = {"slack_bolt", "slack_sdk", "apscheduler", "numpy", "onnxruntime", "sqlmodel", "alembic"}
+    heavy = {"slack_bolt", "slack_sdk", "apscheduler", "numpy", "onnxruntime", "sqlalchemy", "sqlmodel", "alembic"}
     assert not packages & heavy, packages & heavy
     unused = ("sqlalchemy.orm", "ledger.tables", "ledger.operations", "ledger.scans", "ledger.csv_import", "faq.ret")
     assert not {name for name in loaded if name.startswith(unused)}, {n for n in loaded if n.startswith(unused)}
@@ -76,3 +78,11 @@ def test_the_command_table_is_what_the_modules_register():
         for name, command in typer.main.get_group(app).commands.items():
             registered[name] = (module, command.get_short_help_str(limit=300))
     assert registered == COMMANDS
+
+
+@pytest.mark.parametrize("command", [["invoice", "INV-2001"], ["history", "acme"], ["credits", "acme"]])
+def test_the_other_ledger_reads_load_no_sqlalchemy_either(tmp_path, command):
+    demo = subprocess.run([sys.executable, "-c", PROBE, json.dumps(["demo"])], env=_env(tmp_path), capture_output=True)
+    assert demo.returncode == 0, demo.stderr
+    loaded = modules_loaded(tmp_path, *command, "--json")
+    assert "ledger" in loaded and "sqlalchemy" not in loaded, command

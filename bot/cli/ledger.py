@@ -18,9 +18,9 @@ from ledger.errors import ImportRowError, LedgerError
 from ledger.money import decimal_str
 from ledger.text import ACTOR_CHARS, KEY_CHARS, REASON_CHARS, checked_text
 
-# The reads (balance, invoice, credits, history) run on plain SQL: what only the writes, the import, the demo and
-# the backup use is imported in their commands, so a read loads neither SQLModel nor the operations
-# (tests/test_cli_lean.py).
+# The reads (balance, invoice, credits, history) run on plain SQL (`read(plain=True)`: on a SQLite file, the stdlib's
+# sqlite3 without SQLAlchemy): what only the writes, the import, the demo and the backup use is imported in their
+# commands, so a read loads neither SQLAlchemy, SQLModel nor the operations (tests/test_cli_lean.py).
 if TYPE_CHECKING:
     from ledger.approvals import WriteRequest
     from ledger.credit_ops.wallets import OutflowResult
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
 
 def balance(client: str = typer.Argument(..., help="Client id, name, or part of a name."), as_json: bool = JSON_OPTION):
     """A client's available credit and open invoices, with cash, credits and credit memos apart."""
-    with refusals_exit(as_json), database().read() as unit:
+    with refusals_exit(as_json), database().read(plain=True) as unit:
         result = reads.client_balance(unit, client)
     if as_json:
         print_json(result.as_json())
@@ -76,7 +76,7 @@ def balance(client: str = typer.Argument(..., help="Client id, name, or part of 
 
 def invoice(number: str = typer.Argument(..., help="Invoice number."), as_json: bool = JSON_OPTION):
     """An invoice's payment history (each kind spelled out), balance due, posting state and changes."""
-    with refusals_exit(as_json), database().read() as unit:
+    with refusals_exit(as_json), database().read(plain=True) as unit:
         detail = reads.invoice_detail(unit, number)
     if as_json:
         print_json(detail.as_json())
@@ -362,14 +362,14 @@ def credits(
     as_json: bool = JSON_OPTION,
 ):
     """Credit entries (issued, applied, reversed, refunded, written off, expired, transferred), newest first."""
-    from bot.render import credit_sentences
-
     search = reads.CreditFilter(client, date_from, date_to, min_amount, max_amount, kind, project, page, page_size)
-    with refusals_exit(as_json), database().read() as unit:
+    with refusals_exit(as_json), database().read(plain=True) as unit:
         found = reads.credit_entries(unit, search)
     if as_json:
         print_json(found.as_json())
         return
+    from bot.render import credit_sentences  # the sentences' module loads SQLAlchemy: only for text
+
     for entry in found.entries:
         out.print(credit_sentences.credit_entry_line(entry), markup=False)
     out.print(credit_sentences.credit_search_footer(found).replace("`", ""))
@@ -396,7 +396,7 @@ def history(
     as_json: bool = JSON_OPTION,
 ):
     """Every recorded change (and refused write) of an invoice or a client: who, when, before and after."""
-    with refusals_exit(as_json), database().read() as unit:
+    with refusals_exit(as_json), database().read(plain=True) as unit:
         title, lines = reads.history(unit, client_or_invoice)
     if as_json:
         print_json({"of": title, "history": [line.as_json() for line in lines]})
