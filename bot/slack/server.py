@@ -447,7 +447,7 @@ def _build_and_freeze(worker: Any) -> None:
 def return_freed_memory() -> None:
     """Give the C heap's free pages back to the system (glibc's `malloc_trim`; elsewhere nothing happens).
 
-    Loading and building leave freed memory behind (the FAQ's file read whole, temporary objects): in the master it
+    Loading and building leave freed memory behind (temporary objects, buffers): in the master it
     would be inherited by every worker and counted in the server's memory, in a worker it is private to it.
     """
     try:
