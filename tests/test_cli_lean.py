@@ -86,3 +86,24 @@ def test_the_other_ledger_reads_load_no_sqlalchemy_either(tmp_path, command):
     assert demo.returncode == 0, demo.stderr
     loaded = modules_loaded(tmp_path, *command, "--json")
     assert "ledger" in loaded and "sqlalchemy" not in loaded, command
+
+
+@pytest.mark.parametrize("output", [[], ["--json"]], ids=["piped", "json"])
+def test_a_faq_question_without_a_terminal_loads_neither_rich_nor_the_evaluation_nor_the_ledger(tmp_path, output):
+    """A warm `creditbot faq QUESTION` printed to a pipe (issue 14): the answer's text unstyled, without rich; the
+    evaluation only for --eval; no database layer when there is no ledger."""
+    loaded = modules_loaded(tmp_path, "faq", "how do I undo a credit?", *output, full_names=True)
+    assert "faq.answering" in loaded, "the question was answered"
+    packages = {name.partition(".")[0] for name in loaded}
+    assert not packages & {"rich", "sqlalchemy", "sqlmodel", "slack_bolt", "apscheduler"}, packages
+    assert "faq.evaluation" not in loaded
+
+
+def test_the_server_commands_module_loads_no_rich(tmp_path):
+    """`creditbot serve`'s master (and so every worker forked from it) holds no rich: it prints through it only
+    to say why it cannot start (issue 14, the serve memory row)."""
+    probe = "import json, sys, bot.cli.bot, bot.slack.server; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", probe], env=_env(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    packages = {name.partition(".")[0] for name in json.loads(done.stdout)}
+    assert "slack_bolt" in packages and "rich" not in packages

@@ -10,7 +10,6 @@ from functools import partial
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 
 from bot.cli.common import database, err
 from bot.cli.console import CONSOLE_USER, Console, typed_lines
@@ -92,6 +91,9 @@ def _startup_errors() -> Iterator[None]:
 
 
 def _stop(line: str) -> None:
+    # rich only on the way out: a running server never prints through it, so its processes do not hold it.
+    from rich.markup import escape
+
     err.print(f"[bold red]Cannot start:[/] {escape(line)}", soft_wrap=True)
     raise typer.Exit(2)
 

@@ -2,25 +2,31 @@
 
 The ledger (SQLAlchemy) is imported only when a question may be grounded in an existing database, so a question
 asked with no ledger around costs the FAQ's own start-up (its built index is loaded from the cache,
-faq/answering.py) and little more.
+faq/answering.py) and little more: rich only when the answer goes to a terminal (a pipe gets the same text,
+unstyled), and the evaluation only for `--eval` (tests/test_cli_lean.py).
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.text import Text
 
 from bot.cli.common import err, out, print_json
 from bot.render.console_text import styled_spans
 from bot.settings import get_settings
 from faq import Faq, FaqAnswer, FaqContentError, load_faq
-from faq.evaluation import EvalFileError, EvalTotals, QuestionResult, evaluate, read_eval_file
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
+    from faq.evaluation import EvalTotals, QuestionResult
     from ledger.db import Database
+
+# A run of an answer's text and its rich style (None: plain).
+Span = tuple[str, str | None]
 
 CONNECT_TIMEOUT = 3  # seconds to reach a database server before answering without ledger facts
 
@@ -68,8 +74,10 @@ def _answer(faq: Faq, question: str, as_json: bool) -> None:
     answer = grounded_answer(faq, question)
     if as_json:
         print_json(answer_json(answer))
-    else:
+    elif sys.stdout.isatty():
         out.print(answer_text(faq, answer))
+    else:
+        sys.stdout.write("".join(part for part, _style in answer_spans(faq, answer)) + "\n")
 
 
 def grounded_answer(faq: Faq, question: str) -> FaqAnswer:
@@ -134,29 +142,42 @@ def answer_json(answer: FaqAnswer) -> dict[str, object]:
 
 def answer_text(faq: Faq, answer: FaqAnswer) -> Text:
     # Text, not markup: answers contain brackets ("[AMOUNT]") that rich would read as style tags.
+    from rich.text import Text
+
     text = Text()
-    if answer.outcome == "answer":
-        text.append(f"{answer.title}\n", style="bold")
-        _append_mrkdwn(text, answer.answer)
-        if answer.related:
-            related = ", ".join(faq.entry(entry_id).title for entry_id in answer.related)
-            text.append(f"\n\nRelated: {related}", style="dim")
-    else:
-        _append_mrkdwn(text, answer.answer)
-    if answer.facts:
-        text.append("\n\nIn your ledger right now:\n", style="bold")
-        _append_mrkdwn(text, "\n".join(f"• {line}" for line in answer.facts))
-    text.append(f"\n({answer.outcome}, score {answer.score:.2f})", style="dim")
+    for part, style in answer_spans(faq, answer):
+        text.append(part, style=style)
     return text
 
 
-def _append_mrkdwn(text: Text, mrkdwn: str) -> None:
+def answer_spans(faq: Faq, answer: FaqAnswer) -> list[Span]:
+    """The answer as printed, in styled runs: title, answer, related entries, ledger facts, outcome and score."""
+    spans: list[Span] = []
+    if answer.outcome == "answer":
+        spans.append((f"{answer.title}\n", "bold"))
+        spans += _mrkdwn_spans(answer.answer)
+        if answer.related:
+            related = ", ".join(faq.entry(entry_id).title for entry_id in answer.related)
+            spans.append((f"\n\nRelated: {related}", "dim"))
+    else:
+        spans += _mrkdwn_spans(answer.answer)
+    if answer.facts:
+        spans.append(("\n\nIn your ledger right now:\n", "bold"))
+        spans += _mrkdwn_spans("\n".join(f"• {line}" for line in answer.facts))
+    spans.append((f"\n({answer.outcome}, score {answer.score:.2f})", "dim"))
+    return spans
+
+
+def _mrkdwn_spans(mrkdwn: str) -> list[Span]:
     """The answers are written in Slack's mrkdwn: on a terminal, bold is bold, code is coloured, emoji are symbols."""
-    for part, style in styled_spans(mrkdwn):
-        text.append(part, style=style or None)
+    return [(part, style or None) for part, style in styled_spans(mrkdwn)]
 
 
 def _run_eval(faq: Faq, eval_file: Path, as_json: bool) -> None:
+    from rich.text import Text
+
+    from faq.evaluation import EvalFileError, evaluate, read_eval_file
+
     try:
         results, totals = evaluate(faq, read_eval_file(eval_file))
     except EvalFileError as problem:
@@ -179,6 +200,8 @@ def _run_eval(faq: Faq, eval_file: Path, as_json: bool) -> None:
 
 
 def result_line(result: QuestionResult) -> Text:
+    from rich.text import Text
+
     decision = result.decision
     if decision.outcome == "answer":
         got = decision.entry_id or ""
@@ -194,6 +217,8 @@ def result_line(result: QuestionResult) -> Text:
 
 
 def totals_text(totals: EvalTotals) -> Text:
+    from rich.text import Text
+
     text = Text("\n")
     text.append(
         f"answerable: {totals.answerable}  top-1 accuracy {totals.top1_accuracy:.1%}  "
@@ -209,5 +234,7 @@ def totals_text(totals: EvalTotals) -> Text:
 
 
 def _fail(message: str) -> NoReturn:
+    from rich.text import Text
+
     err.print(Text(message, style="bold red"), soft_wrap=True)
     raise typer.Exit(1)
