@@ -243,9 +243,28 @@ class Database:
         if current == {HEAD}:
             return
         if not current and self.is_sqlite and not self._sqlite_table_count():
-            self.upgrade()
+            self._create_sqlite_schema()
             return
         raise SchemaOutOfDate(", ".join(sorted(current)) or None, ", ".join(sorted(self.head_revisions)))
+
+    def _create_sqlite_schema(self) -> None:
+        """A new SQLite file's schema: the migrations' result kept as SQL (ledger/migrations/sqlite_schema.py),
+        written in one transaction; Alembic runs the migrations when that SQL is of another revision than `HEAD`."""
+        from ledger.migrations.sqlite_schema import SCHEMA_SQL, revision
+
+        script = SCHEMA_SQL.read_text() if SCHEMA_SQL.exists() else ""
+        if revision(script) != HEAD:
+            self.upgrade()
+            return
+        with self.engine.connect() as connection:
+            driver: Any = connection.connection.dbapi_connection
+            try:
+                driver.executescript(f"BEGIN IMMEDIATE;\n{script}COMMIT;\n")
+            except driver.OperationalError:
+                driver.rollback()
+                # Another process made the schema first ("table ... already exists"): then it is at HEAD.
+                if self.current_revisions() != {HEAD}:
+                    raise
 
     def _sqlite_table_count(self) -> int:
         with self.read(plain=True) as unit:
