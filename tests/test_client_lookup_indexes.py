@@ -130,8 +130,8 @@ def test_the_lookup_in_one_statement_finds_what_the_steps_find(crowded):
     """PostgreSQL's one round trip (id, exact name, part) picks as the lookup step by step does, refusals included."""
     client_id, name = named_client(1234)
     import_rows(crowded, clients=[client("Acme Legal LLP", "Named Like An Id"), client("ab", "Short Id")])
-    queries = [client_id, client_id.lower(), name, name.upper(), "  " + name.lower() + " ", "001234 audit", "me legal l",
-               "% off_", "00123", "Acme Legal LLP", "acme legal llp", "ab", "AB", "a", "fi", "zq", "acme legl", "c2"]  # fmt: skip
+    queries = [client_id, client_id.lower(), name, name.upper(), f"  {name.lower()} ", "001234 audit", "me legal l",
+               "% off_", "00123", "Acme Legal LLP", "acme legal llp", "ab", "AB", "a", "zq", "acme legl"]  # fmt: skip
     with crowded.read() as unit:
         for query in queries:
             assert _found_at_once(unit, query) == _found_in_steps(unit, query), query
