@@ -94,14 +94,17 @@ class Database:
 
     def _unit(self, *, writes: bool, snapshot: bool = False) -> Iterator[Unit]:
         dbapi_error, is_sqlite = self._driver
-        connection = self.engine.connect()
+        try:
+            pooled = self.engine.raw_connection()  # the Unit makes a Core connection only if asked for one
+        except dbapi_error as failed:
+            raise DBAPIError.instance(None, None, failed, dbapi_error, dialect=self.engine.dialect) from failed
         unit: Unit | None = None
         try:
             if is_sqlite:
-                connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")  # type: ignore[union-attr]
+                pooled.dbapi_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")  # type: ignore[union-attr]
             elif snapshot:  # the transaction's first statement, so that all the others read its snapshot
-                connection.connection.dbapi_connection.execute(_ONE_SNAPSHOT)  # type: ignore[union-attr]
-            unit = Unit(connection, writes=writes, is_sqlite=is_sqlite, rules=self.rules)
+                pooled.dbapi_connection.execute(_ONE_SNAPSHOT)  # type: ignore[union-attr]
+            unit = Unit(pooled, self.engine, writes=writes, is_sqlite=is_sqlite, rules=self.rules)
             try:
                 yield unit
             except BaseException:
@@ -111,7 +114,10 @@ class Database:
         except dbapi_error as failed:
             raise DBAPIError.instance(None, None, failed, dbapi_error, dialect=self.engine.dialect) from failed
         finally:
-            connection.close()
+            if unit is not None:
+                unit._close()
+            else:
+                pooled.close()
         for callback in unit._committed_callbacks():
             callback()
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     # SQLModel (and with it SQLAlchemy's ORM) is imported only when a unit's `session` is first asked for: the
     # plain-SQL reads (`creditbot balance`) never load it.
     from sqlalchemy import Connection, Engine, RootTransaction
+    from sqlalchemy.pool import PoolProxiedConnection
     from sqlmodel import Session
 
     from ledger.rules import Rules
@@ -48,9 +49,15 @@ def statement(sql: str, row_lock: str = "") -> Statement:
 class Unit:
     """One transaction: the cursor every statement runs on, the ledger's rules, and the time it began."""
 
-    def __init__(self, connection: Connection, *, writes: bool, is_sqlite: bool, rules: Rules) -> None:
-        self._connection = connection
-        self._cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    def __init__(
+        self, pooled: PoolProxiedConnection, engine: Engine, *, writes: bool, is_sqlite: bool, rules: Rules
+    ) -> None:
+        # The pool's connection, as the floors use it: a SQLAlchemy Connection around it costs ~50 µs a unit to
+        # open and close, so it is made only for code that asks for one (`connection`, `session`).
+        self._pooled = pooled
+        self._engine = engine
+        self._core: Connection | None = None
+        self._cursor = pooled.dbapi_connection.cursor()  # type: ignore[union-attr]
         self._transaction: RootTransaction | None = None
         self._session: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
@@ -133,15 +140,19 @@ class Unit:
     @property
     def engine(self) -> Engine:
         """The database's engine (what caches of this database are keyed by), without opening a Core transaction."""
-        return self._connection.engine
+        return self._engine
 
     @property
     def connection(self) -> Connection:
         """The unit's transaction as a SQLAlchemy Core connection."""
+        if self._core is None:
+            from sqlalchemy import Connection
+
+            self._core = Connection(self._engine, connection=self._pooled)
         if self._transaction is None:
             # The driver's transaction is already open (BEGIN was sent on the cursor); SQLAlchemy joins it.
-            self._transaction = self._connection.begin()
-        return self._connection
+            self._transaction = self._core.begin()
+        return self._core
 
     @property
     def session(self) -> Session:
@@ -179,9 +190,13 @@ class Unit:
         if self._transaction is not None:
             (self._transaction.commit if commit else self._transaction.rollback)()
         else:
-            dbapi = self._connection.connection.dbapi_connection
+            dbapi = self._pooled.dbapi_connection
             assert dbapi is not None
             (dbapi.commit if commit else dbapi.rollback)()
+
+    def _close(self) -> None:
+        """Give the connection back to the pool (through the Core connection, when one was made around it)."""
+        (self._core or self._pooled).close()
 
     def _committed_callbacks(self) -> list[Callable[[], None]]:
         return self._after_commit
