@@ -137,7 +137,7 @@ class Database:
         try:
             _configure_sqlite(dbapi_connection, is_memory=False)
             dbapi_connection.execute("BEGIN")
-            unit = Unit(dbapi_connection, None, cache_key=self._shared, writes=False, is_sqlite=True,
+            unit = Unit(dbapi_connection, None, None, cache_key=self._shared, writes=False, is_sqlite=True,
                         rules=self.rules)  # fmt: skip
             try:
                 yield unit
@@ -162,14 +162,17 @@ class Database:
 
     def _unit(self, *, writes: bool, snapshot: bool = False) -> Iterator[Unit]:
         dbapi_error, is_sqlite = self._driver
-        connection = self.engine.connect()
+        try:
+            pooled = self.engine.raw_connection()  # the Unit makes a Core connection only if asked for one
+        except dbapi_error as failed:
+            raise _as_sqlalchemy_error(failed, dbapi_error, self.engine.dialect) from failed
         unit: Unit | None = None
         try:
             if is_sqlite:
-                connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")  # type: ignore[union-attr]
+                pooled.dbapi_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")  # type: ignore[union-attr]
             elif snapshot:  # the transaction's first statement, so that all the others read its snapshot
-                connection.connection.dbapi_connection.execute(_ONE_SNAPSHOT)  # type: ignore[union-attr]
-            unit = Unit(connection.connection.dbapi_connection, connection, cache_key=self._shared, writes=writes,
+                pooled.dbapi_connection.execute(_ONE_SNAPSHOT)  # type: ignore[union-attr]
+            unit = Unit(pooled.dbapi_connection, pooled, self.engine, cache_key=self._shared, writes=writes,
                         is_sqlite=is_sqlite, rules=self.rules)  # fmt: skip
             try:
                 yield unit
@@ -180,7 +183,10 @@ class Database:
         except dbapi_error as failed:
             raise _as_sqlalchemy_error(failed, dbapi_error, self.engine.dialect) from failed
         finally:
-            connection.close()
+            if unit is not None:
+                unit._close()
+            else:
+                pooled.close()
         for callback in unit._committed_callbacks():
             callback()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import Counter
@@ -55,9 +56,27 @@ def find_client(unit: Unit, query: str) -> ClientRef:
     once it has three letters or more. Ambiguous or unknown: an error listing the closest clients, so the person
     can pick one.
     """
+    return ClientRef(*find_client_row(unit, query))
+
+
+def find_client_row(unit: Unit, query: str, columns: str = "") -> tuple[Any, ...]:
+    """`find_client`'s client as a row: id, name, currency, then `columns` (", col, ..."), for a caller that reads
+    more of the client: PostgreSQL finds it in one round trip (`_lookup_pg`), whether by id, name or part."""
     text = checked_text(query.strip(), "client name", NAME_CHARS)
-    found = unit.row(_CLIENT_BY_ID, (text,)) if text else None
-    return ClientRef(*found) if found is not None else find_client_by_name(unit, query)
+    if unit.is_sqlite:  # a statement costs more than a round trip there: the id first, the client found read again
+        found = unit.row(_client_by_id(columns), (text,)) if text else None
+        return found if found is not None else unit.one(_client_by_id(columns), (find_client_by_name(unit, query).id,))
+    if not text:
+        raise UnknownClient(query)
+    rows = unit.rows(_lookup_pg(columns, _is_part(text)), _lookup_pg_params(unit, text, _MAX_CANDIDATES + 1))
+    exact = min((row for row in rows if row[0] <= 0), key=lambda row: row[0], default=None)  # the id before a name
+    if exact is not None:
+        return exact[1:]
+    partial = [row for row in rows if row[0] > 0]
+    # A part: those starting with it first, each group by name; a shorter one: in the order read
+    return _chosen(
+        unit, text, _rows_in_order(partial, _MAX_CANDIDATES + 1) if _is_part(text) else [r[1:] for r in partial]
+    )
 
 
 def find_client_by_name(unit: Unit, query: str) -> ClientRef:
@@ -68,11 +87,21 @@ def find_client_by_name(unit: Unit, query: str) -> ClientRef:
     exact, partial = _clients_named(unit, text, _MAX_CANDIDATES + 1)
     if exact is not None:
         return exact
+    return ClientRef(*_chosen(unit, text, [(client.id, client.name, client.currency) for client in partial]))
+
+
+def _chosen(unit: Unit, text: str, partial: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The one client `text` is a part of (rows: id, name, ...); none or several: the error listing them."""
     if len(partial) == 1:
         return partial[0]
     if partial:
-        raise AmbiguousClient(text, [client.label for client in partial[:_MAX_CANDIDATES]])
+        raise AmbiguousClient(text, [f"{client[1]} ({client[0]})" for client in partial[:_MAX_CANDIDATES]])
     raise UnknownClient(text, closest_clients(unit, text))
+
+
+@functools.cache
+def _client_by_id(columns: str) -> Statement:
+    return statement(f"SELECT id, name, currency{columns} FROM client WHERE id = ?")
 
 
 # --- the nearest clients to a name that matched none, from the trigram index ----------------------------------
@@ -153,16 +182,44 @@ _CLIENTS_WITH_PART = Statement(
 # ix_client_id_lower (0013_lookup_speed). A statement of its own: as an arm of the part's statement, SQLite would
 # read the trigram index for an exact name too.
 _CLIENT_EXACT = statement("SELECT id, name, currency FROM client WHERE name_key = ? OR lower(id) = ? LIMIT 1")
-# PostgreSQL, where a round trip costs more than the statement: the exact name (tagged 0) and the part in one. The
+# `find_client_row` on PostgreSQL: the whole lookup in one round trip, with the columns the caller reads next (the
+# balance read: the wallet's totals), so that a client found by name is not read again. Tagged -1: the exact id;
+# 0: the exact name or an id in any case; 1: names starting with the part; 2: names containing it further on (a
+# part of three letters or more; a shorter one: names starting with it, in order, as `_CLIENTS_BY_PREFIX`). The
 # part's arms run only when nothing is exact: their condition is a constant subquery, a one-time filter evaluated
 # before their index is read.
-_CLIENT_NAMED_PG = Statement(
-    "",
-    "(SELECT 0, id, name, currency FROM client WHERE name_key = %s OR lower(id) = %s LIMIT 1) UNION ALL "
-    + _CLIENTS_WITH_PART.postgresql.replace(
-        "LIMIT %s)", "AND NOT EXISTS (SELECT 1 FROM client WHERE name_key = %s OR lower(id) = %s) LIMIT %s)"
-    ),
-)
+_NOTHING_EXACT = "NOT EXISTS (SELECT 1 FROM client WHERE name_key = %s OR lower(id) = %s)"
+
+
+@functools.cache
+def _lookup_pg(columns: str, part: bool) -> Statement:
+    def arm(tag: int, where: str) -> str:
+        return f"(SELECT {tag}, id, name, currency{columns} FROM client WHERE {where})"
+
+    prefix = f'name_key COLLATE "C" >= %s AND name_key COLLATE "C" < %s AND {_NOTHING_EXACT}'
+    arms = [arm(-1, "id = %s"), arm(0, "name_key = %s OR lower(id) = %s LIMIT 1")]
+    if part:
+        arms.append(arm(1, f"{prefix} LIMIT %s"))
+        arms.append(
+            arm(2, f"name_key LIKE %s AND name_key LIKE %s AND strpos(name_key, %s) > 1 AND {_NOTHING_EXACT} LIMIT %s")
+        )
+    else:
+        arms.append(arm(1, f'{prefix} ORDER BY name_key COLLATE "C" LIMIT %s'))
+    return Statement("", " UNION ALL ".join(arms))
+
+
+def _is_part(text: str) -> bool:
+    """Whether `text` is matched inside names too, not only at their start (three letters or more)."""
+    return len(" ".join(text.lower().split())) >= TRIGRAM
+
+
+def _lookup_pg_params(unit: Unit, text: str, limit: int) -> tuple[Any, ...]:
+    exact, key = text.lower(), " ".join(text.lower().split())
+    start = (text, exact, exact, key, key + _LAST, exact, exact, limit)
+    if not _is_part(text):
+        return start
+    _, _, _, rare, rarer, _, _ = _part_params(unit, key, limit)  # PostgreSQL's: the two LIKEs, then key and limit
+    return (*start, rare, rarer, key, exact, exact, limit)
 
 
 def matching_clients(unit: Unit, text: str, limit: int = 100) -> list[ClientRef]:
@@ -187,11 +244,6 @@ def _clients_with_part(unit: Unit, key: str, limit: int) -> list[ClientRef]:
 def _clients_named(unit: Unit, text: str, limit: int) -> tuple[ClientRef | None, list[ClientRef]]:
     """The client named `text` exactly (or with that id in any case), else those it is a part of (`limit`)."""
     exact, key = text.lower(), " ".join(text.lower().split())
-    if not unit.is_sqlite and len(key) >= TRIGRAM:
-        part = _part_params(unit, key, limit)  # starting: key, key + _LAST, limit; containing: 2 LIKEs, key, limit
-        rows = unit.rows(_CLIENT_NAMED_PG, (exact, exact, *part[:2], exact, exact, *part[2:6], exact, exact, limit))
-        found = next((row for row in rows if row[0] == 0), None)
-        return (ClientRef(*found[1:]), []) if found else (None, _in_order(rows, limit))
     if (row := unit.row(_CLIENT_EXACT, (exact, exact))) is not None:
         return ClientRef(*row), []
     return None, _clients_with_part(unit, key, limit)
@@ -208,8 +260,13 @@ def _part_params(unit: Unit, key: str, limit: int) -> tuple[Any, ...]:
 
 def _in_order(rows: list[tuple[Any, ...]], limit: int) -> list[ClientRef]:
     """Those starting with the part first; each group by name (code point order is name_key's bytewise order)."""
+    return [ClientRef(*row) for row in _rows_in_order(rows, limit)]
+
+
+def _rows_in_order(rows: list[tuple[Any, ...]], limit: int) -> list[tuple[Any, ...]]:
+    """`_in_order` for rows of any width, without their tag."""
     rows.sort(key=lambda row: (row[0], row[2].lower()))
-    return [ClientRef(*row[1:]) for row in rows][:limit]
+    return [row[1:] for row in rows][:limit]
 
 
 # --- which trigrams of a part to look up ----------------------------------------------------------------------

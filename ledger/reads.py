@@ -14,9 +14,8 @@ from typing import Any
 from ledger.credit_ops import lots
 from ledger.errors import InvalidCreditSearch, UnknownInvoice
 from ledger.kinds import OPEN_INVOICE_SQL, PaymentKind
-from ledger.lookup import ClientRef, InvoiceRef, find_client, find_client_by_name, find_invoice
+from ledger.lookup import ClientRef, InvoiceRef, find_client, find_client_row, find_invoice
 from ledger.money import decimal_str, parse_amount
-from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Statement, Unit, statement
 
 UNTAGGED = "(no project)"
@@ -154,9 +153,8 @@ class InvoiceDetail:
 # statement costs SQLite's or PostgreSQL's own work and not SQLAlchemy's ~0.1 ms of bookkeeping, and the read model
 # is built from plain rows. The open invoices come from a partial index (ix_invoice_open_by_client), credits by
 # project from the payment (client_id, kind, project_id, amount_minor) index alone.
-_CLIENT_BY_ID = statement(
-    "SELECT id, name, currency, credits_issued_minor, credits_applied_minor, next_expiry_on FROM client WHERE id = ?"
-)
+_WALLET_COLUMNS = ", credits_issued_minor, credits_applied_minor, next_expiry_on"  # after id, name, currency
+_CLIENT_BY_ID = statement(f"SELECT id, name, currency{_WALLET_COLUMNS} FROM client WHERE id = ?")
 _OPEN_INVOICES_SQL = (
     "SELECT number, total_minor, cash_paid_minor, credits_applied_minor, qb_credit_memos_minor, posted_to_qb_at,"
     f" qb_invoice_id, issued_on FROM invoice WHERE client_id = ? AND {OPEN_INVOICE_SQL}"  # the index's predicate
@@ -176,18 +174,17 @@ def client_balance(unit: Unit, client_query: str, invoice_limit: int | None = No
     (a Slack reply shows a dozen) and `open_invoice_count` still counts them all.
 
     The client is an id, a name or part of one (`find_client`)."""
-    balance = balance_by_id(unit, checked_text(client_query.strip(), "client name", NAME_CHARS), invoice_limit)
-    if balance is None:  # not an exact id: a name or part of one
-        balance = balance_by_id(unit, find_client_by_name(unit, client_query).id, invoice_limit)
-        assert balance is not None  # the client was just found
-    return balance
+    # The client's row with its wallet's totals as the lookup reads it: one round trip on PostgreSQL by name too.
+    return _balance(unit, find_client_row(unit, client_query, _WALLET_COLUMNS), invoice_limit)
 
 
 def balance_by_id(unit: Unit, client_id: str, invoice_limit: int | None = None) -> ClientBalance | None:
     """The balance of the client with this exact id, or None if there is none (see `client_balance`)."""
     client = unit.row(_CLIENT_BY_ID, (client_id,))
-    if client is None:
-        return None
+    return None if client is None else _balance(unit, client, invoice_limit)
+
+
+def _balance(unit: Unit, client: tuple[Any, ...], invoice_limit: int | None) -> ClientBalance:
     client_id, name, currency, issued, applied, next_expiry_on = client
     # Credit that expired since the wallet's last write is not available, though not recorded yet (lots.py).
     issued -= lots.pending_expiry_minor(unit, client_id, issued - applied, next_expiry_on, unit.now.date())

@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     # SQLModel (and with it SQLAlchemy's ORM) is imported only when a unit's `session` is first asked for: the
     # plain-SQL reads (`creditbot balance`) never load it.
-    from sqlalchemy import Connection, RootTransaction
+    from sqlalchemy import Connection, Engine, RootTransaction
+    from sqlalchemy.pool import PoolProxiedConnection
     from sqlmodel import Session
 
     from ledger.rules import Rules
@@ -51,16 +52,21 @@ class Unit:
     def __init__(
         self,
         dbapi_connection: Any,
-        connection: Connection | None,
+        pooled: PoolProxiedConnection | None,
+        engine: Engine | None,
         *,
         cache_key: object,
         writes: bool,
         is_sqlite: bool,
         rules: Rules,
     ) -> None:
-        # `connection` is None for a plain read on the driver alone (`Database.read(plain=True)`): no SQLAlchemy.
+        # `pooled` (the pool's connection, as the floors use it) and `engine` are None for a plain read on the
+        # driver alone (`Database.read(plain=True)`): no SQLAlchemy. A SQLAlchemy Connection around the pool's costs
+        # ~50 µs a unit to open and close, so it is made only for code that asks for one (`connection`, `session`).
         self._dbapi = dbapi_connection
-        self._connection = connection
+        self._pooled = pooled
+        self._engine = engine
+        self._core: Connection | None = None
         self._cursor = dbapi_connection.cursor()
         self.cache_key = cache_key  # the same for every unit of one database: what caches of it are keyed by
         self._transaction: RootTransaction | None = None
@@ -145,12 +151,16 @@ class Unit:
     @property
     def connection(self) -> Connection:
         """The unit's transaction as a SQLAlchemy Core connection."""
-        if self._connection is None:
+        if self._pooled is None or self._engine is None:
             raise RuntimeError("a plain read (Database.read(plain=True)) runs plain SQL only: no Core, no ORM")
+        if self._core is None:
+            from sqlalchemy import Connection
+
+            self._core = Connection(self._engine, connection=self._pooled)
         if self._transaction is None:
             # The driver's transaction is already open (BEGIN was sent on the cursor); SQLAlchemy joins it.
-            self._transaction = self._connection.begin()
-        return self._connection
+            self._transaction = self._core.begin()
+        return self._core
 
     @property
     def session(self) -> Session:
@@ -189,6 +199,10 @@ class Unit:
             (self._transaction.commit if commit else self._transaction.rollback)()
         else:
             (self._dbapi.commit if commit else self._dbapi.rollback)()
+
+    def _close(self) -> None:
+        """Give the connection back to the pool (through the Core connection, when one was made around it)."""
+        (self._core or self._pooled).close()  # type: ignore[union-attr]
 
     def _committed_callbacks(self) -> list[Callable[[], None]]:
         return self._after_commit

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bench.synthetic import add_named_clients, named_client
-from ledger import lookup
+from ledger import lookup, reads
 from ledger.errors import AmbiguousClient, UnknownClient
-from ledger.lookup import find_client, matching_clients
+from ledger.lookup import find_client, find_client_by_name, matching_clients
 from tests.builders import client, import_rows
 
 CLIENTS = 3000
@@ -57,11 +57,10 @@ def test_a_part_of_a_name_is_read_from_the_trigram_index(crowded):
         plan = _explain(unit, lookup._CLIENTS_WITH_PART, lookup._part_params(unit, "001234 leg", 6))
     assert not _reads_every_client(plan), plan
     assert ("VIRTUAL TABLE INDEX 0:M" in plan) if crowded.is_sqlite else ("ix_client_name_trgm" in plan), plan
-    if not crowded.is_sqlite:  # the exact name and the part in one statement there
+    if not crowded.is_sqlite:  # the whole lookup in one statement there: id, exact name and part
         with crowded.read() as unit:
-            key, part = "001234 leg", lookup._part_params(unit, "001234 leg", 6)
-            params = (key, key, *part[:2], key, key, *part[2:6], key, key, 6)
-            plan = _explain(unit, lookup._CLIENT_NAMED_PG, params)
+            params = lookup._lookup_pg_params(unit, "001234 leg", 6)
+            plan = _explain(unit, lookup._lookup_pg("", part=True), params)
         assert not _reads_every_client(plan) and "ix_client_name_trgm" in plan, plan
 
 
@@ -109,3 +108,32 @@ def test_a_miss_suggests_the_closest_names(crowded):
     with crowded.read() as unit, pytest.raises(UnknownClient) as missed:
         find_client(unit, "Acme Legl LLP")
     assert missed.value.suggestions[0] == "Acme Legal LLP (C-Acme)"
+
+
+def _found_in_steps(unit, text: str):
+    """The client as found one step at a time (the exact id, then the name or a part): the id, or the error."""
+    try:
+        found = unit.row(lookup._client_by_id(""), (text.strip(),)) if text.strip() else None
+        return found[0] if found else find_client_by_name(unit, text).id
+    except (AmbiguousClient, UnknownClient) as refused:
+        return type(refused), refused.suggestions
+
+
+def _found_at_once(unit, text: str):
+    try:
+        return find_client(unit, text).id
+    except (AmbiguousClient, UnknownClient) as refused:
+        return type(refused), refused.suggestions
+
+
+def test_the_lookup_in_one_statement_finds_what_the_steps_find(crowded):
+    """PostgreSQL's one round trip (id, exact name, part) picks as the lookup step by step does, refusals included."""
+    client_id, name = named_client(1234)
+    import_rows(crowded, clients=[client("Acme Legal LLP", "Named Like An Id"), client("ab", "Short Id")])
+    queries = [client_id, client_id.lower(), name, name.upper(), f"  {name.lower()} ", "001234 audit", "me legal l",
+               "% off_", "00123", "Acme Legal LLP", "acme legal llp", "ab", "AB", "a", "zq", "acme legl"]  # fmt: skip
+    with crowded.read() as unit:
+        for query in queries:
+            assert _found_at_once(unit, query) == _found_in_steps(unit, query), query
+        by_name = reads.client_balance(unit, name.upper())
+        assert by_name == reads.balance_by_id(unit, client_id)
