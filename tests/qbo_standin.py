@@ -74,6 +74,9 @@ class QBOStandIn:
         self.refreshes = 0
         self.refresh_grace_s = 24 * 3600.0  # how long a spent refresh token still refreshes (Intuit: 24 hours)
         self.spent_at: dict[str, float] = {}  # refresh token -> when it was spent (time.monotonic())
+        # When set, a refresh's answer is held (the token already rotated) until the event is set: a test kills the
+        # client in the window between QuickBooks' answer and the ledger's store.
+        self.refresh_answer_gate: threading.Event | None = None
         self.entities: dict[tuple[str, str], dict[str, Any]] = {}
         self.deleted: dict[tuple[str, str], str] = {}
         self.payments_by_request: dict[str, dict[str, Any]] = {}
@@ -442,7 +445,10 @@ def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:
                 return self._send(200, stand_in.discovery())
             if parsed.path == "/oauth2/v1/tokens/bearer":
                 form = {k: v[0] for k, v in parse_qs(raw).items()}
-                return self._send(*stand_in.token(form, self.headers.get("Authorization", "")))
+                answer = stand_in.token(form, self.headers.get("Authorization", ""))
+                if stand_in.refresh_answer_gate is not None and form.get("grant_type") == "refresh_token":
+                    stand_in.refresh_answer_gate.wait(60)  # the token is rotated; the answer waits to be let out
+                return self._send(*answer)
             if parsed.path == "/v2/oauth2/tokens/revoke":
                 return self._send(stand_in.revoke(json.loads(raw or "{}")), {})
             bearer = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()

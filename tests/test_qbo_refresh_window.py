@@ -7,7 +7,14 @@ refresh and keeps a spent one refreshing for 24 hours."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -20,9 +27,13 @@ from ledger.qbo.live import LiveQuickBooks
 from ledger.qbo.oauth import IntuitOAuth, TokenGrant
 from ledger.qbo.poll import poll
 from ledger.tables import Payment
-from tests.qbo_live import SECRET_KEY, connect, load_posted_invoice, qbo_config
+from tests.qbo_live import SECRET_KEY, connect, load_posted_invoice, qbo_config, qbo_env
 from tests.qbo_payloads import link, qbo_payment
 from tests.qbo_standin import QBOStandIn
+
+
+ROOT = Path(__file__).resolve().parent.parent
+QB_POLL = [sys.executable, "-c", "import sys; from bot.cli import main; sys.argv[0] = 'creditbot'; main()", "qb", "poll"]
 
 
 class Stopped(BaseException):
@@ -104,3 +115,35 @@ def test_a_revoked_refresh_token_is_refused_even_within_24_hours(db: Database, q
     qbo.refresh_tokens[spent] = "revoked"  # disconnected in QuickBooks meanwhile
     with pytest.raises(QBOConnectionBroken, match="invalid_grant"):
         poll(db, LiveQuickBooks.open(qbo_config(qbo), db).api)
+
+
+def test_a_poll_killed_minus_9_in_its_refresh_window_is_finished_by_the_next_poll(db: Database, qbo: QBOStandIn) -> None:
+    """The real command, killed (SIGKILL) while QuickBooks' answer to its refresh is on its way: the rotation happened
+    at QuickBooks, the ledger never saw the new token. The next `creditbot qb poll` finishes, no reconnect."""
+    load_posted_invoice(db, qbo)
+    qbo.put("Payment", qbo_payment("9001", [link("Invoice", "131", 400.0)]))
+    connect(LiveQuickBooks.open(qbo_config(qbo), db), qbo)
+    spent = stored_refresh_token(db)
+    qbo.expire_access_tokens()
+    url = db.url.render_as_string(hide_password=False)
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "CREDITBOT_", "QBO_", "DATABASE_URL"))}
+    env = {**keep, "PYTHONPATH": str(ROOT), "DATABASE_URL": url, **qbo_env(qbo)}
+    qbo.refresh_answer_gate = threading.Event()
+    child = subprocess.Popen(QB_POLL, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60  # a bound on waiting, not a measurement
+        while qbo.refreshes == 0 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert qbo.refreshes == 1 and qbo.refresh_tokens[spent] == "spent", "QuickBooks rotated the refresh token"
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        qbo.refresh_answer_gate.set()
+        if child.poll() is None:
+            child.kill()
+    qbo.refresh_answer_gate = None
+    assert stored_refresh_token(db) == spent and qbo_payments(db) == []
+    again = subprocess.run(QB_POLL, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert again.returncode == 0, again.stderr
+    assert qbo_payments(db) == ["qbo:payment:9001/131"]
+    assert LiveQuickBooks.open(qbo_config(qbo), db).connection.status().connected
