@@ -31,9 +31,9 @@ from tests.qbo_live import SECRET_KEY, connect, load_posted_invoice, qbo_config,
 from tests.qbo_payloads import link, qbo_payment
 from tests.qbo_standin import QBOStandIn
 
-
 ROOT = Path(__file__).resolve().parent.parent
-QB_POLL = [sys.executable, "-c", "import sys; from bot.cli import main; sys.argv[0] = 'creditbot'; main()", "qb", "poll"]
+CREDITBOT = "import sys; from bot.cli import main; sys.argv[0] = 'creditbot'; main()"
+QB_POLL = [sys.executable, "-c", CREDITBOT, "qb", "poll"]
 
 
 class Stopped(BaseException):
@@ -62,7 +62,8 @@ def stored_refresh_token(db: Database) -> str:
 
 def qbo_payments(db: Database) -> list[str | None]:
     with db.read() as unit:
-        return list(unit.session.exec(select(Payment.external_id).where(col(Payment.external_id).startswith("qbo:payment:"))))
+        found = select(Payment.external_id).where(col(Payment.external_id).startswith("qbo:payment:"))
+        return list(unit.session.exec(found))
 
 
 def stop_a_poll_in_its_refresh_window(db: Database, qbo: QBOStandIn) -> str:
@@ -117,7 +118,9 @@ def test_a_revoked_refresh_token_is_refused_even_within_24_hours(db: Database, q
         poll(db, LiveQuickBooks.open(qbo_config(qbo), db).api)
 
 
-def test_a_poll_killed_minus_9_in_its_refresh_window_is_finished_by_the_next_poll(db: Database, qbo: QBOStandIn) -> None:
+def test_a_poll_killed_minus_9_in_its_refresh_window_is_finished_by_the_next_poll(
+    db: Database, qbo: QBOStandIn
+) -> None:
     """The real command, killed (SIGKILL) while QuickBooks' answer to its refresh is on its way: the rotation happened
     at QuickBooks, the ledger never saw the new token. The next `creditbot qb poll` finishes, no reconnect."""
     load_posted_invoice(db, qbo)
