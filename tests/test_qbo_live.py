@@ -14,10 +14,12 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from ledger.db import Database
+from ledger.errors import ExceedsBalanceDue
 from ledger.qbo import memos
 from ledger.qbo.errors import (
     CreditMemoTooSmall,
     InvoicePaidInQuickBooks,
+    MoreThanInvoiceOwes,
     QBOAuthorizationFailed,
     QBOConnectionBroken,
     QuickBooksRefused,
@@ -281,6 +283,16 @@ def test_a_retry_after_a_lost_answer_makes_one_payment(db: Database, live: LiveQ
         unit.connection.execute(text("UPDATE qbo_memo_action SET status = 'pending'"))
     memos.send_pending(db, live.api)
     assert len(qbo.payments()) == 1 and first.qb_payment_id == qbo.payments()[0]["Id"]
+
+
+def test_more_than_the_invoice_owes_in_quickbooks_is_the_ledgers_exceeds_balance_due(
+    db: Database, live: LiveQuickBooks, qbo: QBOStandIn
+) -> None:
+    _posted(db, live, qbo, memo_left=1500.0)
+    target = memos.memo_target(db, live.api, "INV-2001")
+    with pytest.raises(MoreThanInvoiceOwes, match=r"more than the \$1,000.00 QuickBooks shows still owed") as refused:
+        memos.choose(target, "1043", "1200")
+    assert isinstance(refused.value, ExceedsBalanceDue) and refused.value.code == "more_than_invoice_owes"
 
 
 def test_apply_memo_refusals_quote_quickbooks(db: Database, live: LiveQuickBooks, qbo: QBOStandIn) -> None:

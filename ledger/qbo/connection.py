@@ -8,6 +8,11 @@ Invariants:
   that finds `token_version` moved on (another instance refreshed meanwhile) uses the new access token instead of
   refreshing again: a spent refresh token is never sent. A refresh whose request fails writes nothing, so the only
   valid refresh token is never lost.
+- The refresh window (issue 19): a process killed after Intuit answered a refresh with a new refresh token and
+  before the UPDATE committed leaves the ledger holding the previous one. Intuit documents that previous refresh
+  tokens expire 24 hours after a new one is received (see oauth.py), so the next refresh sends the stored one
+  and finishes, and its answer is stored as usual; nothing extra is kept. Only a next run more than 24 hours
+  later gets invalid_grant and needs a reconnect.
 - `invalid_grant` marks the connection broken (with the reason) in its own transaction; every later call refuses
   with QBOConnectionBroken until someone reconnects.
 - An authorization `state` is used once and expires after STATE_TTL.

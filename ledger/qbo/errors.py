@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ledger.errors import LedgerError
+from ledger.errors import ExceedsBalanceDue, LedgerError
 
 
 class QBOFeedError(LedgerError):
@@ -187,13 +187,13 @@ class CreditMemoTooSmall(LedgerError):
         )
 
 
-class MoreThanInvoiceOwes(LedgerError):
+class MoreThanInvoiceOwes(ExceedsBalanceDue):
+    """The ledger's ExceedsBalanceDue, measured against the balance QuickBooks shows (its own stable code)."""
+
     code = "more_than_invoice_owes"
 
     def __init__(self, number: str, balance: str, asked: str) -> None:
-        super().__init__(
-            f"Cannot apply {asked}: invoice {number} owes only {balance} in QuickBooks. Apply at most the balance."
-        )
+        super().__init__(asked, f"{balance} QuickBooks shows", number)
 
 
 class OverpaymentTooSmall(LedgerError):

@@ -7,6 +7,15 @@ are serialized by a lock and the tokens are cleared after each call: nothing her
 Failures come out as: `InvalidGrant` (the refresh token or code is spent, revoked or expired: only a new
 connection helps), `QBOAuthorizationFailed` (another refusal) or `QuickBooksUnavailable` (no answer, or 5xx).
 A refresh is never retried after its request was sent: Intuit may have rotated the token already.
+
+What Intuit documents about a refresh token after a refresh (the ground for connection.py's refresh window):
+- Use the refresh token from the most recent token-endpoint answer; previous refresh tokens expire 24 hours after
+  a new one is received (Intuit's oauth-jsclient README, https://github.com/intuit/oauth-jsclient#refresh-access_token).
+- The value changes about every 24-26 hours, not necessarily at each refresh (Intuit staff in
+  https://github.com/intuit/oauth-jsclient/issues/74 and https://github.com/IntuitDeveloper/oauth2-nodejs/issues/2).
+- A refresh token's rolling 100-day life is now capped at five years, reported in `x_refresh_token_expires_in`
+  (https://blogs.a.intuit.com/2025/11/12/important-changes-to-refresh-token-policy).
+Intuit does not document what a refresh with a previous token answers, only that it keeps working for 24 hours.
 """
 
 from __future__ import annotations
