@@ -114,9 +114,11 @@ _SKIP_ALERT = (
     .values(alert_state=AlertState.SKIPPED.value)
 )
 _LAST_OCCURRENCES = _for_dialects(
-    lambda sqlite: select(_TABLE.c.fingerprint, func.max(_TABLE.c.occurrence))
-    .where(_among(_TABLE.c.fingerprint, "fingerprints", sqlite))
-    .group_by(_TABLE.c.fingerprint)
+    lambda sqlite: (
+        select(_TABLE.c.fingerprint, func.max(_TABLE.c.occurrence))
+        .where(_among(_TABLE.c.fingerprint, "fingerprints", sqlite))
+        .group_by(_TABLE.c.fingerprint)
+    )
 )
 # The new rows' ids come back from the insert itself, not from a second read (in no set order: they are sorted).
 _INSERT = insert(_TABLE).returning(_TABLE.c.id)
