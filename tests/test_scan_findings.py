@@ -7,6 +7,7 @@ runs them. Every test also checks that an incremental scan and a full one agree.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from ledger import operations, scans
 from ledger.approvals import WriteRequest
@@ -143,6 +144,29 @@ def test_issuing_the_missing_credit_closes_the_finding(db):
     scan(db)
     db.transact(operations.issue_credit, "C1", "60.00", "promised credit", WriteRequest("test", "issue-1"))
     assert scan(db) == []
+
+
+def test_a_finding_found_again_unchanged_is_not_written_again(db):
+    overapplied_ledger(db)
+    import_rows(db, clients=[client("C1")], payments=[payment("P9", "INV-1", "AccountCredit", "80.00")])
+    scan(db)
+    before = live_rows(db)
+    assert {kind for _id, kind, _at in before} == {"overapplied_credit", "duplicate_credit"}
+    # A new invoice and a cash payment on the over-applied client's invoices: the incremental scan evaluates
+    # C1 and INV-1 again and finds the same findings, which stay as they were stored (same rows, same times).
+    import_rows(db, clients=[client("C1")], invoices=[invoice("INV-9")], payments=[payment("P10", "INV-9")])
+    report = scans.run_scan(db)
+    runs = {run.kind: run for run in report.detectors}
+    assert runs["overapplied_credit"].mode == "incremental" and runs["overapplied_credit"].scopes == 1
+    assert (report.opened, report.updated, report.closed) == ([], 0, 0)
+    assert live_rows(db) == before
+    assert_full_agrees(db)
+
+
+def live_rows(db) -> list[tuple]:
+    with db.read() as unit:
+        query = text("SELECT id, kind, changed_at FROM scan_finding WHERE closed_at IS NULL ORDER BY id")
+        return [tuple(row) for row in unit.session.execute(query)]
 
 
 # --- negative_balance -----------------------------------------------------------------------------------

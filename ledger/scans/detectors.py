@@ -233,20 +233,16 @@ def _payment_name(payment_id: int, external_id: str | None) -> str:
 
 # --- negative_balance -----------------------------------------------------------------------------------
 
+# The invoice's running totals are its live payments summed by kind (kept in every write's transaction, see
+# ledger/totals.py), so a changed invoice costs one row, not a read of all its payments; the EXISTS keeps the
+# finding to invoices with a live payment, as summing the payments did.
 _NEGATIVE_SQL = f"""
-    SELECT i.id AS invoice_id, i.number, i.client_id, cl.currency, i.total_minor, paid.cash, paid.credits, paid.memos
-    FROM (
-        SELECT p.invoice_id,
-               SUM(CASE WHEN p.kind IN ('AccountCredit', 'QBCreditMemo') THEN 0 ELSE p.amount_minor END) AS cash,
-               SUM(CASE WHEN p.kind = 'AccountCredit' THEN p.amount_minor ELSE 0 END) AS credits,
-               SUM(CASE WHEN p.kind = 'QBCreditMemo' THEN p.amount_minor ELSE 0 END) AS memos
-        FROM payment p
-        WHERE {LIVE} {{scope:p.invoice_id}}
-        GROUP BY p.invoice_id
-    ) paid
-    JOIN invoice i ON i.id = paid.invoice_id
+    SELECT i.id AS invoice_id, i.number, i.client_id, cl.currency, i.total_minor, i.cash_paid_minor AS cash,
+           i.credits_applied_minor AS credits, i.qb_credit_memos_minor AS memos
+    FROM invoice i
     JOIN client cl ON cl.id = i.client_id
-    WHERE paid.cash + paid.credits + paid.memos > i.total_minor {{scope:i.id}}
+    WHERE i.cash_paid_minor + i.credits_applied_minor + i.qb_credit_memos_minor > i.total_minor {{scope:i.id}}
+      AND EXISTS (SELECT 1 FROM payment p WHERE p.invoice_id = i.id AND {LIVE})
 """
 
 
@@ -280,19 +276,15 @@ def detect_negative_balance(session: Session, keys: Sequence[int] | None, option
 
 # --- overapplied_credit ---------------------------------------------------------------------------------
 
+# The client's running totals are its credits and its live credit applications summed (ledger/totals.py), so a
+# changed client costs one row rather than a read of every entry it ever had; the EXISTS keeps the finding to
+# clients with a live credit application, as summing the applications did.
 _OVERAPPLIED_SQL = f"""
-    SELECT * FROM (
-        SELECT cl.id AS client_id, cl.name, cl.currency, applied.total AS applied,
-               COALESCE((SELECT SUM(c.amount_minor) FROM credit c WHERE c.client_id = applied.client_id), 0)
-                   AS issued
-        FROM (
-            SELECT p.client_id, SUM(p.amount_minor) AS total FROM payment p
-            WHERE p.kind = 'AccountCredit' AND {LIVE} {{scope:p.client_id}}
-            GROUP BY p.client_id
-        ) applied
-        JOIN client cl ON cl.id = applied.client_id {{scope:cl.id}}
-    ) wallet
-    WHERE wallet.applied > wallet.issued
+    SELECT cl.id AS client_id, cl.name, cl.currency, cl.credits_applied_minor AS applied,
+           cl.credits_issued_minor AS issued
+    FROM client cl
+    WHERE cl.credits_applied_minor > cl.credits_issued_minor {{scope:cl.id}}
+      AND EXISTS (SELECT 1 FROM payment p WHERE p.client_id = cl.id AND p.kind = 'AccountCredit' AND {LIVE})
 """
 
 

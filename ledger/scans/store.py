@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, update
+from sqlalchemy import Connection, String, any_, bindparam, func, insert, update
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session, col, select
 
 from ledger.errors import LedgerError
@@ -75,11 +77,29 @@ _TABLE = ScanFinding.__table__  # type: ignore[attr-defined]
 _COMPARED = ("scope", "invoice_id", "invoice_number", "client_id", "amount_minor", "currency", "detail", "payment_ids")
 
 # The statements are built once: SQLAlchemy then finds their compiled form in its cache instead of building and
-# hashing a new statement per call, and the lists travel as expanding parameters.
-_LIVE_OF_KINDS = select(_TABLE.c.id, _TABLE.c.kind, _TABLE.c.fingerprint, *(_TABLE.c[n] for n in _COMPARED)).where(
+# hashing a new statement per call. A list of scopes or fingerprints travels as one parameter (a JSON array on
+# SQLite, an array on PostgreSQL) rather than one bound value each: a thousand changed invoices are a thousand
+# scopes, and expanding them into placeholders cost more than the lookups themselves.
+_COLUMNS = (_TABLE.c.id, _TABLE.c.kind, _TABLE.c.fingerprint, *(_TABLE.c[n] for n in _COMPARED))
+_LIVE_OF_KINDS = select(*_COLUMNS).where(
     _TABLE.c.closed_at.is_(None), _TABLE.c.kind.in_(bindparam("kinds", expanding=True))
 )
-_LIVE_IN_SCOPES = _LIVE_OF_KINDS.where(_TABLE.c.scope.in_(bindparam("scopes", expanding=True)))
+
+
+def _among(column: Any, name: str, sqlite: bool) -> Any:
+    """`column` is one of the strings in the list parameter `name`."""
+    if sqlite:
+        each = func.json_each(bindparam(name)).table_valued("value")
+        return column.in_(select(each.c.value))
+    return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
+
+
+def _for_dialects(build: Callable[[bool], Any]) -> dict[bool, Any]:
+    """The statement for SQLite (True) and for PostgreSQL (False)."""
+    return {sqlite: build(sqlite) for sqlite in (True, False)}
+
+
+_LIVE_IN_SCOPES = _for_dialects(lambda sqlite: _LIVE_OF_KINDS.where(_among(_TABLE.c.scope, "scopes", sqlite)))
 # Without .values(): the SET columns are the parameters' keys (the compared values and changed_at).
 _UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
 _NOW = bindparam("now", type_=_TABLE.c.closed_at.type)
@@ -93,15 +113,15 @@ _SKIP_ALERT = (
     .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.alert_state == AlertState.PENDING.value)
     .values(alert_state=AlertState.SKIPPED.value)
 )
-_LAST_OCCURRENCES = (
-    select(_TABLE.c.fingerprint, func.max(_TABLE.c.occurrence))
-    .where(_TABLE.c.fingerprint.in_(bindparam("fingerprints", expanding=True)))
-    .group_by(_TABLE.c.fingerprint)
+_LAST_OCCURRENCES = _for_dialects(
+    lambda sqlite: (
+        select(_TABLE.c.fingerprint, func.max(_TABLE.c.occurrence))
+        .where(_among(_TABLE.c.fingerprint, "fingerprints", sqlite))
+        .group_by(_TABLE.c.fingerprint)
+    )
 )
-_LIVE_IDS = select(_TABLE.c.id).where(
-    _TABLE.c.fingerprint.in_(bindparam("fingerprints", expanding=True)), _TABLE.c.closed_at.is_(None)
-)
-_INSERT = insert(_TABLE)
+# The new rows' ids come back from the insert itself, not from a second read (in no set order: they are sorted).
+_INSERT = insert(_TABLE).returning(_TABLE.c.id)
 
 
 def _connection(session: Session) -> Connection:
@@ -127,9 +147,10 @@ def _live_rows(session: Session, work: Sequence[Reconciliation]) -> dict[str, li
         for row in connection.execute(_LIVE_OF_KINDS, {"kinds": everything}):
             by_kind.setdefault(row.kind, []).append(row)
     wanted = {item.kind.value: set(item.scopes) for item in work if item.scopes}
-    names = sorted(set().union(*wanted.values()))
-    for chunk in _chunks(names):
-        for row in connection.execute(_LIVE_IN_SCOPES, {"kinds": sorted(wanted), "scopes": list(chunk)}):
+    if wanted:
+        names = sorted(set().union(*wanted.values()))
+        statement = _LIVE_IN_SCOPES[_is_sqlite(connection)]
+        for row in connection.execute(statement, {"kinds": sorted(wanted), "scopes": _listed(connection, names)}):
             if row.scope in wanted[row.kind]:
                 by_kind.setdefault(row.kind, []).append(row)
     return by_kind
@@ -170,19 +191,22 @@ def _open(session: Session, fresh: list[Finding], now: datetime) -> list[int]:
         }
         for finding in fresh
     ]
-    connection.execute(_INSERT, rows)
-    opened: list[int] = []
-    for chunk in _chunks(sorted(finding.fingerprint for finding in fresh)):
-        opened.extend(connection.execute(_LIVE_IDS, {"fingerprints": list(chunk)}).scalars())
-    return sorted(opened)
+    return sorted(connection.execute(_INSERT, rows).scalars())
 
 
 def _last_occurrences(connection: Connection, fingerprints: list[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
-    for chunk in _chunks(fingerprints):
-        rows = connection.execute(_LAST_OCCURRENCES, {"fingerprints": list(chunk)})
-        found.update({fingerprint: int(last) for fingerprint, last in rows})
-    return found
+    statement = _LAST_OCCURRENCES[_is_sqlite(connection)]
+    rows = connection.execute(statement, {"fingerprints": _listed(connection, fingerprints)})
+    return {fingerprint: int(last) for fingerprint, last in rows}
+
+
+def _is_sqlite(connection: Connection) -> bool:
+    return connection.dialect.name == "sqlite"
+
+
+def _listed(connection: Connection, values: list[str]) -> Any:
+    """A list of strings as the one parameter `_among` reads."""
+    return json.dumps(values) if _is_sqlite(connection) else values
 
 
 def _close(session: Session, ids: list[int], now: datetime) -> None:
