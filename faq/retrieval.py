@@ -60,6 +60,15 @@ STATIC_ANSWER_WEIGHT = 0.2
 # the static backend, and measured on the hybrid (faq/README.md, the v13 round).
 VOTE_TOP = 5
 VOTE_MIN = 0.8
+# The static backend's graded vote (the v14 round): a second, wider vote over this many phrasings must give the
+# best entry this share for the vote above to answer at full confidence. A best entry that wins only one of the
+# two votes (the narrow one at VOTE_MIN but not the wide one, or the wide one with only WEAK_VOTE_MIN of the
+# narrow) still answers, but its confidence is lowered by VOTE_DOUBT, so it must clear the thresholds by that
+# much more; one that wins neither offers "did you mean". Chosen by leave-one-set-out CV (faq/README.md).
+WIDE_VOTE_TOP = 10
+WIDE_VOTE_MIN = 0.6
+WEAK_VOTE_MIN = 0.6
+VOTE_DOUBT = 0.1
 
 # Words that carry no topic. Without this, "how do I reset my password" would look a little like
 # "how do I undo a credit" just through "how do i". Kept short on purpose: negations and question words that
@@ -191,11 +200,14 @@ class EntryScore:
     # False when a blended ranker's two views disagree about the best entry (`HybridRanker`, require_agreement):
     # `decide` then never answers outright, it offers "did you mean".
     agreed: bool = True
+    # Subtracted from the confidence when the phrasing votes back the best entry only weakly (`HybridRanker`,
+    # wide_vote_top): it must then clear the answer thresholds by this much more.
+    doubt: float = 0.0
 
     @property
     def confidence(self) -> float:
-        """What the answer test uses: similar, and about every word that was asked."""
-        return self.score * self.coverage
+        """What the answer test uses: similar, and about every word that was asked (less any doubt)."""
+        return max(self.score * self.coverage - self.doubt, 0.0)
 
 
 class Ranker(Protocol):
@@ -360,6 +372,10 @@ class HybridRanker:
         require_agreement: bool = False,
         vote_top: int = 0,
         vote_min: float = 0.0,
+        wide_vote_top: int = 0,
+        wide_vote_min: float = 0.0,
+        weak_vote_min: float = 1.0,
+        vote_doubt: float = 0.0,
         unseen_as: str | None = None,
         not_covered_weight: float = 1.0,
     ) -> None:
@@ -369,6 +385,11 @@ class HybridRanker:
         # ... and (with vote_top) when at least vote_min of the vote_top phrasings closest to the question (by the
         # same blend, phrasing by phrasing) are its own: one lucky phrasing among another entry's does not answer.
         self.vote_top, self.vote_min = vote_top, vote_min
+        # ... graded (with wide_vote_top): the entry must also hold wide_vote_min of the wide_vote_top closest
+        # phrasings to answer at full confidence; winning one vote of the two (the narrow one at vote_min, or the
+        # wide one with weak_vote_min of the narrow) answers with vote_doubt off its confidence.
+        self.wide_vote_top, self.wide_vote_min = wide_vote_top, wide_vote_min
+        self.weak_vote_min, self.vote_doubt = weak_vote_min, vote_doubt
         # What the embedding reads for a word no entry and no not-covered question uses (mostly a name the ledger
         # did not supply): None keeps it, "" drops it, "client" reads it as grounding reads a known client.
         self.unseen_as = unseen_as
@@ -390,9 +411,23 @@ class HybridRanker:
         ranked = self.lexical.rank_scores(scores, question)
         if self.require_agreement and ranked:
             best = ranked[0].entry_id
-            agreed = tops == (best, best) and self._vote(best, phrasings) >= self.vote_min
-            ranked[0] = dataclasses.replace(ranked[0], agreed=agreed)
+            agreed, doubt = tops == (best, best), 0.0
+            if agreed:
+                agreed, doubt = self._support(best, phrasings)
+            ranked[0] = dataclasses.replace(ranked[0], agreed=agreed, doubt=doubt)
         return ranked
+
+    def _support(self, entry_id: str, phrasings: np.ndarray) -> tuple[bool, float]:
+        """Whether the phrasing votes let `entry_id` answer, and the doubt taken off its confidence if so."""
+        narrow = self._vote(entry_id, phrasings, self.vote_top)
+        if not self.wide_vote_top:
+            return narrow >= self.vote_min, 0.0
+        wide = self._vote(entry_id, phrasings, self.wide_vote_top) >= self.wide_vote_min
+        if narrow >= self.vote_min and wide:
+            return True, 0.0
+        if narrow >= self.vote_min or (wide and narrow >= self.weak_vote_min):
+            return True, self.vote_doubt
+        return False, 0.0
 
     def scores(self, question: str) -> dict[str, float]:
         return self._scores(question)[0]
@@ -409,13 +444,13 @@ class HybridRanker:
             kept.append(self.unseen_as if words and all(word in unseen for word in words) else token)
         return " ".join(token for token in kept if token)
 
-    def _vote(self, entry_id: str, phrasings: np.ndarray) -> float:
-        """The share of the `vote_top` phrasings closest to the question that belong to `entry_id` (1 if no vote)."""
+    def _vote(self, entry_id: str, phrasings: np.ndarray, top: int) -> float:
+        """The share of the `top` phrasings closest to the question that belong to `entry_id` (1 if no vote)."""
         # An entry with fewer phrasings than the vote counts (a small FAQ being written) cannot win it: no vote.
-        if not self.vote_top or self.lexical.phrasing_count(entry_id) < self.vote_top:
+        if not top or self.lexical.phrasing_count(entry_id) < top:
             return 1.0
-        nearest = np.argpartition(-phrasings, self.vote_top - 1)[: self.vote_top]
-        return sum(self.lexical.phrasing_owner(document) == entry_id for document in nearest) / self.vote_top
+        nearest = np.argpartition(-phrasings, top - 1)[:top]
+        return sum(self.lexical.phrasing_owner(document) == entry_id for document in nearest) / top
 
     def _scores(self, question: str) -> tuple[dict[str, float], tuple[str | None, str], np.ndarray]:
         """Blended scores, the entries TF-IDF alone and the embedding alone (closest phrasing) put first, and the

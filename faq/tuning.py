@@ -2,8 +2,8 @@
 
 Method (so the printed figures hold for questions the tuning never saw):
 1. The tuning pool is every asked question (faq/content/asked/*.jsonl: the tuning set and the used-up held-out
-   sets v3 to v10 and v13, each by one author) plus the shared development set (../shared/faq/dev_questions.jsonl, when
-   present). The next held-out set (faq/eval/) is not in it.
+   sets v3 to v10, v13 and v14, each by one author) plus the shared development set
+   (../shared/faq/dev_questions.jsonl, when present). The next held-out set (faq/eval/) is not in it.
 2. Retrieval learns from the asked questions (`FaqContent.taught`), so a pool question must be ranked by a FAQ
    that never learnt it: each file's questions are ranked by a FAQ taught every other file (leave one file out;
    a file is one author, so this also measures how well the method carries over to a new author's wording).
@@ -46,7 +46,18 @@ from faq.answering import (
 from faq.decision import HYBRID_THRESHOLDS, STATIC_THRESHOLDS, TUNED_THRESHOLDS, Decision, Thresholds, decide
 from faq.entries import NOT_COVERED_ID, FaqContent, load_content, phrasing_key
 from faq.evaluation import EvalQuestion, QuestionResult, Verdict, read_eval_file, totals_for, verdict_for
-from faq.retrieval import EntryRanker, EntryScore, HybridRanker, Ranker, SemanticIndexFactory, topic_words
+from faq.retrieval import (
+    VOTE_DOUBT,
+    WEAK_VOTE_MIN,
+    WIDE_VOTE_MIN,
+    WIDE_VOTE_TOP,
+    EntryRanker,
+    EntryScore,
+    HybridRanker,
+    Ranker,
+    SemanticIndexFactory,
+    topic_words,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEV_FILE = REPO_ROOT.parent / "shared" / "faq" / "dev_questions.jsonl"
@@ -337,6 +348,7 @@ def static_candidates() -> dict[str, RankerFactory]:
         answer: float = 0.2,
         agreement: bool = True,
         vote: tuple[int, float] = (5, 0.8),
+        graded: tuple[int, float, float, float] = (WIDE_VOTE_TOP, WIDE_VOTE_MIN, WEAK_VOTE_MIN, VOTE_DOUBT),
         unseen_as: str | None = None,
         not_covered: float = 1.0,
     ) -> RankerFactory:
@@ -349,12 +361,22 @@ def static_candidates() -> dict[str, RankerFactory]:
             require_agreement=agreement,
             vote_top=vote[0],
             vote_min=vote[1],
+            wide_vote_top=graded[0],
+            wide_vote_min=graded[1],
+            weak_vote_min=graded[2],
+            vote_doubt=graded[3],
             unseen_as=unseen_as,
             not_covered_weight=not_covered,
         )
 
     return {
-        f"static: tfidf + token table 0.7, answer text 0.2, agreement, vote 4 of 5 {STATIC}": static(0.7),
+        f"static: tfidf + token table 0.7, answer text 0.2, agreement, vote 4 of 5 graded by 6 of 10 {STATIC}": static(
+            0.7
+        ),
+        "  static 0.7, vote 4 of 5 alone (the static backend until the v14 round)": static(0.7, graded=(0, 0, 1, 0)),
+        "  static 0.7, graded vote, doubt 0.05": static(0.7, graded=(10, 0.6, 0.6, 0.05)),
+        "  static 0.7, graded vote, doubt 0.2": static(0.7, graded=(10, 0.6, 0.6, 0.2)),
+        "  static 0.7, graded vote, wide 7 of 10": static(0.7, graded=(10, 0.7, 0.6, 0.1)),
         "  static 0.7, agreement without the vote": static(0.7, vote=(0, 0.0)),
         "  static 0.7, unseen words read as 'client' by the embedding": static(0.7, unseen_as="client"),
         "  static 0.7, unseen words left out of the embedding": static(0.7, unseen_as=""),
