@@ -3,7 +3,7 @@
 Method (so the printed figures hold for questions the tuning never saw):
 1. The tuning pool is every asked question (faq/content/asked/*.jsonl: the tuning set and the used-up held-out
    sets v3 to v10, v13 and v14, each by one author) plus the shared development set
-   (../shared/faq/dev_questions.jsonl, when present). The next held-out set (faq/eval/) is not in it.
+   (../shared/faq/dev_questions.jsonl, when present). The held-out sets in faq/eval/ are not in it.
 2. Retrieval learns from the asked questions (`FaqContent.taught`), so a pool question must be ranked by a FAQ
    that never learnt it: each file's questions are ranked by a FAQ taught every other file (leave one file out;
    a file is one author, so this also measures how well the method carries over to a new author's wording).
