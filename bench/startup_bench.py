@@ -49,9 +49,9 @@ for project, applied in connection.execute(sql["projects"], (client_id, "Account
 """
 
 # What `creditbot balance` cannot start without, imported and nothing else: the command line (Typer), the
-# settings (pydantic-settings), the stdlib's sqlite3 (the reads run on it, without SQLAlchemy), rapidfuzz (client
-# lookup) and rich's table. No creditbot code.
-_BALANCE_LIBRARIES = "import typer.main, pydantic_settings, sqlite3, rapidfuzz, rich.table, rich.console"
+# settings (pydantic-settings), the stdlib's sqlite3 (the reads run on it, without SQLAlchemy) and rich's table.
+# No creditbot code (and no rapidfuzz: it ranks suggestions only for a name that matched no client).
+_BALANCE_LIBRARIES = "import typer.main, pydantic_settings, sqlite3, rich.table, rich.console"
 
 # And a warm `creditbot faq`'s: the command line, the settings, numpy and rapidfuzz (retrieval), rich's text.
 _FAQ_LIBRARIES = "import typer.main, pydantic_settings, numpy, rapidfuzz, rich.console, rich.text"

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from rapidfuzz import fuzz, process
-
 from ledger.errors import AmbiguousClient, UnknownClient, UnknownInvoice
 from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Statement, Unit, statement
@@ -122,6 +120,8 @@ _CLIENTS_AFTER = statement("SELECT id, name FROM client WHERE name_key >= ? ORDE
 
 def closest_clients(unit: Unit, text: str, limit: int = 3) -> list[str]:
     """The clients whose names are closest to `text`, best first: good matches if any, else the nearest few."""
+    from rapidfuzz import fuzz, process  # only when a name matched none: a read that finds its client never loads it
+
     key = " ".join(text.split()).lower()
     rows = _similar_names(unit, key) + unit.rows(_CLIENTS_AFTER, (key, limit))
     names = {f"{name} ({client_id})": name.lower() for client_id, name in rows}

@@ -63,7 +63,9 @@ def test_the_balance_command_reads_on_sqlite3_without_sqlalchemy_alembic_or_the_
     loaded = modules_loaded(tmp_path, "balance", "acme", *output, full_names=True)
     assert "ledger.reads" in loaded and "sqlite3" in loaded, "the balance was read"
     packages = {name.partition(".")[0] for name in loaded}
-    heavy = {"slack_bolt", "slack_sdk", "apscheduler", "numpy", "onnxruntime", "sqlalchemy", "sqlmodel", "alembic"}
+    # rapidfuzz ranks suggestions for a name that matched none: a read that finds its client never loads it.
+    heavy = {"slack_bolt", "slack_sdk", "apscheduler", "numpy", "onnxruntime", "sqlalchemy", "sqlmodel", "alembic",
+             "rapidfuzz"}  # fmt: skip
     assert not packages & heavy, packages & heavy
     unused = ("sqlalchemy.orm", "ledger.tables", "ledger.operations", "ledger.scans", "ledger.csv_import", "faq.ret")
     assert not {name for name in loaded if name.startswith(unused)}, {n for n in loaded if n.startswith(unused)}
