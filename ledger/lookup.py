@@ -42,7 +42,6 @@ class InvoiceRef:
     client_id: str
 
 
-_CLIENT_BY_ID = statement("SELECT id, name, currency FROM client WHERE id = ?")
 _INVOICE = statement("SELECT id, number, client_id FROM invoice WHERE number = ?")
 _INVOICE_ANY_CASE = statement("SELECT id, number, client_id FROM invoice WHERE upper(number) = ? LIMIT 1")
 
@@ -62,8 +61,8 @@ def find_client_row(unit: Unit, query: str, columns: str = "") -> tuple[Any, ...
     more of the client: PostgreSQL finds it in one round trip (`_lookup_pg`), whether by id, name or part."""
     text = checked_text(query.strip(), "client name", NAME_CHARS)
     if unit.is_sqlite:  # a statement costs more than a round trip there: the id first, the client found read again
-        found = unit.row(_client_by_id(columns), (text,)) if text else None
-        return found if found is not None else unit.one(_client_by_id(columns), (find_client_by_name(unit, query).id,))
+        found = unit.row(client_by_id(columns), (text,)) if text else None
+        return found if found is not None else unit.one(client_by_id(columns), (find_client_by_name(unit, query).id,))
     if not text:
         raise UnknownClient(query)
     rows = unit.rows(_lookup_pg(columns, _is_part(text)), _lookup_pg_params(unit, text, _MAX_CANDIDATES + 1))
@@ -98,7 +97,8 @@ def _chosen(unit: Unit, text: str, partial: list[tuple[Any, ...]]) -> tuple[Any,
 
 
 @functools.cache
-def _client_by_id(columns: str) -> Statement:
+def client_by_id(columns: str = "") -> Statement:
+    """The client with an exact id: id, name, currency, then `columns` (", col, ...")."""
     return statement(f"SELECT id, name, currency{columns} FROM client WHERE id = ?")
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from ledger.credit_ops import lots
 from ledger.errors import InvalidCreditSearch, UnknownInvoice
 from ledger.kinds import OPEN_INVOICE_SQL, PaymentKind
-from ledger.lookup import ClientRef, InvoiceRef, find_client, find_client_row, find_invoice
+from ledger.lookup import ClientRef, InvoiceRef, client_by_id, find_client, find_client_row, find_invoice
 from ledger.money import decimal_str, parse_amount
 from ledger.unit import Statement, Unit, statement
 
@@ -154,7 +154,7 @@ class InvoiceDetail:
 # is built from plain rows. The open invoices come from a partial index (ix_invoice_open_by_client), credits by
 # project from the payment (client_id, kind, project_id, amount_minor) index alone.
 _WALLET_COLUMNS = ", credits_issued_minor, credits_applied_minor, next_expiry_on"  # after id, name, currency
-_CLIENT_BY_ID = statement(f"SELECT id, name, currency{_WALLET_COLUMNS} FROM client WHERE id = ?")
+_CLIENT_BY_ID = client_by_id(_WALLET_COLUMNS)
 _OPEN_INVOICES_SQL = (
     "SELECT number, total_minor, cash_paid_minor, credits_applied_minor, qb_credit_memos_minor, posted_to_qb_at,"
     f" qb_invoice_id, issued_on FROM invoice WHERE client_id = ? AND {OPEN_INVOICE_SQL}"  # the index's predicate

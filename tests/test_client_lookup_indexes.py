@@ -113,7 +113,7 @@ def test_a_miss_suggests_the_closest_names(crowded):
 def _found_in_steps(unit, text: str):
     """The client as found one step at a time (the exact id, then the name or a part): the id, or the error."""
     try:
-        found = unit.row(lookup._client_by_id(""), (text.strip(),)) if text.strip() else None
+        found = unit.row(lookup.client_by_id(), (text.strip(),)) if text.strip() else None
         return found[0] if found else find_client_by_name(unit, text).id
     except (AmbiguousClient, UnknownClient) as refused:
         return type(refused), refused.suggestions

@@ -59,9 +59,9 @@ from ledger.errors import (
     UnknownInvoice,
     UnknownProject,
 )
-from ledger.lookup import ClientRef, find_invoice, matching_clients
+from ledger.lookup import ClientRef, client_by_id, find_invoice, matching_clients
 from ledger.operations import ApplyResult
-from ledger.unit import Unit, statement
+from ledger.unit import Unit
 
 MAX_SUGGESTIONS = 100
 INVOICE_NUMBER = re.compile(r"\b[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9-]*\d[A-Za-z0-9-]*\b")
@@ -320,11 +320,8 @@ def _apply_values_of(values: ApplyFormValues, invoice: str | None) -> ApplyFormV
     return ApplyFormValues(balance, values.projects, number, amount, values.notice)
 
 
-_CLIENT = statement("SELECT id, name, currency FROM client WHERE id = ?")
-
-
 def _client_by_id(unit: Unit, client_id: str) -> ClientRef | None:
-    row = unit.row(_CLIENT, (client_id,))
+    row = unit.row(client_by_id(), (client_id,))
     return ClientRef(*row) if row else None
 
 
