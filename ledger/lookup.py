@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -12,7 +11,7 @@ from weakref import WeakKeyDictionary
 
 from ledger.errors import AmbiguousClient, UnknownClient, UnknownInvoice
 from ledger.text import NAME_CHARS, checked_text
-from ledger.unit import Statement, Unit, statement
+from ledger.unit import Statement, Unit, list_parameter, statement
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -139,7 +138,7 @@ def _similar_names(unit: Unit, key: str) -> list[tuple[str, str]]:
         rows = unit.rows(_ROWS_WITH_TRIGRAM_SQLITE, (_fts_phrase(trigram), _PER_TRIGRAM))
         shared.update(rowid for (rowid,) in rows)
     nearest = [rowid for rowid, _ in shared.most_common(_NEAREST_CANDIDATES)]
-    return unit.rows(_CLIENT_NAMES_BY_ROWID, (json.dumps(nearest),)) if nearest else []
+    return unit.rows(_CLIENT_NAMES_BY_ROWID, (list_parameter(nearest, True),)) if nearest else []
 
 
 def find_invoice(unit: Unit, number: str) -> InvoiceRef:

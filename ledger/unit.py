@@ -30,6 +30,13 @@ if TYPE_CHECKING:
     from ledger.rules import Rules
 
 
+def list_parameter(values: Iterable[Any], is_sqlite: bool) -> Any:
+    """A list that travels as one parameter: a JSON array for SQLite's `json_each(?)`, a list for PostgreSQL's
+    `= ANY(?)` (one placeholder, however many values)."""
+    values = list(values)
+    return json.dumps(values) if is_sqlite else values
+
+
 @dataclass(frozen=True)
 class Statement:
     """One SQL statement, spelled for each database."""

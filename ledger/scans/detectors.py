@@ -9,7 +9,6 @@ must agree, so a finding depends only on rows of its own scope, and its wording 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ledger.money import currency_decimals, format_money
 from ledger.rules import ScanOptions
 from ledger.scans.changes import Changes, Positions
 from ledger.scans.findings import Finding, FindingKind
+from ledger.unit import list_parameter
 
 LIVE = "NOT EXISTS (SELECT 1 FROM reversal r WHERE r.payment_id = p.id)"
 # Money fields whose change after posting makes QuickBooks disagree with the ledger.
@@ -97,7 +97,7 @@ class _Scope:
     def parameter(self) -> dict[str, Any]:
         if self.keys is None:
             return {}
-        return {"keys": json.dumps(list(self.keys)) if self.sqlite else list(self.keys)}
+        return {"keys": list_parameter(self.keys, self.sqlite)}
 
 
 def _run(

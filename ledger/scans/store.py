@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from sqlmodel import Session, col, select
 from ledger.errors import LedgerError
 from ledger.scans.findings import KIND_ORDER, Finding, FindingKind, StoredFinding
 from ledger.tables import AlertState, Client, FindingState, ScanFinding
-from ledger.unit import Unit
+from ledger.unit import Unit, list_parameter
 
 _CHUNK = 500
 
@@ -206,7 +205,7 @@ def _is_sqlite(connection: Connection) -> bool:
 
 def _listed(connection: Connection, values: list[str]) -> Any:
     """A list of strings as the one parameter `_among` reads."""
-    return json.dumps(values) if _is_sqlite(connection) else values
+    return list_parameter(values, _is_sqlite(connection))
 
 
 def _close(session: Session, ids: list[int], now: datetime) -> None:
