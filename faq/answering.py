@@ -416,7 +416,7 @@ def cached_faq(content_dir: Path, backend: Backend, cache: Path) -> Faq:
     model, so an edit anywhere builds (and saves) anew; a cache that cannot be read or written costs only the
     build. The file is written by this user, for this user: it is trusted like the code itself.
     """
-    path = cache / f"{backend}-{build_fingerprint(content_dir)}.pickle"
+    path = _saved_build(content_dir, backend, cache)
     try:
         with path.open("rb") as handle:
             faq = pickle.load(handle)
@@ -434,6 +434,16 @@ def cached_faq(content_dir: Path, backend: Backend, cache: Path) -> Faq:
     except OSError:
         pass
     return faq
+
+
+def default_build_saved(backend: Backend) -> bool:
+    """Whether `load_faq()` with `backend` loads a saved build rather than building one (the hybrid backend's
+    encoder is never saved: it always builds)."""
+    return backend != "hybrid" and _saved_build(DEFAULT_CONTENT_DIR, backend, faq_cache_directory()).is_file()
+
+
+def _saved_build(content_dir: Path, backend: Backend, cache: Path) -> Path:
+    return cache / f"{backend}-{build_fingerprint(content_dir)}.pickle"
 
 
 def build_fingerprint(content_dir: Path) -> str:

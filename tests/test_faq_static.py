@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from faq import load_faq
-from faq.answering import build_fingerprint, cached_faq
+from faq.answering import CACHE_ENV, build_fingerprint, cached_faq, default_build_saved
 from faq.entries import load_content
 from faq.static_embedding import MODEL_DIR, StaticEncoder, WordPieceTokenizer, load_encoder, model_available
 
@@ -61,6 +61,15 @@ def test_a_built_faq_is_saved_and_loaded_again(tmp_path: Path):
         assert second.ask(question) == first.ask(question)
     saved.write_bytes(b"not a pickle")
     assert cached_faq(CONTENT, "static", tmp_path).ask("undo a credit").id == "undo"  # rebuilt, not an error
+
+
+def test_whether_the_default_faq_is_saved_is_known_before_loading_it(tmp_path: Path, monkeypatch):
+    """`creditbot serve` builds the FAQ in a child process only when no saved build is there (bot/slack/server.py)."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))
+    assert not default_build_saved("static")
+    cached_faq(CONTENT, "static", tmp_path)
+    assert default_build_saved("static") and not default_build_saved("tfidf")
+    assert not default_build_saved("hybrid")  # its encoder is never saved
 
 
 def test_an_edited_content_file_is_a_new_build(tmp_path: Path):

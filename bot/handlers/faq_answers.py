@@ -60,6 +60,16 @@ def warm_up(backend: str | None = None) -> None:
     _faq()
 
 
+def build_saved(backend: str) -> bool:
+    """Whether warming up with `backend` loads the FAQ's saved build (True too where the FAQ is not installed:
+    there is nothing to build)."""
+    if load_faq is None:
+        return True
+    from faq.answering import default_build_saved
+
+    return default_build_saved(backend)  # type: ignore[arg-type]  # the settings checked it is a Backend
+
+
 def _grounded(faq: Any, ctx: Context) -> Any:
     try:
         from bot.handlers.faq_grounding import grounded_faq

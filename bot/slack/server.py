@@ -330,13 +330,14 @@ def preload_read_only(settings: Settings) -> None:
     and the hybrid backend's model) and, by importing them, the listeners and the ledger's code."""
     from bot.handlers import faq_answers
 
-    _in_a_child(faq_answers.warm_up, settings.faq_backend)
+    if not faq_answers.build_saved(settings.faq_backend):
+        _in_a_child(faq_answers.warm_up, settings.faq_backend)
     faq_answers.warm_up(settings.faq_backend)
 
 
 def _in_a_child(build: Callable[[str], None], backend: str) -> None:
-    """Run `build` once in a forked child first, so what it saves to its cache (the FAQ's built index) is there
-    when the master loads it.
+    """Run `build` once in a forked child first (when there is no saved build yet), so what it saves to its cache
+    (the FAQ's built index) is there when the master loads it.
 
     Building the index in the master left its garbage there, freed but scattered: each worker's first allocations
     reused those pages and copied them (with no cache, the server took 160 MiB, not 148). Loaded from the cache,
