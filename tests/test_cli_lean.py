@@ -99,6 +99,14 @@ def test_a_faq_question_without_a_terminal_loads_neither_rich_nor_the_evaluation
     packages = {name.partition(".")[0] for name in loaded}
     assert not packages & {"rich", "sqlalchemy", "sqlmodel", "slack_bolt", "apscheduler"}, packages
     assert "faq.evaluation" not in loaded
+    # rapidfuzz looks for typos: a question whose every word some entry knows never loads it (issue 14).
+    assert "rapidfuzz" not in packages
+
+
+def test_a_faq_question_with_a_typo_loads_rapidfuzz_to_read_it(tmp_path):
+    """The other side of the lazy import: "aply" is no entry's word, so retrieval needs rapidfuzz's ratio for it."""
+    loaded = modules_loaded(tmp_path, "faq", "how do i aply credit to an invoice", "--json")
+    assert "rapidfuzz" in loaded and "faq" in loaded
 
 
 def test_the_server_commands_module_loads_no_rich(tmp_path):
