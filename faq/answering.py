@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import gc
 import hashlib
 import logging
 import os
 import pickle
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -420,7 +418,7 @@ def cached_faq(content_dir: Path, backend: Backend, cache: Path) -> Faq:
     """
     path = _saved_build(content_dir, backend, cache)
     try:
-        with path.open("rb") as handle, _collector_paused():
+        with path.open("rb") as handle:
             faq = pickle.load(handle)
         if isinstance(faq, Faq):
             return faq
@@ -436,23 +434,6 @@ def cached_faq(content_dir: Path, backend: Backend, cache: Path) -> Faq:
     except OSError:
         pass
     return faq
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off while a saved build is unpickled, back on after (if it was on before).
-
-    The load makes some 20,000 containers (the index's dicts, sets and lists) and none of them is garbage, yet
-    their count sets off collections, one of them a full one over every object the process holds (Typer's,
-    pydantic's, numpy's): with `creditbot faq`'s modules loaded the load took 78-119 ms with the collector on and
-    33-44 ms with it off (same machine, load 5-7). Every object loaded is kept: there is nothing for it to find."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def default_build_saved(backend: Backend) -> bool:

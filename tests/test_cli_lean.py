@@ -72,6 +72,18 @@ def test_the_balance_command_reads_on_sqlite3_without_sqlalchemy_alembic_or_the_
     assert ("rich" in packages) == (not output)
 
 
+def test_a_command_runs_with_the_collector_on_and_its_imports_frozen(tmp_path):
+    """What importing a command made is frozen out of the garbage collector (bot/cli/__init__.py), and the
+    collector is on again when the command runs: a command that makes garbage still has it collected."""
+    probe = (
+        "import gc, sys\nfrom bot.cli import app\nsys.argv = ['creditbot', 'faq', 'how do I undo a credit?']\n"
+        "app.get_command(None, 'faq')\nprint(gc.isenabled(), gc.get_freeze_count() > 10_000, gc.get_count()[0] < 700)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=_env(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
 def test_the_command_table_is_what_the_modules_register():
     registered: dict[str, tuple[str, str]] = {}
     for module in sorted({module for module, _summary in COMMANDS.values()}):

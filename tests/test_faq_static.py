@@ -63,23 +63,6 @@ def test_a_built_faq_is_saved_and_loaded_again(tmp_path: Path):
     assert cached_faq(CONTENT, "static", tmp_path).ask("undo a credit").id == "undo"  # rebuilt, not an error
 
 
-def test_loading_a_saved_build_leaves_the_garbage_collector_as_it_found_it(tmp_path: Path):
-    """The collector is paused while a saved build is unpickled (faq/answering.py), and only then."""
-    import gc
-
-    cached_faq(CONTENT, "static", tmp_path)  # built and saved
-    assert cached_faq(CONTENT, "static", tmp_path).ask("undo a credit").id == "undo" and gc.isenabled()
-    [saved] = list(tmp_path.glob("static-*.pickle"))
-    saved.write_bytes(b"not a pickle")
-    assert cached_faq(CONTENT, "static", tmp_path).backend == "static" and gc.isenabled()  # a failed load too
-    gc.disable()
-    try:
-        cached_faq(CONTENT, "static", tmp_path)
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
 def test_whether_the_default_faq_is_saved_is_known_before_loading_it(tmp_path: Path, monkeypatch):
     """`creditbot serve` builds the FAQ in a child process only when no saved build is there (bot/slack/server.py)."""
     monkeypatch.setenv(CACHE_ENV, str(tmp_path))
