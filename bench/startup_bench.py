@@ -203,8 +203,11 @@ def _before(times: dict[str, float]) -> dict[str, float]:
     return {"before_s": times["before"], "before_cpu_s": times["before cpu"]} if "before" in times else {}
 
 
-def bench_balance(database: Path, client: str, repeats: int = 9, before: Path | None = None) -> dict[str, Any]:
-    """`creditbot balance CLIENT` (a table on a pipe, as a script reads it) beside the sqlite3 floor."""
+def bench_balance(
+    database: Path, client: str, repeats: int = 9, before: Path | None = None, taken_apart: bool = False
+) -> dict[str, Any]:
+    """`creditbot balance CLIENT` (a table on a pipe, as a script reads it) beside the sqlite3 floor; with
+    `taken_apart`, its start-up's steps too (`steps`)."""
     from ledger import reads
     from ledger.migrations import HEAD
 
@@ -216,7 +219,10 @@ def bench_balance(database: Path, client: str, repeats: int = 9, before: Path | 
     sql = json.dumps({name: statement.sqlite for name, statement in statements.items()})
     compile_creditbot()
     env = _env(DATABASE_URL=f"sqlite:///{database}")
-    modules = own_modules(["balance", client], env, ROOT)
+    modules = own_modules(["balance", client], env, ROOT) if taken_apart else []
+    steps = (
+        step_cases(_BALANCE_STEPS, _BALANCE_LIBRARIES, modules, _BALANCE_DATA, [client], env, ROOT) if modules else {}
+    )
     times = _medians(
         {
             "floor": ([sys.executable, "-c", _BALANCE_FLOOR, str(database), client, HEAD, sql], env, ROOT),
@@ -224,7 +230,7 @@ def bench_balance(database: Path, client: str, repeats: int = 9, before: Path | 
             "python": ([sys.executable, "-c", "pass"], env, ROOT),
             "libraries": ([sys.executable, "-c", _BALANCE_LIBRARIES], env, ROOT),
             "json": ([sys.executable, "-c", _CLI, "balance", client, "--json"], env, ROOT),
-            **step_cases(_BALANCE_STEPS, _BALANCE_LIBRARIES, modules, _BALANCE_DATA, [client], env, ROOT),
+            **steps,
             **before_cases(before, ["balance", client], env, ROOT),
         },
         repeats,
@@ -235,24 +241,28 @@ def bench_balance(database: Path, client: str, repeats: int = 9, before: Path | 
             "ours_least_s": times["creditbot least"], "floor_least_s": times["floor least"],
             "libraries_s": times["libraries"], "libraries_cpu_s": times["libraries cpu"],
             "json_s": times["json"], "json_cpu_s": times["json cpu"],
-            "steps": step_costs(times, "creditbot"), **_before(times),
+            "steps": step_costs(times, "creditbot") if steps else [], **_before(times),
             "target": TARGETS["balance"]}  # fmt: skip
 
 
-def bench_faq_call(repeats: int = 7, backend: str = "static", before: Path | None = None) -> dict[str, Any]:
-    """A warm `creditbot faq QUESTION` (the built FAQ cached; no ledger in the folder) beside importing numpy."""
+def bench_faq_call(
+    repeats: int = 7, backend: str = "static", before: Path | None = None, taken_apart: bool = False
+) -> dict[str, Any]:
+    """A warm `creditbot faq QUESTION` (the built FAQ cached; no ledger in the folder) beside importing numpy; with
+    `taken_apart`, its start-up's steps too (`steps`)."""
     compile_creditbot()
     with tempfile.TemporaryDirectory(prefix="creditbot-faq-call-") as scratch:
         env = _env(CREDITBOT_FAQ_CACHE=str(Path(scratch) / "cache"), CREDITBOT_FAQ_BACKEND=backend,
                    DATABASE_URL=f"sqlite:///{Path(scratch) / 'none.db'}")  # fmt: skip
-        modules = own_modules(["faq", QUESTION], env, scratch)  # and the FAQ's build saved, for every run after
+        modules = own_modules(["faq", QUESTION], env, scratch) if taken_apart else []
+        steps = step_cases(_FAQ_STEPS, _FAQ_LIBRARIES, modules, _FAQ_DATA, [], env, scratch) if modules else {}
         times = _medians(
             {
                 "creditbot": ([sys.executable, "-c", _CLI, "faq", QUESTION], env, scratch),
                 "numpy": ([sys.executable, "-c", "import numpy"], env, scratch),
                 "python": ([sys.executable, "-c", "pass"], env, scratch),
                 "libraries": ([sys.executable, "-c", _FAQ_LIBRARIES], env, scratch),
-                **step_cases(_FAQ_STEPS, _FAQ_LIBRARIES, modules, _FAQ_DATA, [], env, scratch),
+                **steps,
                 **before_cases(before, ["faq", QUESTION], env, scratch),
             },
             repeats,
@@ -262,7 +272,8 @@ def bench_faq_call(repeats: int = 7, backend: str = "static", before: Path | Non
             "ours_cpu_s": times["creditbot cpu"], "floor_cpu_s": times["numpy cpu"],
             "ours_least_s": times["creditbot least"], "floor_least_s": times["numpy least"],
             "libraries_s": times["libraries"], "libraries_cpu_s": times["libraries cpu"],
-            "steps": step_costs(times, "creditbot"), **_before(times), "target_s": TARGETS["faq_s"]}  # fmt: skip
+            "steps": step_costs(times, "creditbot") if steps else [], **_before(times),
+            "target_s": TARGETS["faq_s"]}  # fmt: skip
 
 
 def bench_serve_memory(database_url: str, workers: int = 4, threads: int = 4, requests: int = 200) -> dict[str, Any]:
@@ -360,9 +371,9 @@ def measure(
     """Every row of this module (or those named in `rows`) on one ledger, in one run."""
     measured = []
     if "balance" in rows:
-        measured.append(bench_balance(database, client, repeats, before))
+        measured.append(bench_balance(database, client, repeats, before, taken_apart=True))
     if "faq" in rows:
-        measured.append(bench_faq_call(repeats, before=before))
+        measured.append(bench_faq_call(repeats, before=before, taken_apart=True))
     if "serve" in rows:
         measured.append(bench_serve_memory(f"sqlite:///{database}"))
     return measured
@@ -397,7 +408,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             lines.append(f"| the same with --json (no rich) | {row['json_s']:.3f} s ({row['json_cpu_s']:.3f} s CPU) | "
                          f"{floor} | {row['json_s'] / row['floor_s']:.2f}x | — |")  # fmt: skip
     for row in rows:
-        if "steps" in row:
+        if row.get("steps"):
             lines += ["", f"{row['path']}, its start-up taken apart (medians of the same run):", "",
                       "| step | process until here (median) | this step adds (median) | least CPU until here | "
                       "this step adds (least CPU) |", "|---|---:|---:|---:|---:|"]  # fmt: skip
