@@ -33,7 +33,6 @@ from itertools import chain, repeat
 from typing import Protocol
 
 import numpy as np
-from rapidfuzz import fuzz, process
 
 from faq.entries import NOT_COVERED_ID, FaqEntry
 
@@ -513,5 +512,13 @@ class EntryVocabulary:
             return True
         if len(word) < self.TYPO_MIN_LENGTH:
             return False  # a one- or two-letter word is one letter from too many others to call it a typo
-        match = process.extractOne(word, self.typo_candidates, scorer=fuzz.ratio, score_cutoff=self.TYPO_SIMILARITY)
-        return match is not None
+        return _close_spelling(word, self.typo_candidates, self.TYPO_SIMILARITY)
+
+
+def _close_spelling(word: str, candidates: Sequence[str], similarity: float) -> bool:
+    """Whether one of `candidates` is within `similarity` (rapidfuzz's ratio) of `word`. rapidfuzz is imported
+    here, at the first word no entry knows outright: a question whose words are all known never loads it
+    (tests/test_cli_lean.py; it was ~8 ms of every `creditbot faq`'s start-up)."""
+    from rapidfuzz import fuzz, process
+
+    return process.extractOne(word, candidates, scorer=fuzz.ratio, score_cutoff=similarity) is not None

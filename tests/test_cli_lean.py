@@ -72,6 +72,18 @@ def test_the_balance_command_reads_on_sqlite3_without_sqlalchemy_alembic_or_the_
     assert ("rich" in packages) == (not output)
 
 
+def test_a_command_runs_with_the_collector_on_and_its_imports_frozen(tmp_path):
+    """What importing a command made is frozen out of the garbage collector (bot/cli/__init__.py), and the
+    collector is on again when the command runs: a command that makes garbage still has it collected."""
+    probe = (
+        "import gc, sys\nfrom bot.cli import app\nsys.argv = ['creditbot', 'faq', 'how do I undo a credit?']\n"
+        "app.get_command(None, 'faq')\nprint(gc.isenabled(), gc.get_freeze_count() > 10_000, gc.get_count()[0] < 700)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=_env(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True"]
+
+
 def test_the_command_table_is_what_the_modules_register():
     registered: dict[str, tuple[str, str]] = {}
     for module in sorted({module for module, _summary in COMMANDS.values()}):
@@ -99,6 +111,14 @@ def test_a_faq_question_without_a_terminal_loads_neither_rich_nor_the_evaluation
     packages = {name.partition(".")[0] for name in loaded}
     assert not packages & {"rich", "sqlalchemy", "sqlmodel", "slack_bolt", "apscheduler"}, packages
     assert "faq.evaluation" not in loaded
+    # rapidfuzz looks for typos: a question whose every word some entry knows never loads it (issue 14).
+    assert "rapidfuzz" not in packages
+
+
+def test_a_faq_question_with_a_typo_loads_rapidfuzz_to_read_it(tmp_path):
+    """The other side of the lazy import: "aply" is no entry's word, so retrieval needs rapidfuzz's ratio for it."""
+    loaded = modules_loaded(tmp_path, "faq", "how do i aply credit to an invoice", "--json")
+    assert "rapidfuzz" in loaded and "faq" in loaded
 
 
 def test_the_server_commands_module_loads_no_rich(tmp_path):

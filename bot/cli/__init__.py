@@ -7,8 +7,11 @@ the table against what the modules register, and what `--help` imports.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -103,9 +106,33 @@ def commands_of(module_name: str) -> core.TyperGroup:
     import typer
     import typer.main
 
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-    importlib.import_module(module_name).register(app)
-    return typer.main.get_group(app)
+    with _frozen_import():
+        app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        importlib.import_module(module_name).register(app)
+        return typer.main.get_group(app)
+
+
+@contextmanager
+def _frozen_import() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a command's module is imported; then what the import made is
+    frozen (`gc.freeze`: left out of every later collection) and the collector is back on (if it was) before the
+    command runs.
+
+    A command's modules and libraries are tens of thousands of objects that live as long as the process (modules,
+    classes, pydantic's schemas, Typer's commands), yet making them sets off collections that walk them again and
+    again: with the collector merely paused the walk was only put off to the first collection after (no faster),
+    frozen they are never walked. Side by side (medians of 9, load 10-12): a warm `creditbot faq` 0.563 s CPU to
+    0.449 s, `creditbot balance` 0.537 s to 0.411 s. The import's own garbage that only the collector could free
+    (some 200 objects) stays; `creditbot serve` freezes again after building its app (bot/slack/server.py).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def typer_app() -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import sys
@@ -50,6 +49,8 @@ JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts instead
 
 
 def default_actor() -> str:
+    import getpass  # only for the writes: a read never names its actor
+
     user = os.environ.get("USER") or getpass.getuser() or "unknown"
     return f"cli:{user}"
 
