@@ -6,9 +6,9 @@ OAuth (what intuit-oauth reads from the discovery document at /.well-known/openi
 - POST /oauth2/v1/tokens/bearer (client_secret_basic): `authorization_code` and `refresh_token` grants. Refresh
   tokens rotate: each refresh spends the one it used (stricter than Intuit, whose value changes every 24-26 hours).
   As Intuit documents (intuit/oauth-jsclient README: previous refresh tokens expire 24 hours after you receive a
-  new one), a spent token still refreshes for `refresh_grace_s` (24 h) after it was spent; after that, or when
-  revoked or unknown, it is `invalid_grant`. Every refresh with a spent one is counted in `reused_refresh_tokens`
-  (what the locked refresh must prevent between live instances).
+  new one), a spent token (one with a `spent_at`) still refreshes for `refresh_grace_s` (24 h) after it was spent;
+  after that, or when revoked (`revoke_refresh_token`) or unknown, it is `invalid_grant`. Every refresh with a
+  spent one is counted in `reused_refresh_tokens` (what the locked refresh must prevent between live instances).
 - POST /v2/oauth2/tokens/revoke revokes a refresh token and its access tokens.
 v3 under /v3/company/{realm}/: cdc (30-day refusal, at most 1,000 objects per type, oldest first), query (SELECT
 with WHERE on MetaData.LastUpdatedTime or CustomerRef, ORDERBY, STARTPOSITION/MAXRESULTS), entity reads, and
@@ -32,11 +32,12 @@ import secrets
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -68,12 +69,14 @@ class QBOStandIn:
         self.latency = 0.0  # seconds each answer takes (a real QuickBooks' round trip)
         self.lock = threading.RLock()
         self.codes: dict[str, tuple[str, str]] = {}
-        self.refresh_tokens: dict[str, str] = {}  # token -> live | spent | revoked
+        self._issued_refresh_tokens: set[str] = set()
+        self._revoked_refresh_tokens: set[str] = set()
         self.access_tokens: dict[str, list[Any]] = {}  # token -> [uses left or None, refresh token it came with]
         self.reused_refresh_tokens = 0
         self.refreshes = 0
         self.refresh_grace_s = 24 * 3600.0  # how long a spent refresh token still refreshes (Intuit: 24 hours)
-        self.spent_at: dict[str, float] = {}  # refresh token -> when it was spent (time.monotonic())
+        # Refresh token -> when a refresh spent it (time.monotonic()): a token is spent exactly when it is here.
+        self.spent_at: dict[str, float] = {}
         # When set, a refresh's answer is held (the token already rotated) until the event is set: a test kills the
         # client in the window between QuickBooks' answer and the ledger's store.
         self.refresh_answer_gate: threading.Event | None = None
@@ -161,6 +164,26 @@ class QBOStandIn:
                 return str(self.faults.popleft())
             return None
 
+    @property
+    def refresh_tokens(self) -> Mapping[str, str]:
+        """Every refresh token issued, by state: "live", "spent" (it has a `spent_at`) or "revoked"; a snapshot,
+        read-only (`revoke_refresh_token` revokes one)."""
+        with self.lock:
+            return MappingProxyType({token: self._refresh_state(token) for token in self._issued_refresh_tokens})
+
+    def revoke_refresh_token(self, token: str) -> None:
+        """The connection ended in QuickBooks (the app disconnected there): the token never refreshes again."""
+        with self.lock:
+            if token in self._issued_refresh_tokens:
+                self._revoked_refresh_tokens.add(token)
+
+    def _refresh_state(self, token: str) -> str | None:
+        if token not in self._issued_refresh_tokens:
+            return None
+        if token in self._revoked_refresh_tokens:
+            return "revoked"
+        return "spent" if token in self.spent_at else "live"
+
     def expire_access_tokens(self) -> None:
         with self.lock:
             for entry in self.access_tokens.values():
@@ -218,25 +241,23 @@ class QBOStandIn:
                 return 200, self._issue()
             if grant == "refresh_token":
                 token = form.get("refresh_token", "")
-                state = self.refresh_tokens.get(token)
+                state = self._refresh_state(token)
                 self.reused_refresh_tokens += state == "spent"
                 if state != "live" and not (state == "spent" and self._in_grace(token)):
                     return 400, {"error": "invalid_grant"}
                 if state == "live":
-                    self.refresh_tokens[token] = "spent"
                     self.spent_at[token] = time.monotonic()
                 self.refreshes += 1
                 return 200, self._issue()
             return 400, {"error": "unsupported_grant_type"}
 
     def _in_grace(self, token: str) -> bool:
-        return time.monotonic() - self.spent_at.get(token, float("-inf")) < self.refresh_grace_s
+        return time.monotonic() - self.spent_at[token] < self.refresh_grace_s
 
     def revoke(self, body: dict[str, Any]) -> int:
         with self.lock:
             token = str(body.get("token", ""))
-            if token in self.refresh_tokens:
-                self.refresh_tokens[token] = "revoked"
+            self.revoke_refresh_token(token)
             for access, entry in list(self.access_tokens.items()):
                 if token in (access, entry[1]):
                     del self.access_tokens[access]
@@ -244,7 +265,7 @@ class QBOStandIn:
 
     def _issue(self) -> dict[str, Any]:
         access, refresh = "at-" + secrets.token_urlsafe(16), "rt-" + secrets.token_urlsafe(16)
-        self.refresh_tokens[refresh] = "live"
+        self._issued_refresh_tokens.add(refresh)
         self.access_tokens[access] = [self.access_uses, refresh]
         return {
             "token_type": "bearer",
