@@ -5,7 +5,7 @@
   is kept (`posted`), `conversations.history` returns them with their metadata, `chat.delete` removes one. It
   misbehaves when told to: `fail` refuses a method as Slack does (e.g. chat.postMessage with not_in_channel);
   `fail_next` queues what goes wrong at the HTTP level with a method's next requests (see `FAULTS`); `down()`
-  makes Slack unreachable (connection refused) until it ends.
+  makes Slack unreachable (connection refused) until it ends (both: tests/http_faults.py, shared with QuickBooks').
 - `running_bot`: the bot's WSGI app (the one `creditbot serve` runs) on a local port, built for a test database.
 - `BotUnderTest`: sends what Slack sends, signed with the signing secret: slash commands (form-encoded) and
   button clicks (`payload=` JSON); clicks are answered through `respond()`, which the stand-in records.
@@ -22,11 +22,10 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -38,6 +37,7 @@ from bot.slack.app import create_app
 from bot.slack.listeners.home import stop_refreshers
 from bot.slack.server import wsgi_app
 from ledger.db import Database
+from tests.http_faults import FaultyHandler, FaultyService
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -46,7 +46,7 @@ ADMIN, OTHER_ADMIN, READER = "U-ADMIN", "U-ADMIN2", "U-READER"
 CHANNEL = "C-BILLING"
 WAIT_SECONDS = 15
 
-# What `fail_next` can make a request meet, instead of Slack's answer:
+# What `fail_next` can make a request meet, instead of Slack's answer (tests/http_faults.py):
 FAULTS = {
     "500": "HTTP 500 (fatal_error)",
     "503": "HTTP 503 (fatal_error)",
@@ -80,16 +80,14 @@ class Posted:
     metadata: dict[str, Any] | None
 
 
-class SlackStandIn:
+class SlackStandIn(FaultyService):
     def __init__(self) -> None:
+        super().__init__(_handler_for(self), FAULTS, poll_s=0.05)
         self.calls: list[Call] = []
         self.posted: list[Posted] = []
         self._changed = threading.Condition()
         self._failures: dict[str, tuple[str, set[str] | None]] = {}
-        self._faults: dict[str, deque[str]] = defaultdict(deque)
         self.retry_after = "0"  # the Retry-After of a "429" fault, in seconds as Slack sends it
-        self.slow_seconds = 1.0  # how late a "slow" fault's answer comes
-        self._down = False
         # Where apps.connections.open sends a Socket Mode client (a SocketModeStandIn's url).
         self.socket_url: str | None = None
         self._ts = itertools.count(1)
@@ -97,35 +95,13 @@ class SlackStandIn:
         self.latency = 0.0
         self.views = ViewsStandIn()
         self.files = FilesStandIn()
-        self.server = self._listen(0)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def _listen(self, port: int) -> ThreadingHTTPServer:
-        server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        server.daemon_threads = True
-        return server
 
     def __enter__(self) -> SlackStandIn:
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @contextmanager
-    def down(self) -> Iterator[None]:
-        """Slack unreachable: every new connection is refused (nothing listens on the port) until the block ends;
-        a connection already open is closed at its next request, unanswered."""
-        self._down = True
-        self.server.shutdown()
-        self.server.server_close()
-        try:
-            yield
-        finally:
-            self._down = False
-            self.server = self._listen(int(self.url.rsplit(":", 1)[1]))
-            threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.stop()
 
     @property
     def api_url(self) -> str:
@@ -141,10 +117,7 @@ class SlackStandIn:
     def fail_next(self, method: str, *faults: str) -> None:
         """Meet the next requests for `method` with these faults (keys of `FAULTS`), one each, in order. `method`
         "upload" is the file upload step (files.getUploadURLExternal's upload_url), "respond" any response_url."""
-        unknown = set(faults) - set(FAULTS)
-        assert not unknown, f"no such fault {unknown}; the stand-in knows {sorted(FAULTS)}"
-        with self._changed:
-            self._faults[method].extend(faults)
+        self.faults.extend(faults, method)
 
     def api_calls(self, method: str) -> list[Call]:
         with self._changed:
@@ -171,8 +144,8 @@ class SlackStandIn:
             self.calls.append(call)
             self._changed.notify_all()
             # A method's faults by its name; the upload step's and the response_urls' as "upload" and "respond".
-            queue = self._faults.get(call.name if call.kind == "api" else call.kind)
-            return queue.popleft() if queue else None
+            fault = self.faults.take(call.name if call.kind == "api" else call.kind)
+            return None if fault is None else str(fault)
 
     def _answer(self, kind: str, name: str, body: dict[str, Any]) -> Any:
         if kind == "respond":
@@ -229,9 +202,9 @@ class SlackStandIn:
         ]
 
 
-def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # so that "drop" is a connection closed on a client that expects more
+def _handler_for(stand_in: SlackStandIn) -> type[FaultyHandler]:
+    class Handler(FaultyHandler):
+        service = stand_in
 
         def do_GET(self) -> None:  # slack_sdk reads some methods (conversations.history) with GET
             query = urllib.parse.urlparse(self.path).query
@@ -247,46 +220,36 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
 
         def _upload(self, file_id: str, data: bytes) -> None:
             """The upload step: faults queued for the method name "upload" meet it as they meet a method."""
-            if stand_in._down:
-                self.close_connection = True
+            if self.unreachable():
                 return
             fault = stand_in._record(Call("upload", file_id, {"length": len(data)}, {}))
-            if fault == "drop":
-                self.close_connection = True
+            if self.hung_up_before(fault):
                 return
             if fault in ("500", "503"):
                 return self._send(int(fault), "error")
             status, text = stand_in.files.receive(file_id, data)
-            if fault == "post-then-drop":
-                self.close_connection = True
+            if self.hung_up_after(fault):
                 return
-            if fault == "slow":
-                time.sleep(stand_in.slow_seconds)
             self._send(status, text)
 
         def _handle(self, body: dict[str, Any]) -> None:
-            if stand_in._down:
-                self.close_connection = True
+            if self.unreachable():
                 return
             kind, _, name = urllib.parse.urlparse(self.path).path.strip("/").partition("/")
             fault = stand_in._record(Call(kind, name, body, dict(self.headers.items())))
-            if fault == "drop":
-                self.close_connection = True
+            if self.hung_up_before(fault):
                 return
-            if fault in ("500", "503", "429"):
-                if fault == "429":
-                    return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": stand_in.retry_after})
+            if fault == "429":
+                return self._send(429, {"ok": False, "error": "ratelimited"}, stand_in.retry_after_header())
+            if fault in ("500", "503"):
                 return self._send(int(fault), {"ok": False, "error": "fatal_error"})
             answer = stand_in._answer(kind, name, body)
             if kind == "api" and stand_in.latency:
                 time.sleep(stand_in.latency)
             if answer is RATELIMITED:
                 return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
-            if fault == "post-then-drop":
-                self.close_connection = True
+            if self.hung_up_after(fault):
                 return
-            if fault == "slow":
-                time.sleep(stand_in.slow_seconds)
             self._send(200, answer)
 
         def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
@@ -299,9 +262,6 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                 self.send_header(header, value)
             self.end_headers()
             self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
 
     return Handler
 
