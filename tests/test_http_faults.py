@@ -4,8 +4,11 @@ and limits for a 429 or a 5xx, a connection closed unanswered, one fault per req
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -65,6 +68,26 @@ def test_slack_answers_each_queued_fault_of_a_method_once_in_order_as_slack_docu
         answer(post, body)
     assert slack.posted == [], "nothing was posted by the failed requests"
     assert answer(post, body)[1]["ok"] and len(slack.posted) == 1
+
+
+def test_slack_keeps_each_call_as_received_and_marks_what_came_of_it(slack: SlackStandIn):
+    slack.fail_next("chat.postMessage", "drop", "500", "post-then-drop", "slow")
+    slack.slow_seconds = 0.5
+    post = f"{slack.api_url}chat.postMessage"
+    body = urllib.parse.urlencode({"channel": "C-BILLING", "text": "hello"}).encode()
+    for _ in ("drop", "500", "post-then-drop"):
+        with contextlib.suppress(http.client.RemoteDisconnected, urllib.error.URLError):
+            answer(post, body)
+    late = threading.Thread(target=answer, args=(post, body))
+    late.start()
+    deadline = time.monotonic() + 10  # a bound on waiting, not a measurement
+    while len(slack.api_calls("chat.postMessage")) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert slack.api_calls("chat.postMessage")[-1].outcome == "pending", "received, its answer not sent yet"
+    calls = slack.wait_for(lambda: slack.api_calls("chat.postMessage"), 4)  # once Slack is done with each
+    late.join()
+    assert [call.outcome for call in calls] == ["dropped", "refused", "lost", "answered"]
+    assert [call.carried_out for call in calls] == [False, False, True, True] and len(slack.posted) == 2
 
 
 def test_quickbooks_answers_each_queued_fault_once_in_order_as_intuit_documents_it(qbo: QBOStandIn):
