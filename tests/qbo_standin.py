@@ -6,18 +6,19 @@ OAuth (what intuit-oauth reads from the discovery document at /.well-known/openi
 - POST /oauth2/v1/tokens/bearer (client_secret_basic): `authorization_code` and `refresh_token` grants. Refresh
   tokens rotate: each refresh spends the one it used (stricter than Intuit, whose value changes every 24-26 hours).
   As Intuit documents (intuit/oauth-jsclient README: previous refresh tokens expire 24 hours after you receive a
-  new one), a spent token still refreshes for `refresh_grace_s` (24 h) after it was spent; after that, or when
-  revoked or unknown, it is `invalid_grant`. Every refresh with a spent one is counted in `reused_refresh_tokens`
-  (what the locked refresh must prevent between live instances).
+  new one), a spent token (one with a `spent_at`) still refreshes for `refresh_grace_s` (24 h) after it was spent;
+  after that, or when revoked (`revoke_refresh_token`) or unknown, it is `invalid_grant`. Every refresh with a
+  spent one is counted in `reused_refresh_tokens` (what the locked refresh must prevent between live instances).
 - POST /v2/oauth2/tokens/revoke revokes a refresh token and its access tokens.
 v3 under /v3/company/{realm}/: cdc (30-day refusal, at most 1,000 objects per type, oldest first), query (SELECT
 with WHERE on MetaData.LastUpdatedTime or CustomerRef, ORDERBY, STARTPOSITION/MAXRESULTS), entity reads, and
 payment create with `requestid` idempotency. Errors are Intuit's Fault bodies; an expired or unknown access token
 is a 401; an access token lasts `access_uses` API calls, or until every `expire_every`-th call expires all
-issued so far (then 401, as if it had expired); `fail_next` queues 429 (ThrottleExceeded, with Retry-After when
-`retry_after` is set), 5xx answers (a SystemFault), "drop" (the connection closed unanswered, nothing done) and
-"slow" (carried out, answered `slow_seconds` later); `down()` refuses connections. Intuit documents the 429 and its
-advice to wait before retrying, not a Retry-After header: `retry_after = None` answers without one.
+issued so far (then 401, as if it had expired); `fail_next` queues (tests/http_faults.py) 429 (ThrottleExceeded,
+with Retry-After when `retry_after` is set), 5xx answers (a SystemFault), "drop" (the connection closed unanswered,
+nothing done) and "slow" (carried out, answered `slow_seconds` later); `down()` refuses connections. Intuit
+documents the 429 and its advice to wait before retrying, not a Retry-After header: `retry_after = None` answers
+without one.
 `webhook(...)` builds a signed notification body.
 """
 
@@ -31,19 +32,23 @@ import re
 import secrets
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
+
+from tests.http_faults import FaultyHandler, FaultyService
 
 CLIENT_ID, CLIENT_SECRET = "qbo-test-client", "qbo-test-secret"
 REALM = "9341453050012345"
 VERIFIER_TOKEN = "qbo-test-verifier-token"
 _PATHS = {"invoice": "Invoice", "payment": "Payment", "creditmemo": "CreditMemo"}
+# What `fail_next` can make an API request meet (tests/http_faults.py): Intuit's documented 429 and 5xx answers, and
+# what the connection does.
+FAULTS = (429, 500, 502, 503, 504, "drop", "slow")
 
 
 def fault(message: str, detail: str, code: str, kind: str = "ValidationFault") -> dict[str, Any]:
@@ -57,8 +62,9 @@ def _now_text(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
 
 
-class QBOStandIn:
+class QBOStandIn(FaultyService):
     def __init__(self, realm: str = REALM, access_uses: int | None = None, expire_every: int | None = None) -> None:
+        super().__init__(_handler_for(self), FAULTS)
         self.realm = realm
         self.access_uses = access_uses
         # Every `expire_every`-th API call, every access token issued so far expires (as if their hour had passed).
@@ -68,56 +74,29 @@ class QBOStandIn:
         self.latency = 0.0  # seconds each answer takes (a real QuickBooks' round trip)
         self.lock = threading.RLock()
         self.codes: dict[str, tuple[str, str]] = {}
-        self.refresh_tokens: dict[str, str] = {}  # token -> live | spent | revoked
+        self._issued_refresh_tokens: set[str] = set()
+        self._revoked_refresh_tokens: set[str] = set()
         self.access_tokens: dict[str, list[Any]] = {}  # token -> [uses left or None, refresh token it came with]
         self.reused_refresh_tokens = 0
         self.refreshes = 0
         self.refresh_grace_s = 24 * 3600.0  # how long a spent refresh token still refreshes (Intuit: 24 hours)
-        self.spent_at: dict[str, float] = {}  # refresh token -> when it was spent (time.monotonic())
+        # Refresh token -> when a refresh spent it (time.monotonic()): a token is spent exactly when it is here.
+        self.spent_at: dict[str, float] = {}
         # When set, a refresh's answer is held (the token already rotated) until the event is set: a test kills the
         # client in the window between QuickBooks' answer and the ledger's store.
         self.refresh_answer_gate: threading.Event | None = None
         self.entities: dict[tuple[str, str], dict[str, Any]] = {}
         self.deleted: dict[tuple[str, str], str] = {}
         self.payments_by_request: dict[str, dict[str, Any]] = {}
-        self.faults: deque[int | str] = deque()
-        self.retry_after: str | None = "0"
-        self.slow_seconds = 1.0
-        self._down = False
         self.calls: Counter[str] = Counter()
         self._next_id = 5000
-        self._server = self._listen(0)
-
-    def _listen(self, port: int) -> ThreadingHTTPServer:
-        server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        server.daemon_threads = True
-        return server
 
     def __enter__(self) -> QBOStandIn:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.start()
         return self
 
-    @contextmanager
-    def down(self) -> Iterator[None]:
-        """QuickBooks unreachable: new connections refused, open ones closed at their next request, unanswered."""
-        port = self._server.server_address[1]
-        self._down = True
-        self._server.shutdown()
-        self._server.server_close()
-        try:
-            yield
-        finally:
-            self._down = False
-            self._server = self._listen(port)
-            threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.stop()
 
     @property
     def discovery_url(self) -> str:
@@ -149,17 +128,29 @@ class QBOStandIn:
             self.deleted[(entity_type, qbo_id)] = _now_text()
 
     def fail_next(self, *statuses: int | str) -> None:
-        """The next API requests meet these: an HTTP status (429 ThrottleExceeded, 5xx with a Fault), "drop" or
-        "slow" (see the module docstring)."""
-        with self.lock:
-            self.faults.extend(statuses)
+        """The next API requests meet these (`FAULTS`): an HTTP status (429 ThrottleExceeded, 5xx with a Fault),
+        "drop" or "slow" (see the module docstring)."""
+        self.faults.extend(statuses)
 
-    def transport_fault(self) -> str | None:
-        """The queued "drop" or "slow" that meets this API request, if one is next."""
+    @property
+    def refresh_tokens(self) -> Mapping[str, str]:
+        """Every refresh token issued, by state: "live", "spent" (it has a `spent_at`) or "revoked"; a snapshot,
+        read-only (`revoke_refresh_token` revokes one)."""
         with self.lock:
-            if self.faults and isinstance(self.faults[0], str):
-                return str(self.faults.popleft())
+            return MappingProxyType({token: self._refresh_state(token) for token in self._issued_refresh_tokens})
+
+    def revoke_refresh_token(self, token: str) -> None:
+        """The connection ended in QuickBooks (the app disconnected there): the token never refreshes again."""
+        with self.lock:
+            if token in self._issued_refresh_tokens:
+                self._revoked_refresh_tokens.add(token)
+
+    def _refresh_state(self, token: str) -> str | None:
+        if token not in self._issued_refresh_tokens:
             return None
+        if token in self._revoked_refresh_tokens:
+            return "revoked"
+        return "spent" if token in self.spent_at else "live"
 
     def expire_access_tokens(self) -> None:
         with self.lock:
@@ -218,25 +209,23 @@ class QBOStandIn:
                 return 200, self._issue()
             if grant == "refresh_token":
                 token = form.get("refresh_token", "")
-                state = self.refresh_tokens.get(token)
+                state = self._refresh_state(token)
                 self.reused_refresh_tokens += state == "spent"
                 if state != "live" and not (state == "spent" and self._in_grace(token)):
                     return 400, {"error": "invalid_grant"}
                 if state == "live":
-                    self.refresh_tokens[token] = "spent"
                     self.spent_at[token] = time.monotonic()
                 self.refreshes += 1
                 return 200, self._issue()
             return 400, {"error": "unsupported_grant_type"}
 
     def _in_grace(self, token: str) -> bool:
-        return time.monotonic() - self.spent_at.get(token, float("-inf")) < self.refresh_grace_s
+        return time.monotonic() - self.spent_at[token] < self.refresh_grace_s
 
     def revoke(self, body: dict[str, Any]) -> int:
         with self.lock:
             token = str(body.get("token", ""))
-            if token in self.refresh_tokens:
-                self.refresh_tokens[token] = "revoked"
+            self.revoke_refresh_token(token)
             for access, entry in list(self.access_tokens.items()):
                 if token in (access, entry[1]):
                     del self.access_tokens[access]
@@ -244,7 +233,7 @@ class QBOStandIn:
 
     def _issue(self) -> dict[str, Any]:
         access, refresh = "at-" + secrets.token_urlsafe(16), "rt-" + secrets.token_urlsafe(16)
-        self.refresh_tokens[refresh] = "live"
+        self._issued_refresh_tokens.add(refresh)
         self.access_tokens[access] = [self.access_uses, refresh]
         return {
             "token_type": "bearer",
@@ -271,14 +260,14 @@ class QBOStandIn:
                                   "Token expired or invalid", "3200", "AUTHENTICATION"), {}  # fmt: skip
             if entry[0] is not None:
                 entry[0] -= 1
-            if self.faults and isinstance(self.faults[0], int):
-                status = self.faults.popleft()
-                if status == 429:
-                    throttled = fault("message=ThrottleExceeded; errorCode=003001; statusCode=429",
-                                      "The request limit was reached.", "3001", "SERVICE")  # fmt: skip
-                    return 429, throttled, {"Retry-After": self.retry_after} if self.retry_after is not None else {}
-                return status, fault("An application error has occurred", "Service unavailable", "10000",
-                                     "SystemFault"), {}  # fmt: skip
+            status = self.faults.take(transport=False)  # met once the token is accepted, as Intuit's limits are
+            if status == 429:
+                throttled = fault("message=ThrottleExceeded; errorCode=003001; statusCode=429",
+                                  "The request limit was reached.", "3001", "SERVICE")  # fmt: skip
+                return 429, throttled, self.retry_after_header()
+            if status is not None:
+                return int(status), fault("An application error has occurred", "Service unavailable", "10000",
+                                          "SystemFault"), {}  # fmt: skip
             if match.group(1) != self.realm:
                 return 403, fault("Authorization Failure", "Wrong company", "003100", "AuthorizationFault"), {}
             rest = match.group(2)
@@ -422,9 +411,9 @@ def _update_payment(stand_in: QBOStandIn, request_id: str | None, body: dict[str
     return 200, {"Payment": stored, "time": _now_text()}, {}
 
 
-def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _handler_for(stand_in: QBOStandIn) -> type[FaultyHandler]:
+    class Handler(FaultyHandler):
+        service = stand_in
 
         def do_GET(self) -> None:
             self._handle("GET")
@@ -435,8 +424,7 @@ def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:
         def _handle(self, method: str) -> None:
             with stand_in.lock:
                 stand_in.requests += 1
-            if stand_in._down:
-                self.close_connection = True
+            if self.unreachable():
                 return
             parsed = urlparse(self.path)
             query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
@@ -453,13 +441,12 @@ def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:
                 return self._send(stand_in.revoke(json.loads(raw or "{}")), {})
             bearer = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
             body = json.loads(raw) if raw and method == "POST" else None
-            transport = stand_in.transport_fault()
-            if transport == "drop":
-                self.close_connection = True
+            transport = stand_in.faults.take(transport=True)
+            if self.hung_up_before(transport):
                 return
             status, answer, headers = stand_in.api(method, parsed.path, query, body, bearer)
-            if transport == "slow":
-                time.sleep(stand_in.slow_seconds)
+            if self.hung_up_after(transport):
+                return
             return self._send(status, answer, headers)
 
         def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
@@ -473,8 +460,5 @@ def _handler_for(stand_in: QBOStandIn) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return Handler

@@ -1,11 +1,12 @@
 """Slack's side of the conversation, for end-to-end tests of the bot over real HTTP.
 
 - `SlackStandIn`: a stdlib HTTP server standing in for Slack's Web API (`SLACK_API_URL` points at its /api/) and
-  for `response_url`s (/respond/<name>). It records every call and answers like Slack does: every message posted
-  is kept (`posted`), `conversations.history` returns them with their metadata, `chat.delete` removes one. It
-  misbehaves when told to: `fail` refuses a method as Slack does (e.g. chat.postMessage with not_in_channel);
-  `fail_next` queues what goes wrong at the HTTP level with a method's next requests (see `FAULTS`); `down()`
-  makes Slack unreachable (connection refused) until it ends.
+  for `response_url`s (/respond/<name>). It records every call as received, with what came of it (`Call.outcome`),
+  and answers like Slack does: every message posted is kept (`posted`), `conversations.history` returns them with
+  their metadata, `chat.delete` removes one. It misbehaves when told to: `fail` refuses a method as Slack does
+  (e.g. chat.postMessage with not_in_channel); `fail_next` queues what goes wrong at the HTTP level with a method's
+  next requests (see `FAULTS`); `down()` makes Slack unreachable (connection refused) until it ends (both:
+  tests/http_faults.py, shared with QuickBooks').
 - `running_bot`: the bot's WSGI app (the one `creditbot serve` runs) on a local port, built for a test database.
 - `BotUnderTest`: sends what Slack sends, signed with the signing secret: slash commands (form-encoded) and
   button clicks (`payload=` JSON); clicks are answered through `respond()`, which the stand-in records.
@@ -22,11 +23,10 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -38,6 +38,7 @@ from bot.slack.app import create_app
 from bot.slack.listeners.home import stop_refreshers
 from bot.slack.server import wsgi_app
 from ledger.db import Database
+from tests.http_faults import FaultyHandler, FaultyService
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -46,7 +47,7 @@ ADMIN, OTHER_ADMIN, READER = "U-ADMIN", "U-ADMIN2", "U-READER"
 CHANNEL = "C-BILLING"
 WAIT_SECONDS = 15
 
-# What `fail_next` can make a request meet, instead of Slack's answer:
+# What `fail_next` can make a request meet, instead of Slack's answer (tests/http_faults.py):
 FAULTS = {
     "500": "HTTP 500 (fatal_error)",
     "503": "HTTP 503 (fatal_error)",
@@ -59,14 +60,26 @@ FAULTS = {
 # {"ok": false, "error": "ratelimited"}; an internal failure is HTTP 5xx with {"ok": false, "error": "fatal_error"}.
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Call:
-    """One request the bot made to "Slack": a Web API method or a response_url (faults included)."""
+    """One request the bot made to "Slack", kept when Slack received it (faults included): a Web API method, a
+    response_url or the upload step. `outcome` says what came of it, once Slack is done with it:
+    - "pending": received, not answered yet (a "slow" answer, or one Slack is still working on);
+    - "answered": carried out and answered (an answer may still say {"ok": false, ...}, as Slack's do);
+    - "refused": answered with an HTTP error (429, 5xx): nothing was done;
+    - "dropped": the connection closed unanswered, nothing done; "lost": carried out, but its answer never went out.
+    """
 
-    kind: str  # "api" or "respond"
-    name: str  # the API method ("chat.postMessage") or the response_url's name
+    kind: str  # "api", "respond" or "upload"
+    name: str  # the API method ("chat.postMessage"), the response_url's name, or the uploaded file's id
     body: dict[str, Any]
     headers: dict[str, str]
+    outcome: str = "pending"
+
+    @property
+    def carried_out(self) -> bool:
+        """Whether Slack did what was asked (posted the message, showed the response), answer received or not."""
+        return self.outcome in ("answered", "lost")
 
 
 @dataclass(frozen=True)
@@ -80,16 +93,14 @@ class Posted:
     metadata: dict[str, Any] | None
 
 
-class SlackStandIn:
+class SlackStandIn(FaultyService):
     def __init__(self) -> None:
+        super().__init__(_handler_for(self), FAULTS, poll_s=0.05)
         self.calls: list[Call] = []
         self.posted: list[Posted] = []
         self._changed = threading.Condition()
         self._failures: dict[str, tuple[str, set[str] | None]] = {}
-        self._faults: dict[str, deque[str]] = defaultdict(deque)
         self.retry_after = "0"  # the Retry-After of a "429" fault, in seconds as Slack sends it
-        self.slow_seconds = 1.0  # how late a "slow" fault's answer comes
-        self._down = False
         # Where apps.connections.open sends a Socket Mode client (a SocketModeStandIn's url).
         self.socket_url: str | None = None
         self._ts = itertools.count(1)
@@ -97,35 +108,13 @@ class SlackStandIn:
         self.latency = 0.0
         self.views = ViewsStandIn()
         self.files = FilesStandIn()
-        self.server = self._listen(0)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def _listen(self, port: int) -> ThreadingHTTPServer:
-        server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
-        server.daemon_threads = True
-        return server
 
     def __enter__(self) -> SlackStandIn:
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    @contextmanager
-    def down(self) -> Iterator[None]:
-        """Slack unreachable: every new connection is refused (nothing listens on the port) until the block ends;
-        a connection already open is closed at its next request, unanswered."""
-        self._down = True
-        self.server.shutdown()
-        self.server.server_close()
-        try:
-            yield
-        finally:
-            self._down = False
-            self.server = self._listen(int(self.url.rsplit(":", 1)[1]))
-            threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        self.stop()
 
     @property
     def api_url(self) -> str:
@@ -141,24 +130,25 @@ class SlackStandIn:
     def fail_next(self, method: str, *faults: str) -> None:
         """Meet the next requests for `method` with these faults (keys of `FAULTS`), one each, in order. `method`
         "upload" is the file upload step (files.getUploadURLExternal's upload_url), "respond" any response_url."""
-        unknown = set(faults) - set(FAULTS)
-        assert not unknown, f"no such fault {unknown}; the stand-in knows {sorted(FAULTS)}"
-        with self._changed:
-            self._faults[method].extend(faults)
+        self.faults.extend(faults, method)
 
     def api_calls(self, method: str) -> list[Call]:
+        """Every request for `method` that Slack received (each attempt, whatever came of it: `Call.outcome`)."""
         with self._changed:
             return [c for c in self.calls if c.kind == "api" and c.name == method]
 
     def responses(self, name: str) -> list[Call]:
+        """Every request the bot made to the response_url `name` (shown or not: `Call.outcome`)."""
         with self._changed:
             return [c for c in self.calls if c.kind == "respond" and c.name == name]
 
     def wait_for(self, found: Callable[[], list[Call]], count: int = 1) -> list[Call]:
-        """Wait until `found()` returns at least `count` calls (a lazy listener answers after the request)."""
+        """Wait until `found()` returns at least `count` calls that Slack is done with (not "pending"); those calls.
+        A lazy listener calls Slack after the request was acknowledged, and a call is received before it is
+        answered: what a call did (a modal opened, a message posted) is there once it is done."""
         deadline = time.monotonic() + WAIT_SECONDS
         with self._changed:
-            while len(calls := found()) < count:
+            while len(calls := [call for call in found() if call.outcome != "pending"]) < count:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise AssertionError(f"expected {count} calls, got {len(calls)}: {self.calls}")
@@ -166,13 +156,18 @@ class SlackStandIn:
             return calls
 
     def _record(self, call: Call) -> str | None:
-        """Keep the call; return the fault queued for it, if any."""
+        """Keep the call as received ("pending"); return the fault queued for it, if any."""
         with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
             # A method's faults by its name; the upload step's and the response_urls' as "upload" and "respond".
-            queue = self._faults.get(call.name if call.kind == "api" else call.kind)
-            return queue.popleft() if queue else None
+            fault = self.faults.take(call.name if call.kind == "api" else call.kind)
+            return None if fault is None else str(fault)
+
+    def _settle(self, call: Call, outcome: str) -> None:
+        with self._changed:
+            call.outcome = outcome
+            self._changed.notify_all()
 
     def _answer(self, kind: str, name: str, body: dict[str, Any]) -> Any:
         if kind == "respond":
@@ -229,9 +224,9 @@ class SlackStandIn:
         ]
 
 
-def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # so that "drop" is a connection closed on a client that expects more
+def _handler_for(stand_in: SlackStandIn) -> type[FaultyHandler]:
+    class Handler(FaultyHandler):
+        service = stand_in
 
         def do_GET(self) -> None:  # slack_sdk reads some methods (conversations.history) with GET
             query = urllib.parse.urlparse(self.path).query
@@ -247,47 +242,54 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
 
         def _upload(self, file_id: str, data: bytes) -> None:
             """The upload step: faults queued for the method name "upload" meet it as they meet a method."""
-            if stand_in._down:
-                self.close_connection = True
-                return
-            fault = stand_in._record(Call("upload", file_id, {"length": len(data)}, {}))
-            if fault == "drop":
-                self.close_connection = True
-                return
-            if fault in ("500", "503"):
-                return self._send(int(fault), "error")
-            status, text = stand_in.files.receive(file_id, data)
-            if fault == "post-then-drop":
-                self.close_connection = True
-                return
-            if fault == "slow":
-                time.sleep(stand_in.slow_seconds)
-            self._send(status, text)
+            if not self.unreachable():
+                call = Call("upload", file_id, {"length": len(data)}, {})
+                self._settled(call, lambda fault: self._receive(file_id, data, fault))
 
         def _handle(self, body: dict[str, Any]) -> None:
-            if stand_in._down:
+            if not self.unreachable():
+                kind, _, name = urllib.parse.urlparse(self.path).path.strip("/").partition("/")
+                call = Call(kind, name, body, dict(self.headers.items()))
+                self._settled(call, lambda fault: self._answer(call, fault))
+
+        def _settled(self, call: Call, meet: Callable[[str | None], str]) -> None:
+            """Record the call as received, meet it with its fault (if any), and mark what came of it."""
+            fault = stand_in._record(call)
+            outcome = "lost"  # unless it is met: the client hung up before the answer could go out
+            try:
+                outcome = "dropped" if self.hung_up_before(fault) else meet(fault)
+            except OSError:
                 self.close_connection = True
-                return
-            kind, _, name = urllib.parse.urlparse(self.path).path.strip("/").partition("/")
-            fault = stand_in._record(Call(kind, name, body, dict(self.headers.items())))
-            if fault == "drop":
-                self.close_connection = True
-                return
-            if fault in ("500", "503", "429"):
-                if fault == "429":
-                    return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": stand_in.retry_after})
-                return self._send(int(fault), {"ok": False, "error": "fatal_error"})
-            answer = stand_in._answer(kind, name, body)
-            if kind == "api" and stand_in.latency:
+            finally:
+                stand_in._settle(call, outcome)
+
+        def _receive(self, file_id: str, data: bytes, fault: str | None) -> str:
+            if fault in ("500", "503"):
+                self._send(int(fault), "error")
+                return "refused"
+            status, text = stand_in.files.receive(file_id, data)
+            if self.hung_up_after(fault):
+                return "lost"
+            self._send(status, text)
+            return "answered"
+
+        def _answer(self, call: Call, fault: str | None) -> str:
+            if fault == "429":
+                self._send(429, {"ok": False, "error": "ratelimited"}, stand_in.retry_after_header())
+                return "refused"
+            if fault in ("500", "503"):
+                self._send(int(fault), {"ok": False, "error": "fatal_error"})
+                return "refused"
+            answer = stand_in._answer(call.kind, call.name, call.body)
+            if call.kind == "api" and stand_in.latency:
                 time.sleep(stand_in.latency)
             if answer is RATELIMITED:
-                return self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
-            if fault == "post-then-drop":
-                self.close_connection = True
-                return
-            if fault == "slow":
-                time.sleep(stand_in.slow_seconds)
+                self._send(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+                return "refused"
+            if self.hung_up_after(fault):
+                return "lost"
             self._send(200, answer)
+            return "answered"
 
         def _send(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
             text = isinstance(answer, str)
@@ -299,9 +301,6 @@ def _handler_for(stand_in: SlackStandIn) -> type[BaseHTTPRequestHandler]:
                 self.send_header(header, value)
             self.end_headers()
             self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
 
     return Handler
 
@@ -366,8 +365,8 @@ class ViewsStandIn:
             self._expired.add(trigger_id)
 
     def last_modal(self, count: int = 1) -> dict[str, Any]:
-        """The modal opened last, once `count` are open: the stand-in records a views.open call before it answers
-        it, so a test that saw the call may be a moment ahead of the modal."""
+        """The modal opened last, once `count` are open: a views.open call is recorded when it is received, so a
+        test that looked at the calls without waiting for them (`wait_for`) may be a moment ahead of the modal."""
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             with self._lock:
@@ -777,7 +776,8 @@ class BotUnderTest:
         return self.click_with(body, message, {k.replace("_", "-"): v for k, v in headers.items()})
 
     def click_with(self, body: str, message: Message, headers: dict[str, str] | None = None) -> Message:
-        """Send a click's body (again, for a retry or a double click) and return the answer it gets."""
+        """Send a click's body (again, for a retry or a double click) and return the answer the bot sent to the
+        click's response_url (whether Slack showed it is that call's `outcome`)."""
         payload = json.loads(dict(urllib.parse.parse_qsl(body))["payload"])
         name = payload["response_url"].rsplit("/", 1)[1]
         with self._sending:
@@ -883,8 +883,13 @@ class BotUnderTest:
         return self.slack.views.homes[user]
 
     def posted(self, count: int = 1) -> list[Message]:
-        """Messages the bot posted to channels (chat.postMessage), as people in the channel see them."""
-        calls = self.slack.wait_for(lambda: self.slack.api_calls("chat.postMessage"), count)
+        """Messages the bot posted to channels (chat.postMessage), as people in the channel see them: the posts
+        Slack carried out (a refused or dropped attempt posted nothing)."""
+
+        def carried_out() -> list[Call]:
+            return [c for c in self.slack.api_calls("chat.postMessage") if c.carried_out]
+
+        calls = self.slack.wait_for(carried_out, count)
         return [
             Message(c.body.get("blocks", []), c.body.get("text", ""), self._ts(), c.body["channel"], ephemeral=False)
             for c in calls

@@ -141,6 +141,7 @@ def test_views_publish_past_slacks_rate_limit_is_retried_then_given_up_quietly(b
     bot.open_home()
     calls = slack.wait_for(lambda: slack.api_calls("views.publish"), 3)  # refused, retried once after Retry-After
     assert [c.body["user_id"] for c in calls] == [READER, "U-ADMIN", "U-ADMIN"]
+    assert [c.outcome for c in calls] == ["answered", "refused", "refused"]  # 429 ratelimited, then again
     assert "U-ADMIN" not in slack.views.homes
 
 

@@ -72,6 +72,29 @@ def test_whether_the_default_faq_is_saved_is_known_before_loading_it(tmp_path: P
     assert not default_build_saved("hybrid")  # its encoder is never saved
 
 
+@pytest.mark.parametrize("configured", [None, "", "set"])
+def test_saved_builds_and_embeddings_read_one_cache_setting(tmp_path: Path, monkeypatch, configured):
+    """$CREDITBOT_FAQ_CACHE (when not empty) holds both; else each has its own folder in the user's cache."""
+    embedding = pytest.importorskip("faq.embedding")
+    from faq.answering import faq_cache_directory
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if configured is None:
+        monkeypatch.delenv(CACHE_ENV, raising=False)
+    else:
+        monkeypatch.setenv(CACHE_ENV, configured and str(tmp_path / "cache"))
+    if configured:
+        assert faq_cache_directory() == embedding.cache_directory() == tmp_path / "cache"
+    else:
+        assert faq_cache_directory() == tmp_path / "xdg" / "creditbot" / "faq"
+        assert embedding.cache_directory() == tmp_path / "xdg" / "creditbot" / "faq-embeddings"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert faq_cache_directory() == tmp_path / "home" / ".cache" / "creditbot" / "faq"
+    assert embedding.cache_directory() == tmp_path / "home" / ".cache" / "creditbot" / "faq-embeddings"
+
+
 def test_an_edited_content_file_is_a_new_build(tmp_path: Path):
     import shutil
 

@@ -36,7 +36,8 @@ def findings(db):
 def test_every_answer_lost_leaves_one_message_and_records_it(db, slack, findings):
     slack.fail_next("chat.postMessage", *EVERY_ATTEMPT)
     sent = post(db, slack)
-    assert len(slack.api_calls("chat.postMessage")) == 4, "Slack carried out every attempt"
+    posts = slack.api_calls("chat.postMessage")
+    assert [call.outcome for call in posts] == ["lost"] * 4, "Slack carried out every attempt, no answer came back"
     assert (sent.posted, sent.failed) == (len(findings), None)
     assert len(slack.posted) == 1 and alerted(slack) == sorted(findings)
     assert recorded_ts(db) == {slack.posted[0].ts}

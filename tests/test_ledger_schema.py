@@ -147,6 +147,33 @@ def test_the_schema_sql_is_the_result_of_the_migrations_at_head():
     assert len(kept) > 40  # every table, index and trigger, not a script cut short
 
 
+def test_writing_the_schema_sql_twice_gives_the_same_file():
+    # Alembic's batch mode lists a recreated table's constraints in a set's order, which changes from run to run.
+    from ledger.migrations.sqlite_schema import migrated_script
+
+    assert migrated_script() == migrated_script()
+
+
+def test_the_schema_sql_lists_a_tables_constraints_in_one_order_whatever_order_sqlite_kept():
+    from ledger.migrations.sqlite_schema import canonical, script_of
+
+    body = ("\tid INTEGER NOT NULL", "\tcode VARCHAR(8)", "\tPRIMARY KEY (id)", "\tUNIQUE (code)",
+            "\tCONSTRAINT ck_code CHECK (code <> '')", "\tFOREIGN KEY(id) REFERENCES other (id)")  # fmt: skip
+    scripts = []
+    for constraints in (body[2:], body[:1:-1]):
+        connection = sqlite3.connect(":memory:")
+        connection.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        connection.execute("INSERT INTO alembic_version VALUES ('0001_test')")
+        connection.execute("CREATE TABLE item (\n" + ", \n".join(body[:2] + constraints) + "\n)")
+        scripts.append(script_of(connection))
+        connection.close()
+    assert scripts[0] == scripts[1]
+    made = sqlite3.connect(":memory:")
+    made.executescript(scripts[0].split("\n", 1)[1])  # the script still makes the table, with every constraint
+    (kept,) = made.execute("SELECT sql FROM sqlite_master WHERE name = 'item'").fetchone()
+    assert canonical(kept) == canonical("CREATE TABLE item (\n" + ", \n".join(body) + "\n)")
+
+
 def test_two_processes_making_a_new_sqlite_file_leave_one_schema(tmp_path: Path):
     first, second = (Database(f"sqlite:///{tmp_path / 'new.db'}") for _ in range(2))
     first.ensure_schema()

@@ -103,7 +103,7 @@ def test_invalid_grant_breaks_the_connection_and_alerts_once(
 ) -> None:
     connect(live, qbo)
     for token in qbo.refresh_tokens:
-        qbo.refresh_tokens[token] = "revoked"
+        qbo.revoke_refresh_token(token)
     qbo.expire_access_tokens()
     with pytest.raises(QBOConnectionBroken):
         poll(db, live.api)

@@ -110,7 +110,7 @@ def test_a_broken_connection_alerts_the_billing_channel_once(db, qbo, live, slac
     load_posted_invoice(db, qbo)
     connect(live, qbo)
     for token in qbo.refresh_tokens:
-        qbo.refresh_tokens[token] = "revoked"
+        qbo.revoke_refresh_token(token)
     qbo.expire_access_tokens()
     settings = bot_settings(db, slack, CREDITBOT_ALERT_CHANNEL=CHANNEL, **qbo_env(qbo))
     for hour in (1, 2, 3):

@@ -111,9 +111,17 @@ def test_a_poll_more_than_24_hours_after_the_window_needs_a_reconnect_and_says_s
     assert qbo_payments(db) == ["qbo:payment:9001/131"]
 
 
+def test_a_spent_refresh_token_is_refused_24_hours_after_it_was_spent(db: Database, qbo: QBOStandIn) -> None:
+    spent = stop_a_poll_in_its_refresh_window(db, qbo)
+    qbo.spent_at[spent] -= 24 * 3600  # the day since QuickBooks rotated it has passed
+    with pytest.raises(QBOConnectionBroken, match="invalid_grant"):
+        poll(db, LiveQuickBooks.open(qbo_config(qbo), db).api)
+    assert qbo.refresh_tokens[spent] == "spent" and qbo.reused_refresh_tokens == 1
+
+
 def test_a_revoked_refresh_token_is_refused_even_within_24_hours(db: Database, qbo: QBOStandIn) -> None:
     spent = stop_a_poll_in_its_refresh_window(db, qbo)
-    qbo.refresh_tokens[spent] = "revoked"  # disconnected in QuickBooks meanwhile
+    qbo.revoke_refresh_token(spent)  # disconnected in QuickBooks meanwhile
     with pytest.raises(QBOConnectionBroken, match="invalid_grant"):
         poll(db, LiveQuickBooks.open(qbo_config(qbo), db).api)
 

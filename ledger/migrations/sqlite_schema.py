@@ -44,6 +44,19 @@ def canonical(sql: str) -> tuple[str, ...]:
     return (lines[0], *columns, *sorted(line for line in body if line.startswith(_CONSTRAINTS)), lines[-1])
 
 
+def in_fixed_order(sql: str) -> str:
+    """A statement as SQLite keeps it, but a CREATE TABLE's table constraints in `canonical`'s sorted order, so
+    that writing the schema twice gives the same file (SQLite accepts table constraints in any order after the
+    columns; only each line's place changes, not its text)."""
+    lines = sql.split("\n")
+    if not lines[0].startswith("CREATE TABLE") or len(lines) < 3:
+        return sql
+    body = [line.rstrip().removesuffix(",") for line in lines[1:-1]]
+    columns = [line for line in body if not line.strip().startswith(_CONSTRAINTS)]
+    constraints = sorted((line for line in body if line.strip().startswith(_CONSTRAINTS)), key=str.strip)
+    return "\n".join([lines[0], ", \n".join(columns + constraints), lines[-1]])
+
+
 def statements(script: str) -> list[str]:
     """A schema script's statements (each ends a line with `;`; a trigger's inner statements end with `; END;`)."""
     found, current = [], []
@@ -62,9 +75,10 @@ def revision(script: str) -> str | None:
 
 
 def script_of(connection: sqlite3.Connection) -> str:
-    """The SQL that makes `connection`'s schema again: its objects in the order SQLite made them, and its revision."""
+    """The SQL that makes `connection`'s schema again: its objects in the order SQLite made them (each table's
+    constraints in a fixed order: `in_fixed_order`), and its revision."""
     (version,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-    statements = [row[0] for row in connection.execute(_OWN_OBJECTS)]
+    statements = [in_fixed_order(row[0]) for row in connection.execute(_OWN_OBJECTS)]
     statements.append(f"INSERT INTO alembic_version (version_num) VALUES ('{version}')")
     return f"{_REVISION_LINE}{version}\n" + "".join(f"{statement};\n" for statement in statements)
 

@@ -45,8 +45,8 @@ CREATE TABLE project (
 	id VARCHAR(64) NOT NULL, 
 	client_id VARCHAR(64) NOT NULL, 
 	name VARCHAR(200) NOT NULL, 
-	PRIMARY KEY (id), 
-	FOREIGN KEY(client_id) REFERENCES client (id)
+	FOREIGN KEY(client_id) REFERENCES client (id), 
+	PRIMARY KEY (id)
 );
 CREATE INDEX ix_project_client_id ON project (client_id);
 CREATE TABLE invoice (
@@ -63,9 +63,9 @@ CREATE TABLE invoice (
 	cash_paid_minor BIGINT NOT NULL, 
 	credits_applied_minor BIGINT NOT NULL, 
 	qb_credit_memos_minor BIGINT NOT NULL, 
-	PRIMARY KEY (id), 
 	FOREIGN KEY(client_id) REFERENCES client (id), 
 	FOREIGN KEY(project_id) REFERENCES project (id), 
+	PRIMARY KEY (id), 
 	UNIQUE (number)
 );
 CREATE INDEX ix_invoice_client_id ON invoice (client_id);
@@ -83,9 +83,9 @@ CREATE TABLE payment (
 	updated_at DATETIME, 
 	project_id VARCHAR(64), 
 	created_by VARCHAR(120) NOT NULL, 
-	PRIMARY KEY (id), 
 	FOREIGN KEY(client_id) REFERENCES client (id), 
 	FOREIGN KEY(invoice_id) REFERENCES invoice (id), 
+	PRIMARY KEY (id), 
 	UNIQUE (external_id)
 );
 CREATE INDEX ix_payment_invoice_id ON payment (invoice_id);
@@ -113,8 +113,8 @@ CREATE TABLE qb_overpayment (
 	currency VARCHAR(3) NOT NULL, 
 	qb_txn_date DATE NOT NULL, 
 	seen_at DATETIME NOT NULL, 
-	PRIMARY KEY (id), 
 	FOREIGN KEY(client_id) REFERENCES client (id), 
+	PRIMARY KEY (id), 
 	UNIQUE (qb_payment_id)
 );
 CREATE INDEX ix_qb_overpayment_client_id ON qb_overpayment (client_id);
@@ -129,19 +129,19 @@ CREATE TABLE qb_txn (
 	qb_updated_at DATETIME, 
 	payload JSON, 
 	synced_at DATETIME NOT NULL, 
-	PRIMARY KEY (id), 
+	CONSTRAINT uq_qb_txn_entity UNIQUE (entity_type, qbo_id), 
 	FOREIGN KEY(client_id) REFERENCES client (id), 
 	FOREIGN KEY(invoice_id) REFERENCES invoice (id), 
-	CONSTRAINT uq_qb_txn_entity UNIQUE (entity_type, qbo_id)
+	PRIMARY KEY (id)
 );
 CREATE INDEX ix_qb_txn_status ON qb_txn (status);
 CREATE TABLE qb_txn_payment (
 	id INTEGER NOT NULL, 
 	qb_txn_id INTEGER NOT NULL, 
 	payment_id INTEGER NOT NULL, 
-	PRIMARY KEY (id), 
 	FOREIGN KEY(payment_id) REFERENCES payment (id), 
 	FOREIGN KEY(qb_txn_id) REFERENCES qb_txn (id), 
+	PRIMARY KEY (id), 
 	UNIQUE (payment_id)
 );
 CREATE INDEX ix_qb_txn_payment_qb_txn_id ON qb_txn_payment (qb_txn_id);
@@ -171,8 +171,8 @@ CREATE TABLE scan_finding (
 	alert_attempted_at DATETIME, 
 	alert_channel VARCHAR(64), 
 	alert_ts VARCHAR(32), 
-	PRIMARY KEY (id), 
-	CONSTRAINT uq_scan_finding_occurrence UNIQUE (fingerprint, occurrence)
+	CONSTRAINT uq_scan_finding_occurrence UNIQUE (fingerprint, occurrence), 
+	PRIMARY KEY (id)
 );
 CREATE INDEX ix_scan_finding_alert ON scan_finding (alert_state);
 CREATE INDEX ix_scan_finding_alert_ts ON scan_finding (alert_ts);
@@ -187,8 +187,8 @@ CREATE TABLE scan_slot (
 	finished_at DATETIME, 
 	outcome VARCHAR(16) NOT NULL, 
 	detail TEXT DEFAULT '' NOT NULL, 
-	PRIMARY KEY (id), 
-	CONSTRAINT uq_scan_slot_job_slot UNIQUE (job, slot)
+	CONSTRAINT uq_scan_slot_job_slot UNIQUE (job, slot), 
+	PRIMARY KEY (id)
 );
 CREATE TABLE scan_watermark (
 	detector VARCHAR(40) NOT NULL, 
@@ -207,8 +207,8 @@ CREATE TABLE approval_usage (
 	amount_minor BIGINT NOT NULL, 
 	at DATETIME NOT NULL, 
 	actor VARCHAR(120) NOT NULL, 
-	PRIMARY KEY (id), 
-	FOREIGN KEY(client_id) REFERENCES client (id)
+	FOREIGN KEY(client_id) REFERENCES client (id), 
+	PRIMARY KEY (id)
 );
 CREATE INDEX ix_approval_usage_client_action_at ON approval_usage (client_id, action, at);
 CREATE TABLE qbo_connection (
@@ -253,8 +253,8 @@ CREATE TABLE qbo_memo_action (
 	detail TEXT, 
 	created_at DATETIME NOT NULL, 
 	sent_at DATETIME, 
-	PRIMARY KEY (id), 
 	FOREIGN KEY(client_id) REFERENCES client (id), 
+	PRIMARY KEY (id), 
 	UNIQUE (request_key)
 );
 CREATE INDEX ix_qbo_memo_action_client_id ON qbo_memo_action (client_id);
@@ -266,9 +266,9 @@ CREATE TABLE credit_transfer (
 	reason VARCHAR NOT NULL, 
 	created_by VARCHAR(120) NOT NULL, 
 	created_at DATETIME NOT NULL, 
-	PRIMARY KEY (id), 
 	FOREIGN KEY(from_client_id) REFERENCES client (id), 
-	FOREIGN KEY(to_client_id) REFERENCES client (id)
+	FOREIGN KEY(to_client_id) REFERENCES client (id), 
+	PRIMARY KEY (id)
 );
 CREATE INDEX ix_credit_transfer_from_client_id ON credit_transfer (from_client_id);
 CREATE INDEX ix_credit_transfer_to_client_id ON credit_transfer (to_client_id);
@@ -285,11 +285,11 @@ CREATE TABLE "credit" (
 	kind VARCHAR(16) DEFAULT 'grant' NOT NULL, 
 	expires_on DATE, 
 	transfer_id INTEGER, 
-	PRIMARY KEY (id), 
 	CONSTRAINT fk_credit_transfer_id FOREIGN KEY(transfer_id) REFERENCES credit_transfer (id), 
-	UNIQUE (qb_payment_id), 
+	FOREIGN KEY(client_id) REFERENCES client (id), 
+	PRIMARY KEY (id), 
 	UNIQUE (external_id), 
-	FOREIGN KEY(client_id) REFERENCES client (id)
+	UNIQUE (qb_payment_id)
 );
 CREATE INDEX ix_credit_client_id ON credit (client_id);
 CREATE INDEX ix_credit_transfer_id ON credit (transfer_id);
@@ -304,9 +304,9 @@ CREATE TABLE credit_refund (
 	follow_status VARCHAR(16) NOT NULL, 
 	created_by VARCHAR(120) NOT NULL, 
 	created_at DATETIME NOT NULL, 
-	PRIMARY KEY (id), 
 	FOREIGN KEY(client_id) REFERENCES client (id), 
 	FOREIGN KEY(credit_id) REFERENCES credit (id), 
+	PRIMARY KEY (id), 
 	UNIQUE (credit_id), 
 	UNIQUE (reference)
 );
@@ -320,11 +320,11 @@ CREATE TABLE "reversal" (
 	created_at DATETIME NOT NULL, 
 	amount_minor BIGINT, 
 	remainder_payment_id INTEGER, 
-	PRIMARY KEY (id), 
+	CONSTRAINT ck_reversal_amount CHECK (amount_minor IS NULL OR amount_minor > 0), 
 	CONSTRAINT fk_reversal_remainder_payment FOREIGN KEY(remainder_payment_id) REFERENCES payment (id), 
 	CONSTRAINT uq_reversal_remainder_payment_id UNIQUE (remainder_payment_id), 
-	CONSTRAINT ck_reversal_amount CHECK (amount_minor IS NULL OR amount_minor > 0), 
 	FOREIGN KEY(payment_id) REFERENCES payment (id), 
+	PRIMARY KEY (id), 
 	UNIQUE (payment_id)
 );
 CREATE VIRTUAL TABLE client_name_trigram USING fts5(name_key, client_id UNINDEXED, tokenize='trigram');
