@@ -17,14 +17,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from ledger.db import Database
-from ledger.tables import HistoryEntry
 
 log = logging.getLogger(__name__)
 
@@ -62,27 +60,38 @@ def settled_positions(db: Database) -> dict[str, int] | None:
     return None
 
 
-@dataclass
 class Changes:
-    """Rows above the watermarks, reduced to the invoices and clients they touch, tagged with (source, id)."""
+    """The invoices and clients that rows above a set of watermarks touch, read when a detector asks.
 
-    invoices: list[tuple[str, int, int]] = field(default_factory=list)  # (source, row id, invoice id)
-    clients: list[tuple[str, int, str]] = field(default_factory=list)  # (source, row id, client id)
+    Detectors whose watermarks agree (the usual case: they all stored together last time) share one read; the
+    keys come back deduplicated by the database, so Python sees each changed invoice or client once.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._read: dict[tuple[tuple[str, int], ...], tuple[set[int], set[str]]] = {}
 
     def invoices_since(self, positions: Positions) -> set[int]:
-        return {invoice for source, row, invoice in self.invoices if row > positions.get(source, 0)}
+        return self._keys_since(positions)[0]
 
     def clients_since(self, positions: Positions) -> set[str]:
-        return {client for source, row, client in self.clients if row > positions.get(source, 0)}
+        return self._keys_since(positions)[1]
+
+    def _keys_since(self, positions: Positions) -> tuple[set[int], set[str]]:
+        since = tuple((source, int(positions.get(source, 0))) for source in SOURCES)
+        if since not in self._read:
+            self._read[since] = _changed_keys(self._connection, dict(since))
+        return self._read[since]
 
 
-# Every source's rows above its watermark, in one statement, reduced to what `Changes` asks of them: for each
-# invoice (or client) a source touched, the highest id that touched it ("touched above a watermark" is "the
-# highest id is above it"). So a thousand new payments on 250 invoices come back as 250 rows, not a thousand.
-# The keys are grouped as expressions (`+ 0`, `|| ''`) on purpose: grouped by the bare column, SQLite would
-# walk that column's whole index in order instead of reading only the new rows by id and sorting them.
+# Every source's rows above its watermark, in one statement, reduced to the distinct invoices and clients they
+# touch: a thousand new payments on 250 invoices come back as 250 rows, not a thousand. The keys are grouped as
+# expressions (`+ 0`, `|| ''`) on purpose: grouped by the bare column, SQLite would walk that column's whole index
+# in order instead of reading only the new rows by id and sorting them.
 # A new or reversed payment changes its client's credit only when it is a credit application; any other change
 # to a client's credit (an edited kind or amount, a moved payment) is an edit, and every edit is in `history`.
+# A re-import can move a payment to another invoice (or a credit to another client): the old one changed too, and
+# its id is only in the edit's "before".
 _WALLET = " AND (p.kind = 'AccountCredit' OR p.kind IS NULL)"
 _REVERSED = "reversal r JOIN payment p ON p.id = r.payment_id"
 _NO_INVOICE, _NO_CLIENT = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)"
@@ -95,36 +104,43 @@ _TOUCHES = (
     ("credit", "c.id", "credit c", None, "c.client_id || ''", ""),
     ("invoice", "i.id", "invoice i", "i.id + 0", None, ""),
     ("invoice", "i.id", "invoice i", None, "i.client_id || ''", ""),
-)
-_CHANGED_KEYS = text(
-    " UNION ALL ".join(
-        f"SELECT '{source}', MAX({row_id}), {invoice or _NO_INVOICE}, {client or _NO_CLIENT} FROM {rows} "
-        f"WHERE {row_id} > :{source}{only} GROUP BY {invoice or client}"
-        for source, row_id, rows, invoice, client, only in _TOUCHES
-    )
-)
-_HISTORY = select(HistoryEntry.id, HistoryEntry.invoice_id, HistoryEntry.client_id, HistoryEntry.before).where(
-    HistoryEntry.id > bindparam("since")  # type: ignore[operator]
+    ("history", "h.id", "history h", "h.invoice_id + 0", None, ""),
+    ("history", "h.id", "history h", None, "h.client_id || ''", ""),
 )
 
 
-def load_changes(session: Session, since: Positions) -> Changes:
-    """Everything above `since` (the lowest watermark of any detector, per source)."""
-    changes = Changes()
-    connection = session.connection()
-    for source, row_id, invoice_id, client_id in connection.execute(_CHANGED_KEYS, dict(since)):
-        _add(changes, source, row_id, invoice_id, client_id)
-    for row_id, invoice_id, client_id, before in connection.execute(_HISTORY, {"since": since["history"]}):
-        # A re-import can move a payment to another invoice (or a credit to another client): the old one
-        # changed too, and its id is only in the edit's "before".
-        moved_from = before if isinstance(before, dict) else {}
-        _add(changes, "history", row_id, invoice_id, client_id)
-        _add(changes, "history", row_id, moved_from.get("invoice_id"), moved_from.get("client_id"))
-    return changes
+def _moved_from(dialect: str, key: str, as_type: str) -> str:
+    """The invoice or client an edit moved its row from, out of the entry's `before` JSON."""
+    if dialect == "sqlite":
+        return f"CAST(json_extract(h.before, '$.{key}') AS {as_type})"
+    return f"CAST(h.before ->> '{key}' AS {as_type})"
 
 
-def _add(changes: Changes, source: str, row_id: int, invoice_id: int | None, client_id: str | None) -> None:
-    if invoice_id is not None:
-        changes.invoices.append((source, int(row_id), int(invoice_id)))
-    if client_id is not None:
-        changes.clients.append((source, int(row_id), str(client_id)))
+def _changed_keys_sql(dialect: str) -> tuple[str, list[str]]:
+    """The statement, and the watermark each of its placeholders takes, in order."""
+    mark = "?" if dialect == "sqlite" else "%s"
+    parts = [
+        f"SELECT {invoice or _NO_INVOICE} AS invoice_id, {client or _NO_CLIENT} AS client_id FROM {rows} "
+        f"WHERE {row_id} > {mark}{only} GROUP BY {invoice or client}"
+        for _source, row_id, rows, invoice, client, only in _TOUCHES
+    ]
+    moved = f"{_moved_from(dialect, 'invoice_id', 'BIGINT')}, {_moved_from(dialect, 'client_id', 'VARCHAR')}"
+    parts.append(f"SELECT {moved} FROM history h WHERE h.id > {mark} AND h.before IS NOT NULL")
+    return " UNION ".join(parts), [source for source, *_ in _TOUCHES] + ["history"]
+
+
+_CHANGED_KEYS = {dialect: _changed_keys_sql(dialect) for dialect in ("sqlite", "postgresql")}
+
+
+def _changed_keys(connection: Connection, since: dict[str, int]) -> tuple[set[int], set[str]]:
+    """The distinct invoices and clients touched above `since`, on the driver's cursor (no per-row SQLAlchemy)."""
+    sql, order = _CHANGED_KEYS["sqlite" if connection.dialect.name == "sqlite" else "postgresql"]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, [since[source] for source in order])
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    invoices = {int(invoice) for invoice, _ in rows if invoice is not None}
+    clients = {str(client) for _, client in rows if client is not None}
+    return invoices, clients

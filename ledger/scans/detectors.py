@@ -84,8 +84,9 @@ class _Scope:
         self.keys = keys
         self.sqlite = _dialect(session) == "sqlite"
         # Typed as the column is: an untyped array of Python ints may arrive as numeric[], and a bigint column
-        # compared with numerics cannot use its index.
-        self.array = "BIGINT[]" if keys and all(isinstance(key, int) for key in keys) else "TEXT[]"
+        # compared with numerics cannot use its index. A detector's keys are all of one type (its scope's), so the
+        # first says it; SQLite needs no type at all.
+        self.array = "BIGINT[]" if keys and not self.sqlite and isinstance(keys[0], int) else "TEXT[]"
 
     def __format__(self, column: str) -> str:
         if self.keys is None:

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, inspect, update
+from sqlalchemy import bindparam, insert, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ledger.db import Database
 from ledger.errors import LedgerError
 from ledger.rules import ScanOptions
-from ledger.scans.changes import SOURCES, Changes, load_changes, max_ids, settled_positions
+from ledger.scans.changes import SOURCES, Changes, max_ids, settled_positions
 from ledger.scans.detectors import DETECTORS, Detector
 from ledger.scans.findings import Finding
 from ledger.scans.store import Reconciliation, reconcile
@@ -146,8 +146,7 @@ def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = Tru
     with _snapshot(db) as session:
         marks = {row.detector: row for row in session.connection().execute(select(_WATERMARK))}
         reached = max_ids(session) if db.is_sqlite else settled
-        inspector = inspect(session.connection())
-        tables = {detector.table for detector in DETECTORS if inspector.has_table(detector.table)}
+        tables = _present_tables(session)
         plans = [_plan(detector, marks.get(detector.kind.value), options, full, reached) for detector in DETECTORS]
         changes = _changes_for(session, plans)
         # Detectors of one scope that read the same changes from the same watermarks (the usual case) share the
@@ -170,6 +169,21 @@ def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = Tru
     return plans
 
 
+_TABLES = ", ".join(sorted({f"'{detector.table}'" for detector in DETECTORS}))
+# The detectors' tables this database has, in one statement (the inspector's has_table is a statement per table).
+_PRESENT_TABLES = {
+    True: text(f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({_TABLES})"),
+    False: text(
+        f"SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename IN ({_TABLES})"
+    ),
+}
+
+
+def _present_tables(session: Session) -> set[str]:
+    connection = session.connection()
+    return set(connection.execute(_PRESENT_TABLES[connection.dialect.name == "sqlite"]).scalars())
+
+
 def _plan(
     detector: Detector, mark: Any, options: ScanOptions, full: bool, reached: dict[str, int] | None
 ) -> _Evaluation:
@@ -189,10 +203,9 @@ def _plan(
 
 
 def _changes_for(session: Session, plans: list[_Evaluation]) -> Changes | None:
-    incremental = [plan for plan in plans if plan.incremental]
-    if not incremental:
+    if not any(plan.incremental for plan in plans):
         return None
-    return load_changes(session, {source: min(plan.old[source] for plan in incremental) for source in SOURCES})
+    return Changes(session.connection())
 
 
 # --- storing --------------------------------------------------------------------------------------------
