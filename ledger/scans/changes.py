@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
@@ -33,10 +34,17 @@ _LOCK_TIMEOUT = "100ms"  # below PostgreSQL's deadlock_timeout (1s): we give up 
 _LOCK_ATTEMPTS = 3
 
 
+MAX_IDS_SQL = "SELECT " + ", ".join(f"(SELECT COALESCE(MAX(id), 0) FROM {source})" for source in SOURCES)
+_MAX_IDS = text(MAX_IDS_SQL)
+
+
 def max_ids(connection: Connection | Session) -> dict[str, int]:
     """The highest id of every source table, in one round trip."""
-    highest = ", ".join(f"(SELECT COALESCE(MAX(id), 0) FROM {source})" for source in SOURCES)
-    row = connection.execute(text(f"SELECT {highest}")).one()
+    return positions_of(connection.execute(_MAX_IDS).one())
+
+
+def positions_of(row: Sequence[Any]) -> dict[str, int]:
+    """`MAX_IDS_SQL`'s row by source."""
     return {source: int(value) for source, value in zip(SOURCES, row, strict=True)}
 
 

@@ -22,15 +22,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ledger.db import Database
 from ledger.errors import LedgerError
 from ledger.rules import ScanOptions
-from ledger.scans.changes import SOURCES, Changes, max_ids, settled_positions
+from ledger.scans.changes import MAX_IDS_SQL, SOURCES, Changes, positions_of, settled_positions
 from ledger.scans.detectors import DETECTORS, Detector
+from ledger.scans.driver import Driver, Spelt, spelt
 from ledger.scans.findings import Finding
 from ledger.scans.store import Reconciliation, reconcile
 from ledger.tables import ScanWatermark, utcnow
@@ -42,9 +43,10 @@ SCOPED_LIMIT = 20_000
 _ATTEMPTS = 8
 
 _WATERMARK = ScanWatermark.__table__  # type: ignore[attr-defined]
-# Without .values(): the SET columns are the parameters' keys; `kind` and `seen` pick the row to move.
-_MOVE = update(_WATERMARK).where(
-    _WATERMARK.c.detector == bindparam("kind"), _WATERMARK.c.generation == bindparam("seen")
+# Moves a detector's watermark only from the generation its evaluation started at.
+_MOVE = spelt(
+    "UPDATE scan_watermark SET positions = ? /* json */, config = ?, generation = ?, scanned_at = ? "
+    "WHERE detector = ? AND generation = ?"
 )
 _FIRST = insert(_WATERMARK)
 
@@ -144,9 +146,12 @@ def _snapshot(db: Database) -> Iterator[Session]:
 def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = True) -> list[_Evaluation]:
     settled = settled_positions(db) if settle else None
     with _snapshot(db) as session:
-        marks = {row.detector: row for row in session.connection().execute(select(_WATERMARK))}
-        reached = max_ids(session) if db.is_sqlite else settled
-        tables = _present_tables(session)
+        driver = Driver(session)
+        marks = {
+            kind: _Mark(kind, driver.read_json(at), config, seen) for kind, at, config, seen in driver.rows(_MARKS)
+        }
+        reached = positions_of(driver.rows(_MAX_IDS)[0]) if db.is_sqlite else settled
+        tables = {name for (name,) in driver.rows(_PRESENT_TABLES)}
         plans = [_plan(detector, marks.get(detector.kind.value), options, full, reached) for detector in DETECTORS]
         changes = _changes_for(session, plans)
         # Detectors of one scope that read the same changes from the same watermarks (the usual case) share the
@@ -169,19 +174,24 @@ def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = Tru
     return plans
 
 
+@dataclass(frozen=True)
+class _Mark:
+    """A detector's stored watermark row."""
+
+    detector: str
+    positions: dict[str, Any]
+    config: str
+    generation: int
+
+
+_MARKS = spelt("SELECT detector, positions, config, generation FROM scan_watermark")
+_MAX_IDS = spelt(MAX_IDS_SQL)
 _TABLES = ", ".join(sorted({f"'{detector.table}'" for detector in DETECTORS}))
 # The detectors' tables this database has, in one statement (the inspector's has_table is a statement per table).
-_PRESENT_TABLES = {
-    True: text(f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({_TABLES})"),
-    False: text(
-        f"SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename IN ({_TABLES})"
-    ),
-}
-
-
-def _present_tables(session: Session) -> set[str]:
-    connection = session.connection()
-    return set(connection.execute(_PRESENT_TABLES[connection.dialect.name == "sqlite"]).scalars())
+_PRESENT_TABLES: Spelt = (
+    f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({_TABLES})",
+    f"SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename IN ({_TABLES})",
+)
 
 
 def _plan(
@@ -249,15 +259,16 @@ def _detector_run(evaluation: _Evaluation) -> DetectorRun:
 
 def _advance(session: Session, evaluations: list[_Evaluation], now: datetime) -> None:
     """Move the detectors' watermarks (one statement for all), if no other scan moved one since they were read."""
+    driver = Driver(session)
     moves = [
-        {
-            "kind": evaluation.detector.kind.value,
-            "seen": evaluation.generation,
-            "positions": evaluation.positions,
-            "config": evaluation.config,
-            "generation": evaluation.generation + 1,
-            "scanned_at": now,
-        }
+        (
+            driver.json(evaluation.positions),
+            evaluation.config,
+            evaluation.generation + 1,
+            driver.time(now),
+            evaluation.detector.kind.value,
+            evaluation.generation,
+        )
         for evaluation in evaluations
         if evaluation.generation is not None
     ]
@@ -272,9 +283,9 @@ def _advance(session: Session, evaluations: list[_Evaluation], now: datetime) ->
         for evaluation in evaluations
         if evaluation.generation is None
     ]
-    connection = session.connection()
     # Both drivers report the rows an executemany changed in total: fewer than asked means one row moved on.
-    if moves and connection.execute(_MOVE, moves).rowcount != len(moves):
+    if moves and driver.executemany(_MOVE, moves) != len(moves):
         raise _LostRace()
+    connection = session.connection()
     if firsts:
         connection.execute(_FIRST, firsts)  # a row another scan inserted first raises IntegrityError

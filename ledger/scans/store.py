@@ -7,19 +7,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, update
 from sqlmodel import Session, col, select
 
 from ledger.errors import LedgerError
+from ledger.scans.driver import Driver, spelt
 from ledger.scans.findings import KIND_ORDER, Finding, FindingKind, StoredFinding
 from ledger.tables import AlertState, Client, FindingState, ScanFinding
-from ledger.unit import Unit, list_parameter
+from ledger.unit import Unit
 
 _CHUNK = 500
 
@@ -52,9 +52,9 @@ def reconcile(session: Session, work: Sequence[Reconciliation], now: datetime) -
 
     All kinds are reconciled together, so a scan pays for one read of the live findings and one insert of the
     new ones, not one per detector: most incremental scans find little, and then these fixed costs dominate.
-    The statements run on the driver's cursor, in the session's transaction (see `_Driver`).
+    The statements run on the driver's cursor, in the session's transaction (`ledger.scans.driver`).
     """
-    driver = _Driver(session)
+    driver = Driver(session)
     live = _live_rows(driver, work)
     fresh: list[Finding] = []
     changed: list[tuple[Any, ...]] = []
@@ -67,48 +67,12 @@ def reconcile(session: Session, work: Sequence[Reconciliation], now: datetime) -
             if row is None:
                 fresh.append(finding)
             elif row[_FIRST_COMPARED:] != values:
-                changed.append((*driver.stored(values), driver.time(now), row[_ID]))
+                changed.append((*_parameters(driver, values), driver.time(now), row[_ID]))
         closed.extend(row[_ID] for row in rows.values())
     if changed:
         driver.executemany(_UPDATE_SQL, changed)
     _close(session, closed, now)
     return ReconcileCounts(opened=_open(driver, fresh, now), updated=len(changed), closed=len(closed))
-
-
-class _Driver:
-    """The session's transaction on the driver's cursor: the reconciliation's few statements cost SQLAlchemy's
-    per-statement and per-value work otherwise, several times the database's own. Values are stored as SQLAlchemy
-    stores them (SQLite: UTC times as text, JSON as text), so the ORM reads them back the same."""
-
-    def __init__(self, session: Session) -> None:
-        connection = _connection(session)
-        self.sqlite = _is_sqlite(connection)
-        self._cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-
-    def sql(self, statement: tuple[str, str]) -> str:
-        return statement[0] if self.sqlite else statement[1]
-
-    def rows(self, statement: tuple[str, str], params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        self._cursor.execute(self.sql(statement), params)
-        return self._cursor.fetchall()
-
-    def executemany(self, statement: tuple[str, str], rows: Sequence[Sequence[Any]]) -> None:
-        self._cursor.executemany(self.sql(statement), rows)
-
-    def listed(self, values: Sequence[Any]) -> Any:
-        return list_parameter(values, self.sqlite)
-
-    def time(self, value: datetime) -> Any:
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else value
-
-    def stored(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
-        """The compared values as parameters: the payment ids (the last) as JSON text."""
-        return (*values[:-1], json.dumps(list(values[-1])))
-
-    def read(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
-        """A live row as `_compared` spells a finding: the payment ids as a tuple."""
-        ids = row[-1]
-        return (*row[:-1], tuple(json.loads(ids) if isinstance(ids, str) else ids or ()))
 
 
 _TABLE = ScanFinding.__table__  # type: ignore[attr-defined]
@@ -117,32 +81,26 @@ _COMPARED = ("scope", "invoice_id", "invoice_number", "client_id", "amount_minor
 _ID, _KIND, _FINGERPRINT, _FIRST_COMPARED = 0, 1, 2, 3
 
 
-def _both(sqlite: str) -> tuple[str, str]:
-    """A statement for SQLite (`?`, `json_each(?)` lists) and for PostgreSQL (`%s`, `= ANY(%s)` lists)."""
-    spelt = sqlite.replace("IN (SELECT value FROM json_each(?))", "= ANY(%s)").replace("?", "%s")
-    return sqlite, spelt.replace("%s /* json */", "CAST(%s AS JSON)")
-
-
 # The live findings of the kinds evaluated in full, and of the scoped kinds in their scopes, in one statement.
-_LIVE_SQL = _both(
+_LIVE_SQL = spelt(
     f"SELECT id, kind, fingerprint, {', '.join(_COMPARED)} FROM scan_finding "
     "WHERE closed_at IS NULL AND kind IN (SELECT value FROM json_each(?)) "
     f"UNION ALL SELECT id, kind, fingerprint, {', '.join(_COMPARED)} FROM scan_finding "
     "WHERE closed_at IS NULL AND kind IN (SELECT value FROM json_each(?)) AND scope IN (SELECT value FROM json_each(?))"
 )
-_UPDATE_SQL = _both(
+_UPDATE_SQL = spelt(
     f"UPDATE scan_finding SET {', '.join(f'{name} = ?' for name in _COMPARED[:-1])}, payment_ids = ? /* json */, "
     "changed_at = ? WHERE id = ?"
 )
 # A new occurrence of a fingerprint: the one after its last (closed) occurrence, counted in the same statement.
 _NEW_COLUMNS = ("fingerprint", "kind", *_COMPARED, "state", "first_seen", "changed_at", "alert_state")
-_INSERT_SQL = _both(
+_INSERT_SQL = spelt(
     f"INSERT INTO scan_finding (occurrence, {', '.join(_NEW_COLUMNS)}) VALUES ("
     "(SELECT COALESCE(MAX(occurrence), 0) + 1 FROM scan_finding WHERE fingerprint = ?), "
     "?, ?, ?, ?, ?, ?, ?, ?, ?, ? /* json */, ?, ?, ?, ?)"
 )
 # The new rows' ids: a fingerprint has one live row at most (ux_scan_finding_live).
-_NEW_IDS_SQL = _both(
+_NEW_IDS_SQL = spelt(
     "SELECT id FROM scan_finding WHERE closed_at IS NULL AND fingerprint IN (SELECT value FROM json_each(?))"
 )
 
@@ -170,7 +128,7 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[start : start + _CHUNK]
 
 
-def _live_rows(driver: _Driver, work: Sequence[Reconciliation]) -> dict[str, list[tuple[Any, ...]]]:
+def _live_rows(driver: Driver, work: Sequence[Reconciliation]) -> dict[str, list[tuple[Any, ...]]]:
     """The live findings' ids, kinds, fingerprints and compared values in the scopes of `work`, by kind.
 
     Kinds evaluated in full are read whole; the scoped kinds over all their scopes at once, keeping only each
@@ -187,7 +145,7 @@ def _live_rows(driver: _Driver, work: Sequence[Reconciliation]) -> dict[str, lis
         kind, scope = row[_KIND], row[_FIRST_COMPARED]
         if kind in wanted and scope not in wanted[kind]:
             continue  # another scoped kind's scope
-        by_kind.setdefault(kind, []).append(driver.read(row))
+        by_kind.setdefault(kind, []).append(_read(driver, row))
     return by_kind
 
 
@@ -205,7 +163,17 @@ def _compared(finding: Finding) -> tuple[Any, ...]:
     )
 
 
-def _open(driver: _Driver, fresh: list[Finding], now: datetime) -> list[int]:
+def _parameters(driver: Driver, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Compared values as parameters: the payment ids (the last) as JSON."""
+    return (*values[:-1], driver.json(list(values[-1])))
+
+
+def _read(driver: Driver, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A live row as `_compared` spells a finding: the payment ids as a tuple."""
+    return (*row[:-1], tuple(driver.read_json(row[-1]) or ()))
+
+
+def _open(driver: Driver, fresh: list[Finding], now: datetime) -> list[int]:
     if not fresh:
         return []
     at = driver.time(now)
@@ -214,7 +182,7 @@ def _open(driver: _Driver, fresh: list[Finding], now: datetime) -> list[int]:
             finding.fingerprint,
             finding.fingerprint,
             finding.kind.value,
-            *driver.stored(_compared(finding)),
+            *_parameters(driver, _compared(finding)),
             FindingState.OPEN.value,
             at,
             at,
