@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, update
 from sqlmodel import Session, col, select
 
 from ledger.errors import LedgerError
-from ledger.scans.driver import Driver, spelt
+from ledger.scans.driver import Driver, Spelt, spelt
 from ledger.scans.findings import KIND_ORDER, Finding, FindingKind, StoredFinding
 from ledger.tables import AlertState, Client, FindingState, ScanFinding
 from ledger.unit import Unit
@@ -81,13 +82,21 @@ _COMPARED = ("scope", "invoice_id", "invoice_number", "client_id", "amount_minor
 _ID, _KIND, _FINGERPRINT, _FIRST_COMPARED = 0, 1, 2, 3
 
 
-# The live findings of the kinds evaluated in full, and of the scoped kinds in their scopes, in one statement.
-_LIVE_SQL = spelt(
-    f"SELECT id, kind, fingerprint, {', '.join(_COMPARED)} FROM scan_finding "
-    "WHERE closed_at IS NULL AND kind IN (SELECT value FROM json_each(?)) "
-    f"UNION ALL SELECT id, kind, fingerprint, {', '.join(_COMPARED)} FROM scan_finding "
-    "WHERE closed_at IS NULL AND kind IN (SELECT value FROM json_each(?)) AND scope IN (SELECT value FROM json_each(?))"
-)
+_LIVE_COLUMNS = f"SELECT id, kind, fingerprint, {', '.join(_COMPARED)} FROM scan_finding WHERE closed_at IS NULL"
+
+
+@lru_cache(maxsize=8)
+def _live_sql(scope_lists: int) -> Spelt:
+    """The live findings of the kinds evaluated in full, and of each group of scoped kinds in the group's scopes
+    (kinds that evaluated the same scopes, e.g. the invoice detectors), in one statement. Grouped, each kind is
+    looked up only in its own scopes (the index is by kind and scope): not in the client scopes of another."""
+    parts = [f"{_LIVE_COLUMNS} AND kind IN (SELECT value FROM json_each(?))"]
+    scoped = (
+        f"{_LIVE_COLUMNS} AND kind IN (SELECT value FROM json_each(?)) AND scope IN (SELECT value FROM json_each(?))"
+    )
+    return spelt(" UNION ALL ".join(parts + [scoped] * scope_lists))
+
+
 _UPDATE_SQL = spelt(
     f"UPDATE scan_finding SET {', '.join(f'{name} = ?' for name in _COMPARED[:-1])}, payment_ids = ? /* json */, "
     "changed_at = ? WHERE id = ?"
@@ -131,21 +140,21 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
 def _live_rows(driver: Driver, work: Sequence[Reconciliation]) -> dict[str, list[tuple[Any, ...]]]:
     """The live findings' ids, kinds, fingerprints and compared values in the scopes of `work`, by kind.
 
-    Kinds evaluated in full are read whole; the scoped kinds over all their scopes at once, keeping only each
-    kind's own scopes; both in one statement.
+    Kinds evaluated in full are read whole, the scoped kinds in their own scopes, all in one statement.
     """
     everything = [item.kind.value for item in work if item.scopes is None]
-    wanted = {item.kind.value: set(item.scopes) for item in work if item.scopes}
-    if not everything and not wanted:
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for item in work:
+        if item.scopes:
+            groups.setdefault(tuple(item.scopes), []).append(item.kind.value)
+    if not everything and not groups:
         return {}
-    scopes = sorted(set().union(*wanted.values())) if wanted else []
-    params = [driver.listed(everything), driver.listed(sorted(wanted)), driver.listed(scopes)]
+    params = [driver.listed(everything)]
+    for scopes, kinds in groups.items():
+        params += [driver.listed(kinds), driver.listed(sorted(scopes))]
     by_kind: dict[str, list[tuple[Any, ...]]] = {}
-    for row in driver.rows(_LIVE_SQL, params):
-        kind, scope = row[_KIND], row[_FIRST_COMPARED]
-        if kind in wanted and scope not in wanted[kind]:
-            continue  # another scoped kind's scope
-        by_kind.setdefault(kind, []).append(_read(driver, row))
+    for row in driver.rows(_live_sql(len(groups)), params):
+        by_kind.setdefault(row[_KIND], []).append(_read(driver, row))
     return by_kind
 
 
