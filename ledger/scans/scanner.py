@@ -227,7 +227,8 @@ class _LostRace(Exception):
 
 def _store(db: Database, evaluations: list[_Evaluation], now: datetime) -> ScanReport:
     stored = [evaluation for evaluation in evaluations if evaluation.available]
-    work = [Reconciliation(e.detector.kind, _scope_names(e), e.found) for e in stored]
+    named: dict[tuple[str, int], list[str]] = {}
+    work = [Reconciliation(e.detector.kind, _scope_names(e, named), e.found) for e in stored]
     try:
         with db.write() as unit:
             session = unit.session
@@ -243,9 +244,16 @@ def _store(db: Database, evaluations: list[_Evaluation], now: datetime) -> ScanR
     )
 
 
-def _scope_names(evaluation: _Evaluation) -> list[str] | None:
+def _scope_names(evaluation: _Evaluation, named: dict[tuple[str, int], list[str]]) -> list[str] | None:
+    """The scopes' names ("invoice:12"), one list for the detectors that share their keys (see `_evaluate`)."""
     scopes = evaluation.scopes
-    return None if scopes is None else [f"{evaluation.detector.scope}:{key}" for key in scopes]
+    if scopes is None:
+        return None
+    prefix = evaluation.detector.scope
+    shared = (prefix, id(scopes))
+    if shared not in named:
+        named[shared] = [f"{prefix}:{key}" for key in scopes]
+    return named[shared]
 
 
 def _detector_run(evaluation: _Evaluation) -> DetectorRun:

@@ -143,15 +143,16 @@ def _live_rows(driver: Driver, work: Sequence[Reconciliation]) -> dict[str, list
     Kinds evaluated in full are read whole, the scoped kinds in their own scopes, all in one statement.
     """
     everything = [item.kind.value for item in work if item.scopes is None]
-    groups: dict[tuple[str, ...], list[str]] = {}
+    # Kinds that evaluated the same scopes share one list of them (the scanner's invoice detectors do).
+    groups: dict[int, tuple[Sequence[str], list[str]]] = {}
     for item in work:
         if item.scopes:
-            groups.setdefault(tuple(item.scopes), []).append(item.kind.value)
+            groups.setdefault(id(item.scopes), (item.scopes, []))[1].append(item.kind.value)
     if not everything and not groups:
         return {}
     params = [driver.listed(everything)]
-    for scopes, kinds in groups.items():
-        params += [driver.listed(kinds), driver.listed(sorted(scopes))]
+    for scopes, kinds in groups.values():
+        params += [driver.listed(kinds), driver.listed(scopes)]
     by_kind: dict[str, list[tuple[Any, ...]]] = {}
     for row in driver.rows(_live_sql(len(groups)), params):
         by_kind.setdefault(row[_KIND], []).append(_read(driver, row))
