@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from ledger.db import Database
+from ledger.scans.driver import Driver, Spelt
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ class Changes:
     keys come back deduplicated by the database, so Python sees each changed invoice or client once.
     """
 
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
         self._read: dict[tuple[tuple[str, int], ...], tuple[set[int], set[str]]] = {}
 
     def invoices_since(self, positions: Positions) -> set[int]:
@@ -88,7 +89,7 @@ class Changes:
     def _keys_since(self, positions: Positions) -> tuple[set[int], set[str]]:
         since = tuple((source, int(positions.get(source, 0))) for source in SOURCES)
         if since not in self._read:
-            self._read[since] = _changed_keys(self._connection, dict(since))
+            self._read[since] = _changed_keys(self._driver, dict(since))
         return self._read[since]
 
 
@@ -118,8 +119,7 @@ def _moved_from(dialect: str, key: str, as_type: str) -> str:
     return f"CAST(h.before ->> '{key}' AS {as_type})"
 
 
-def _changed_keys_sql(dialect: str) -> tuple[str, list[str]]:
-    """The statement, and the watermark each of its placeholders takes, in order."""
+def _changed_keys_sql(dialect: str) -> str:
     mark = "?" if dialect == "sqlite" else "%s"
     parts = [
         f"SELECT {invoice} AS invoice_id, {client} AS client_id FROM {rows} WHERE {row_id} > {mark} "
@@ -128,21 +128,17 @@ def _changed_keys_sql(dialect: str) -> tuple[str, list[str]]:
     ]
     moved = f"{_moved_from(dialect, 'invoice_id', 'BIGINT')}, {_moved_from(dialect, 'client_id', 'VARCHAR')}"
     parts.append(f"SELECT {moved} FROM history h WHERE h.id > {mark} AND h.before IS NOT NULL")
-    return " UNION ".join(parts), [source for source, *_ in _TOUCHES] + ["history"]
+    return " UNION ".join(parts)
 
 
-_CHANGED_KEYS = {dialect: _changed_keys_sql(dialect) for dialect in ("sqlite", "postgresql")}
+_CHANGED_KEYS: Spelt = (_changed_keys_sql("sqlite"), _changed_keys_sql("postgresql"))
+# The watermark each of its placeholders takes, in order.
+_CHANGED_KEYS_SINCE = [source for source, *_ in _TOUCHES] + ["history"]
 
 
-def _changed_keys(connection: Connection, since: dict[str, int]) -> tuple[set[int], set[str]]:
-    """The distinct invoices and clients touched above `since`, on the driver's cursor (no per-row SQLAlchemy)."""
-    sql, order = _CHANGED_KEYS["sqlite" if connection.dialect.name == "sqlite" else "postgresql"]
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql, [since[source] for source in order])
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
+def _changed_keys(driver: Driver, since: dict[str, int]) -> tuple[set[int], set[str]]:
+    """The distinct invoices and clients touched above `since`."""
+    rows = driver.rows(_CHANGED_KEYS, [since[source] for source in _CHANGED_KEYS_SINCE])
     invoices = {int(invoice) for invoice, _ in rows if invoice is not None}
     clients = {str(client) for _, client in rows if client is not None}
     return invoices, clients

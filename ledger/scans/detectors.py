@@ -9,7 +9,6 @@ must agree, so a finding depends only on rows of its own scope, and its wording 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections import defaultdict, namedtuple
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +25,7 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from ledger.money import currency_decimals, format_money
 from ledger.rules import ScanOptions
 from ledger.scans.changes import Changes, Positions
+from ledger.scans.driver import Driver, read_day, read_json, read_time
 from ledger.scans.findings import Finding, FindingKind
 from ledger.unit import list_parameter
 
@@ -118,13 +118,7 @@ def _run(
     """
     scope = _Scope(session, keys)
     statement = _statement(sql.format(scope=scope), scope.sqlite)
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(statement, {**(params or {}), **scope.parameter()})
-        names = tuple(column[0] for column in cursor.description)
-        fetched = cursor.fetchall()
-    finally:
-        cursor.close()
+    names, fetched = Driver(session).named_rows(statement, {**(params or {}), **scope.parameter()})
     row_type = _row_type(names)
     readers = [(position, _READERS.get(types[name])) for position, name in enumerate(names) if name in (types or {})]
     readers = [(position, read) for position, read in readers if read is not None]
@@ -153,23 +147,7 @@ def _row_type(names: tuple[str, ...]) -> Any:
     return namedtuple("Row", names, rename=True)  # type: ignore[misc]
 
 
-def _read_day(value: Any) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def _read_time(value: Any) -> datetime | None:
-    """An aware UTC time, from SQLite's text (UTC, stored without an offset) or PostgreSQL's timestamptz."""
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
-
-
-def _read_json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-_READERS: dict[Any, Callable[[Any], Any]] = {Date: _read_day, UTCDateTime: _read_time, JSON: _read_json}
+_READERS: dict[Any, Callable[[Any], Any]] = {Date: read_day, UTCDateTime: read_time, JSON: read_json}
 
 
 def _when(moment: datetime) -> str:

@@ -9,8 +9,8 @@ SQLite: UTC times as text, JSON as text), so the ORM reads them back the same.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -40,6 +40,11 @@ class Driver:
         self._cursor.execute(statement[0] if self.sqlite else statement[1], params)
         return self._cursor.fetchall()
 
+    def named_rows(self, sql: str, params: Mapping[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        """`sql`, spelt for this driver with named parameters: its column names, and its rows."""
+        self._cursor.execute(sql, params)
+        return tuple(column[0] for column in self._cursor.description), self._cursor.fetchall()
+
     def executemany(self, statement: Spelt, rows: Sequence[Sequence[Any]]) -> int:
         """Run `statement` once per row; how many rows it changed in all (both drivers sum them)."""
         self._cursor.executemany(statement[0] if self.sqlite else statement[1], rows)
@@ -57,7 +62,20 @@ class Driver:
     def json(value: Any) -> str:
         return json.dumps(value)
 
-    @staticmethod
-    def read_json(value: Any) -> Any:
-        """SQLite returns JSON as text; psycopg has already parsed it."""
-        return json.loads(value) if isinstance(value, str) else value
+
+def read_json(value: Any) -> Any:
+    """SQLite returns JSON as text; psycopg has already parsed it."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def read_day(value: Any) -> date | None:
+    """A date, from SQLite's ISO text or PostgreSQL's date."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def read_time(value: Any) -> datetime | None:
+    """An aware UTC time, from SQLite's text (UTC, stored without an offset) or PostgreSQL's timestamptz."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)

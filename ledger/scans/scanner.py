@@ -31,7 +31,7 @@ from ledger.errors import LedgerError
 from ledger.rules import ScanOptions
 from ledger.scans.changes import MAX_IDS_SQL, SOURCES, Changes, positions_of, settled_positions
 from ledger.scans.detectors import DETECTORS, Detector
-from ledger.scans.driver import Driver, Spelt, spelt
+from ledger.scans.driver import Driver, Spelt, read_json, spelt
 from ledger.scans.findings import Finding
 from ledger.scans.store import Reconciliation, reconcile
 from ledger.tables import ScanWatermark, utcnow
@@ -147,13 +147,11 @@ def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = Tru
     settled = settled_positions(db) if settle else None
     with _snapshot(db) as session:
         driver = Driver(session)
-        marks = {
-            kind: _Mark(kind, driver.read_json(at), config, seen) for kind, at, config, seen in driver.rows(_MARKS)
-        }
+        marks = {kind: _Mark(kind, read_json(at), config, seen) for kind, at, config, seen in driver.rows(_MARKS)}
         reached = positions_of(driver.rows(_MAX_IDS)[0]) if db.is_sqlite else settled
         tables = {name for (name,) in driver.rows(_PRESENT_TABLES)}
         plans = [_plan(detector, marks.get(detector.kind.value), options, full, reached) for detector in DETECTORS]
-        changes = _changes_for(session, plans)
+        changes = _changes_for(driver, plans)
         # Detectors of one scope that read the same changes from the same watermarks (the usual case) share the
         # keys: computed once rather than once per detector.
         scoped: dict[tuple[Any, ...], list[Any] | None] = {}
@@ -212,10 +210,10 @@ def _plan(
     return _Evaluation(detector, config, generation, old, dict(positions), incremental)
 
 
-def _changes_for(session: Session, plans: list[_Evaluation]) -> Changes | None:
+def _changes_for(driver: Driver, plans: list[_Evaluation]) -> Changes | None:
     if not any(plan.incremental for plan in plans):
         return None
-    return Changes(session.connection())
+    return Changes(driver)
 
 
 # --- storing --------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, update
 from sqlmodel import Session, col, select
 
 from ledger.errors import LedgerError
-from ledger.scans.driver import Driver, Spelt, spelt
+from ledger.scans.driver import Driver, Spelt, read_json, spelt
 from ledger.scans.findings import KIND_ORDER, Finding, FindingKind, StoredFinding
 from ledger.tables import AlertState, Client, FindingState, ScanFinding
 from ledger.unit import Unit
@@ -180,7 +180,7 @@ def _parameters(driver: Driver, values: tuple[Any, ...]) -> tuple[Any, ...]:
 
 def _read(driver: Driver, row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A live row as `_compared` spells a finding: the payment ids as a tuple."""
-    return (*row[:-1], tuple(driver.read_json(row[-1]) or ()))
+    return (*row[:-1], tuple(read_json(row[-1]) or ()))
 
 
 def _open(driver: Driver, fresh: list[Finding], now: datetime) -> list[int]:
