@@ -155,7 +155,7 @@ def _live_rows(driver: Driver, work: Sequence[Reconciliation]) -> dict[str, list
         params += [driver.listed(kinds), driver.listed(scopes)]
     by_kind: dict[str, list[tuple[Any, ...]]] = {}
     for row in driver.rows(_live_sql(len(groups)), params):
-        by_kind.setdefault(row[_KIND], []).append(_read(driver, row))
+        by_kind.setdefault(row[_KIND], []).append(_read(row))
     return by_kind
 
 
@@ -178,7 +178,7 @@ def _parameters(driver: Driver, values: tuple[Any, ...]) -> tuple[Any, ...]:
     return (*values[:-1], driver.json(list(values[-1])))
 
 
-def _read(driver: Driver, row: tuple[Any, ...]) -> tuple[Any, ...]:
+def _read(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A live row as `_compared` spells a finding: the payment ids as a tuple."""
     return (*row[:-1], tuple(read_json(row[-1]) or ()))
 
@@ -203,10 +203,6 @@ def _open(driver: Driver, fresh: list[Finding], now: datetime) -> list[int]:
     driver.executemany(_INSERT_SQL, rows)
     new = driver.rows(_NEW_IDS_SQL, [driver.listed([finding.fingerprint for finding in fresh])])
     return sorted(int(row[0]) for row in new)
-
-
-def _is_sqlite(connection: Connection) -> bool:
-    return connection.dialect.name == "sqlite"
 
 
 def _close(session: Session, ids: list[int], now: datetime) -> None:
