@@ -119,16 +119,21 @@ def _run(
     scope = _Scope(session, keys)
     statement = _statement(sql.format(scope=scope), scope.sqlite)
     names, fetched = Driver(session).named_rows(statement, {**(params or {}), **scope.parameter()})
+    return _named(names, fetched, types or {})
+
+
+def _named(names: tuple[str, ...], fetched: list[tuple[Any, ...]], types: dict[str, Any]) -> list[Any]:
+    """The rows with attributes by column name, the typed columns read as SQLAlchemy would give them."""
     row_type = _row_type(names)
-    readers = [(position, _READERS.get(types[name])) for position, name in enumerate(names) if name in (types or {})]
-    readers = [(position, read) for position, read in readers if read is not None]
+    readers = [(at, _READERS[types[name]]) for at, name in enumerate(names) if types.get(name) in _READERS]
+    if not readers:
+        return [row_type._make(values) for values in fetched]
     rows = []
     for values in fetched:
-        if readers:
-            values = list(values)
-            for position, read in readers:
-                values[position] = read(values[position])
-        rows.append(row_type._make(values))
+        typed = list(values)
+        for at, read in readers:
+            typed[at] = read(typed[at])
+        rows.append(row_type._make(typed))
     return rows
 
 
