@@ -159,8 +159,9 @@ class Credit(SQLModel, table=True):
     # What the entry is (CreditKind, 0011): a grant adds to the wallet; refunds, write-offs, expiries, transfers out
     # and revocations are negative entries, so `credits_issued_minor` (their sum) stays the wallet's net intake.
     kind: str = Field(default="grant", max_length=16, sa_column_kwargs={"server_default": "grant"})
-    # A grant may expire (0011): the part of it still held that day leaves the wallet as an "expiry" entry.
-    expires_on: date | None = None
+    # A grant may expire (0011): the part of it still held that day leaves the wallet as an "expiry" entry. Indexed
+    # (0014): every scan looks up the grants expiring within the warning window.
+    expires_on: date | None = Field(default=None, index=True)
     transfer_id: int | None = Field(
         default=None, sa_column=Column(BigId, ForeignKey("credit_transfer.id"), nullable=True, index=True)
     )

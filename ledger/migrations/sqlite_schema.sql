@@ -1,4 +1,4 @@
--- revision: 0013_lookup_speed
+-- revision: 0014_credit_expiry_index
 CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
@@ -334,4 +334,5 @@ CREATE TRIGGER client_name_trigram_delete AFTER DELETE ON client BEGIN DELETE FR
 CREATE INDEX ix_client_unapplied ON client ((credits_issued_minor - credits_applied_minor));
 CREATE INDEX ix_qb_txn_synced_at ON qb_txn (synced_at);
 CREATE INDEX ix_client_id_lower ON client (lower(id));
-INSERT INTO alembic_version (version_num) VALUES ('0013_lookup_speed');
+CREATE INDEX ix_credit_expires_on ON credit (expires_on);
+INSERT INTO alembic_version (version_num) VALUES ('0014_credit_expiry_index');

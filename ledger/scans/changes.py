@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from ledger.db import Database
-from ledger.tables import HistoryEntry
+from ledger.scans.driver import Driver, Spelt
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,17 @@ _LOCK_TIMEOUT = "100ms"  # below PostgreSQL's deadlock_timeout (1s): we give up 
 _LOCK_ATTEMPTS = 3
 
 
+MAX_IDS_SQL = "SELECT " + ", ".join(f"(SELECT COALESCE(MAX(id), 0) FROM {source})" for source in SOURCES)
+_MAX_IDS = text(MAX_IDS_SQL)
+
+
 def max_ids(connection: Connection | Session) -> dict[str, int]:
     """The highest id of every source table, in one round trip."""
-    highest = ", ".join(f"(SELECT COALESCE(MAX(id), 0) FROM {source})" for source in SOURCES)
-    row = connection.execute(text(f"SELECT {highest}")).one()
+    return positions_of(connection.execute(_MAX_IDS).one())
+
+
+def positions_of(row: Sequence[Any]) -> dict[str, int]:
+    """`MAX_IDS_SQL`'s row by source."""
     return {source: int(value) for source, value in zip(SOURCES, row, strict=True)}
 
 
@@ -62,69 +69,76 @@ def settled_positions(db: Database) -> dict[str, int] | None:
     return None
 
 
-@dataclass
 class Changes:
-    """Rows above the watermarks, reduced to the invoices and clients they touch, tagged with (source, id)."""
+    """The invoices and clients that rows above a set of watermarks touch, read when a detector asks.
 
-    invoices: list[tuple[str, int, int]] = field(default_factory=list)  # (source, row id, invoice id)
-    clients: list[tuple[str, int, str]] = field(default_factory=list)  # (source, row id, client id)
+    Detectors whose watermarks agree (the usual case: they all stored together last time) share one read; the
+    keys come back deduplicated by the database, so Python sees each changed invoice or client once.
+    """
+
+    def __init__(self, driver: Driver) -> None:
+        self._driver = driver
+        self._read: dict[tuple[tuple[str, int], ...], tuple[set[int], set[str]]] = {}
 
     def invoices_since(self, positions: Positions) -> set[int]:
-        return {invoice for source, row, invoice in self.invoices if row > positions.get(source, 0)}
+        return self._keys_since(positions)[0]
 
     def clients_since(self, positions: Positions) -> set[str]:
-        return {client for source, row, client in self.clients if row > positions.get(source, 0)}
+        return self._keys_since(positions)[1]
+
+    def _keys_since(self, positions: Positions) -> tuple[set[int], set[str]]:
+        since = tuple((source, int(positions.get(source, 0))) for source in SOURCES)
+        if since not in self._read:
+            self._read[since] = _changed_keys(self._driver, dict(since))
+        return self._read[since]
 
 
-# Every source's rows above its watermark, in one statement, reduced to what `Changes` asks of them: for each
-# invoice (or client) a source touched, the highest id that touched it ("touched above a watermark" is "the
-# highest id is above it"). So a thousand new payments on 250 invoices come back as 250 rows, not a thousand.
-# The keys are grouped as expressions (`+ 0`, `|| ''`) on purpose: grouped by the bare column, SQLite would
-# walk that column's whole index in order instead of reading only the new rows by id and sorting them.
-# A new or reversed payment changes its client's credit only when it is a credit application; any other change
-# to a client's credit (an edited kind or amount, a moved payment) is an edit, and every edit is in `history`.
-_WALLET = " AND (p.kind = 'AccountCredit' OR p.kind IS NULL)"
-_REVERSED = "reversal r JOIN payment p ON p.id = r.payment_id"
-_NO_INVOICE, _NO_CLIENT = "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)"
-# (source, its id, its rows, the invoice or the client it touches, condition)
+# Every source's rows above its watermark, in one statement, reduced to the distinct invoices and clients they
+# touch: a thousand new payments on 250 invoices come back as a few hundred (invoice, client) pairs, each table's
+# new rows read once. The keys are grouped as expressions (`+ 0`, `|| ''`) on purpose: grouped by the bare column,
+# SQLite would walk that column's whole index in order instead of reading only the new rows by id and sorting them.
+# A new or reversed payment changes its client's credit only when it is a credit application (else its client is
+# NULL here); any other change to a client's credit (an edited kind or amount, a moved payment) is an edit, and
+# every edit is in `history`. A re-import can move a payment to another invoice (or a credit to another client):
+# the old one changed too, and its id is only in the edit's "before".
+_WALLET_CLIENT = "CASE WHEN p.kind = 'AccountCredit' OR p.kind IS NULL THEN p.client_id || '' END"
+# (source, its id, its rows, the invoice it touches, the client it touches)
 _TOUCHES = (
-    ("payment", "p.id", "payment p", "p.invoice_id + 0", None, ""),
-    ("payment", "p.id", "payment p", None, "p.client_id || ''", _WALLET),
-    ("reversal", "r.id", _REVERSED, "p.invoice_id + 0", None, ""),
-    ("reversal", "r.id", _REVERSED, None, "p.client_id || ''", _WALLET),
-    ("credit", "c.id", "credit c", None, "c.client_id || ''", ""),
-    ("invoice", "i.id", "invoice i", "i.id + 0", None, ""),
-    ("invoice", "i.id", "invoice i", None, "i.client_id || ''", ""),
-)
-_CHANGED_KEYS = text(
-    " UNION ALL ".join(
-        f"SELECT '{source}', MAX({row_id}), {invoice or _NO_INVOICE}, {client or _NO_CLIENT} FROM {rows} "
-        f"WHERE {row_id} > :{source}{only} GROUP BY {invoice or client}"
-        for source, row_id, rows, invoice, client, only in _TOUCHES
-    )
-)
-_HISTORY = select(HistoryEntry.id, HistoryEntry.invoice_id, HistoryEntry.client_id, HistoryEntry.before).where(
-    HistoryEntry.id > bindparam("since")  # type: ignore[operator]
+    ("payment", "p.id", "payment p", "p.invoice_id + 0", _WALLET_CLIENT),
+    ("reversal", "r.id", "reversal r JOIN payment p ON p.id = r.payment_id", "p.invoice_id + 0", _WALLET_CLIENT),
+    ("credit", "c.id", "credit c", "CAST(NULL AS BIGINT)", "c.client_id || ''"),
+    ("invoice", "i.id", "invoice i", "i.id + 0", "i.client_id || ''"),
+    ("history", "h.id", "history h", "h.invoice_id + 0", "h.client_id || ''"),
 )
 
 
-def load_changes(session: Session, since: Positions) -> Changes:
-    """Everything above `since` (the lowest watermark of any detector, per source)."""
-    changes = Changes()
-    connection = session.connection()
-    for source, row_id, invoice_id, client_id in connection.execute(_CHANGED_KEYS, dict(since)):
-        _add(changes, source, row_id, invoice_id, client_id)
-    for row_id, invoice_id, client_id, before in connection.execute(_HISTORY, {"since": since["history"]}):
-        # A re-import can move a payment to another invoice (or a credit to another client): the old one
-        # changed too, and its id is only in the edit's "before".
-        moved_from = before if isinstance(before, dict) else {}
-        _add(changes, "history", row_id, invoice_id, client_id)
-        _add(changes, "history", row_id, moved_from.get("invoice_id"), moved_from.get("client_id"))
-    return changes
+def _moved_from(dialect: str, key: str, as_type: str) -> str:
+    """The invoice or client an edit moved its row from, out of the entry's `before` JSON."""
+    if dialect == "sqlite":
+        return f"CAST(json_extract(h.before, '$.{key}') AS {as_type})"
+    return f"CAST(h.before ->> '{key}' AS {as_type})"
 
 
-def _add(changes: Changes, source: str, row_id: int, invoice_id: int | None, client_id: str | None) -> None:
-    if invoice_id is not None:
-        changes.invoices.append((source, int(row_id), int(invoice_id)))
-    if client_id is not None:
-        changes.clients.append((source, int(row_id), str(client_id)))
+def _changed_keys_sql(dialect: str) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    parts = [
+        f"SELECT {invoice} AS invoice_id, {client} AS client_id FROM {rows} WHERE {row_id} > {mark} "
+        f"GROUP BY {invoice}, {client}"
+        for _source, row_id, rows, invoice, client in _TOUCHES
+    ]
+    moved = f"{_moved_from(dialect, 'invoice_id', 'BIGINT')}, {_moved_from(dialect, 'client_id', 'VARCHAR')}"
+    parts.append(f"SELECT {moved} FROM history h WHERE h.id > {mark} AND h.before IS NOT NULL")
+    return " UNION ".join(parts)
+
+
+_CHANGED_KEYS: Spelt = (_changed_keys_sql("sqlite"), _changed_keys_sql("postgresql"))
+# The watermark each of its placeholders takes, in order.
+_CHANGED_KEYS_SINCE = [source for source, *_ in _TOUCHES] + ["history"]
+
+
+def _changed_keys(driver: Driver, since: dict[str, int]) -> tuple[set[int], set[str]]:
+    """The distinct invoices and clients touched above `since`."""
+    rows = driver.rows(_CHANGED_KEYS, [since[source] for source in _CHANGED_KEYS_SINCE])
+    invoices = {int(invoice) for invoice, _ in rows if invoice is not None}
+    clients = {str(client) for _, client in rows if client is not None}
+    return invoices, clients

@@ -9,7 +9,8 @@ must agree, so a finding depends only on rows of its own scope, and its wording 
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
+import re
+from collections import defaultdict, namedtuple
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -17,13 +18,14 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, Executable, String, text
+from sqlalchemy import JSON, BigInteger, Date, String
 from sqlmodel import Session
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from ledger.money import currency_decimals, format_money
 from ledger.rules import ScanOptions
 from ledger.scans.changes import Changes, Positions
+from ledger.scans.driver import Driver, read_day, read_json, read_time
 from ledger.scans.findings import Finding, FindingKind
 from ledger.unit import list_parameter
 
@@ -84,8 +86,9 @@ class _Scope:
         self.keys = keys
         self.sqlite = _dialect(session) == "sqlite"
         # Typed as the column is: an untyped array of Python ints may arrive as numeric[], and a bigint column
-        # compared with numerics cannot use its index.
-        self.array = "BIGINT[]" if keys and all(isinstance(key, int) for key in keys) else "TEXT[]"
+        # compared with numerics cannot use its index. A detector's keys are all of one type (its scope's), so the
+        # first says it; SQLite needs no type at all.
+        self.array = "BIGINT[]" if keys and not self.sqlite and isinstance(keys[0], int) else "TEXT[]"
 
     def __format__(self, column: str) -> str:
         if self.keys is None:
@@ -107,18 +110,49 @@ def _run(
     params: dict[str, Any] | None = None,
     types: dict[str, Any] | None = None,
 ) -> list[Any]:
-    """Run `sql` over everything (keys None) or over the scope keys only (see `_Scope`)."""
+    """Run `sql` over everything (keys None) or over the scope keys only (see `_Scope`), as named rows.
+
+    On the driver's cursor: through SQLAlchemy each of a scan's statements cost more Python than SQLite's own work
+    for a scoped read. The columns named in `types` come back as SQLAlchemy would give them (SQLite keeps dates,
+    times and JSON as text).
+    """
     scope = _Scope(session, keys)
-    statement = _statement(sql.format(scope=scope), tuple((types or {}).items()))
-    # On the Session's connection: a Core statement needs none of the ORM's per-statement work.
-    return list(session.connection().execute(statement, {**(params or {}), **scope.parameter()}))
+    statement = _statement(sql.format(scope=scope), scope.sqlite)
+    names, fetched = Driver(session).named_rows(statement, {**(params or {}), **scope.parameter()})
+    return _named(names, fetched, types or {})
+
+
+def _named(names: tuple[str, ...], fetched: list[tuple[Any, ...]], types: dict[str, Any]) -> list[Any]:
+    """The rows with attributes by column name, the typed columns read as SQLAlchemy would give them."""
+    row_type = _row_type(names)
+    readers = [(at, _READERS[types[name]]) for at, name in enumerate(names) if types.get(name) in _READERS]
+    if not readers:
+        return [row_type._make(values) for values in fetched]
+    rows = []
+    for values in fetched:
+        typed = list(values)
+        for at, read in readers:
+            typed[at] = read(typed[at])
+        rows.append(row_type._make(typed))
+    return rows
+
+
+# `:name` parameters (not PostgreSQL's `::` casts), spelt `%(name)s` for psycopg.
+_NAMED_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 @lru_cache(maxsize=64)
-def _statement(sql: str, types: tuple[tuple[str, Any], ...]) -> Executable:
-    """One statement object per SQL text (a handful: each detector's, scoped or not), built once and reused."""
-    statement = text(sql)
-    return statement.columns(**dict(types)) if types else statement
+def _statement(sql: str, sqlite: bool) -> str:
+    """Each detector's SQL in its driver's parameter style (a handful: scoped or not), made once."""
+    return sql if sqlite else _NAMED_PARAMETER.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+@lru_cache(maxsize=64)
+def _row_type(names: tuple[str, ...]) -> Any:
+    return namedtuple("Row", names, rename=True)  # type: ignore[misc]
+
+
+_READERS: dict[Any, Callable[[Any], Any]] = {Date: read_day, UTCDateTime: read_time, JSON: read_json}
 
 
 def _when(moment: datetime) -> str:

@@ -22,15 +22,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, inspect, update
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ledger.db import Database
 from ledger.errors import LedgerError
 from ledger.rules import ScanOptions
-from ledger.scans.changes import SOURCES, Changes, load_changes, max_ids, settled_positions
+from ledger.scans.changes import MAX_IDS_SQL, SOURCES, Changes, positions_of, settled_positions
 from ledger.scans.detectors import DETECTORS, Detector
+from ledger.scans.driver import Driver, Spelt, read_json, spelt
 from ledger.scans.findings import Finding
 from ledger.scans.store import Reconciliation, reconcile
 from ledger.tables import ScanWatermark, utcnow
@@ -42,9 +43,10 @@ SCOPED_LIMIT = 20_000
 _ATTEMPTS = 8
 
 _WATERMARK = ScanWatermark.__table__  # type: ignore[attr-defined]
-# Without .values(): the SET columns are the parameters' keys; `kind` and `seen` pick the row to move.
-_MOVE = update(_WATERMARK).where(
-    _WATERMARK.c.detector == bindparam("kind"), _WATERMARK.c.generation == bindparam("seen")
+# Moves a detector's watermark only from the generation its evaluation started at.
+_MOVE = spelt(
+    "UPDATE scan_watermark SET positions = ? /* json */, config = ?, generation = ?, scanned_at = ? "
+    "WHERE detector = ? AND generation = ?"
 )
 _FIRST = insert(_WATERMARK)
 
@@ -144,12 +146,12 @@ def _snapshot(db: Database) -> Iterator[Session]:
 def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = True) -> list[_Evaluation]:
     settled = settled_positions(db) if settle else None
     with _snapshot(db) as session:
-        marks = {row.detector: row for row in session.connection().execute(select(_WATERMARK))}
-        reached = max_ids(session) if db.is_sqlite else settled
-        inspector = inspect(session.connection())
-        tables = {detector.table for detector in DETECTORS if inspector.has_table(detector.table)}
+        driver = Driver(session)
+        marks = {kind: _Mark(kind, read_json(at), config, seen) for kind, at, config, seen in driver.rows(_MARKS)}
+        reached = positions_of(driver.rows(_MAX_IDS)[0]) if db.is_sqlite else settled
+        tables = {name for (name,) in driver.rows(_PRESENT_TABLES)}
         plans = [_plan(detector, marks.get(detector.kind.value), options, full, reached) for detector in DETECTORS]
-        changes = _changes_for(session, plans)
+        changes = _changes_for(driver, plans)
         # Detectors of one scope that read the same changes from the same watermarks (the usual case) share the
         # keys: computed once rather than once per detector.
         scoped: dict[tuple[Any, ...], list[Any] | None] = {}
@@ -170,6 +172,26 @@ def _evaluate(db: Database, options: ScanOptions, full: bool, settle: bool = Tru
     return plans
 
 
+@dataclass(frozen=True)
+class _Mark:
+    """A detector's stored watermark row."""
+
+    detector: str
+    positions: dict[str, Any]
+    config: str
+    generation: int
+
+
+_MARKS = spelt("SELECT detector, positions, config, generation FROM scan_watermark")
+_MAX_IDS = spelt(MAX_IDS_SQL)
+_TABLES = ", ".join(sorted({f"'{detector.table}'" for detector in DETECTORS}))
+# The detectors' tables this database has, in one statement (the inspector's has_table is a statement per table).
+_PRESENT_TABLES: Spelt = (
+    f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({_TABLES})",
+    f"SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename IN ({_TABLES})",
+)
+
+
 def _plan(
     detector: Detector, mark: Any, options: ScanOptions, full: bool, reached: dict[str, int] | None
 ) -> _Evaluation:
@@ -188,11 +210,10 @@ def _plan(
     return _Evaluation(detector, config, generation, old, dict(positions), incremental)
 
 
-def _changes_for(session: Session, plans: list[_Evaluation]) -> Changes | None:
-    incremental = [plan for plan in plans if plan.incremental]
-    if not incremental:
+def _changes_for(driver: Driver, plans: list[_Evaluation]) -> Changes | None:
+    if not any(plan.incremental for plan in plans):
         return None
-    return load_changes(session, {source: min(plan.old[source] for plan in incremental) for source in SOURCES})
+    return Changes(driver)
 
 
 # --- storing --------------------------------------------------------------------------------------------
@@ -204,7 +225,8 @@ class _LostRace(Exception):
 
 def _store(db: Database, evaluations: list[_Evaluation], now: datetime) -> ScanReport:
     stored = [evaluation for evaluation in evaluations if evaluation.available]
-    work = [Reconciliation(e.detector.kind, _scope_names(e), e.found) for e in stored]
+    named: dict[tuple[str, int], list[str]] = {}
+    work = [Reconciliation(e.detector.kind, _scope_names(e, named), e.found) for e in stored]
     try:
         with db.write() as unit:
             session = unit.session
@@ -220,9 +242,16 @@ def _store(db: Database, evaluations: list[_Evaluation], now: datetime) -> ScanR
     )
 
 
-def _scope_names(evaluation: _Evaluation) -> list[str] | None:
+def _scope_names(evaluation: _Evaluation, named: dict[tuple[str, int], list[str]]) -> list[str] | None:
+    """The scopes' names ("invoice:12"), one list for the detectors that share their keys (see `_evaluate`)."""
     scopes = evaluation.scopes
-    return None if scopes is None else [f"{evaluation.detector.scope}:{key}" for key in scopes]
+    if scopes is None:
+        return None
+    prefix = evaluation.detector.scope
+    shared = (prefix, id(scopes))
+    if shared not in named:
+        named[shared] = [f"{prefix}:{key}" for key in scopes]
+    return named[shared]
 
 
 def _detector_run(evaluation: _Evaluation) -> DetectorRun:
@@ -236,15 +265,16 @@ def _detector_run(evaluation: _Evaluation) -> DetectorRun:
 
 def _advance(session: Session, evaluations: list[_Evaluation], now: datetime) -> None:
     """Move the detectors' watermarks (one statement for all), if no other scan moved one since they were read."""
+    driver = Driver(session)
     moves = [
-        {
-            "kind": evaluation.detector.kind.value,
-            "seen": evaluation.generation,
-            "positions": evaluation.positions,
-            "config": evaluation.config,
-            "generation": evaluation.generation + 1,
-            "scanned_at": now,
-        }
+        (
+            driver.json(evaluation.positions),
+            evaluation.config,
+            evaluation.generation + 1,
+            driver.time(now),
+            evaluation.detector.kind.value,
+            evaluation.generation,
+        )
         for evaluation in evaluations
         if evaluation.generation is not None
     ]
@@ -259,9 +289,9 @@ def _advance(session: Session, evaluations: list[_Evaluation], now: datetime) ->
         for evaluation in evaluations
         if evaluation.generation is None
     ]
-    connection = session.connection()
     # Both drivers report the rows an executemany changed in total: fewer than asked means one row moved on.
-    if moves and connection.execute(_MOVE, moves).rowcount != len(moves):
+    if moves and driver.executemany(_MOVE, moves) != len(moves):
         raise _LostRace()
+    connection = session.connection()
     if firsts:
         connection.execute(_FIRST, firsts)  # a row another scan inserted first raises IntegrityError

@@ -7,19 +7,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, String, any_, bindparam, func, insert, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, bindparam, update
 from sqlmodel import Session, col, select
 
 from ledger.errors import LedgerError
+from ledger.scans.driver import Driver, Spelt, read_json, spelt
 from ledger.scans.findings import KIND_ORDER, Finding, FindingKind, StoredFinding
 from ledger.tables import AlertState, Client, FindingState, ScanFinding
-from ledger.unit import Unit, list_parameter
+from ledger.unit import Unit
 
 _CHUNK = 500
 
@@ -52,55 +53,67 @@ def reconcile(session: Session, work: Sequence[Reconciliation], now: datetime) -
 
     All kinds are reconciled together, so a scan pays for one read of the live findings and one insert of the
     new ones, not one per detector: most incremental scans find little, and then these fixed costs dominate.
+    The statements run on the driver's cursor, in the session's transaction (`ledger.scans.driver`).
     """
-    live = _live_rows(session, work)
+    driver = Driver(session)
+    live = _live_rows(driver, work)
     fresh: list[Finding] = []
-    changed: list[dict[str, Any]] = []
+    changed: list[tuple[Any, ...]] = []
     closed: list[int] = []
     for item in work:
-        rows = {row.fingerprint: row for row in live.get(item.kind.value, ())}
+        rows = {row[_FINGERPRINT]: row for row in live.get(item.kind.value, ())}
         for finding in item.found:
             row = rows.pop(finding.fingerprint, None)
+            values = _compared(finding)
             if row is None:
                 fresh.append(finding)
-            elif _differs(row, finding):
-                changed.append({**_values(finding), "changed_at": now, "row_id": row.id})
-        closed.extend(row.id for row in rows.values())
+            elif row[_FIRST_COMPARED:] != values:
+                changed.append((*_parameters(driver, values), driver.time(now), row[_ID]))
+        closed.extend(row[_ID] for row in rows.values())
     if changed:
-        _connection(session).execute(_UPDATE, changed)
+        driver.executemany(_UPDATE_SQL, changed)
     _close(session, closed, now)
-    return ReconcileCounts(opened=_open(session, fresh, now), updated=len(changed), closed=len(closed))
+    return ReconcileCounts(opened=_open(driver, fresh, now), updated=len(changed), closed=len(closed))
 
 
 _TABLE = ScanFinding.__table__  # type: ignore[attr-defined]
 _COMPARED = ("scope", "invoice_id", "invoice_number", "client_id", "amount_minor", "currency", "detail", "payment_ids")
+# A live row as read: id, kind, fingerprint, then the compared values in `_COMPARED`'s order.
+_ID, _KIND, _FINGERPRINT, _FIRST_COMPARED = 0, 1, 2, 3
 
-# The statements are built once: SQLAlchemy then finds their compiled form in its cache instead of building and
-# hashing a new statement per call. A list of scopes or fingerprints travels as one parameter (a JSON array on
-# SQLite, an array on PostgreSQL) rather than one bound value each: a thousand changed invoices are a thousand
-# scopes, and expanding them into placeholders cost more than the lookups themselves.
-_COLUMNS = (_TABLE.c.id, _TABLE.c.kind, _TABLE.c.fingerprint, *(_TABLE.c[n] for n in _COMPARED))
-_LIVE_OF_KINDS = select(*_COLUMNS).where(
-    _TABLE.c.closed_at.is_(None), _TABLE.c.kind.in_(bindparam("kinds", expanding=True))
+
+_LIVE_COLUMNS = f"SELECT id, kind, fingerprint, {', '.join(_COMPARED)} FROM scan_finding WHERE closed_at IS NULL"
+
+
+@lru_cache(maxsize=8)
+def _live_sql(scope_lists: int) -> Spelt:
+    """The live findings of the kinds evaluated in full, and of each group of scoped kinds in the group's scopes
+    (kinds that evaluated the same scopes, e.g. the invoice detectors), in one statement. Grouped, each kind is
+    looked up only in its own scopes (the index is by kind and scope): not in the client scopes of another."""
+    parts = [f"{_LIVE_COLUMNS} AND kind IN (SELECT value FROM json_each(?))"]
+    scoped = (
+        f"{_LIVE_COLUMNS} AND kind IN (SELECT value FROM json_each(?)) AND scope IN (SELECT value FROM json_each(?))"
+    )
+    return spelt(" UNION ALL ".join(parts + [scoped] * scope_lists))
+
+
+_UPDATE_SQL = spelt(
+    f"UPDATE scan_finding SET {', '.join(f'{name} = ?' for name in _COMPARED[:-1])}, payment_ids = ? /* json */, "
+    "changed_at = ? WHERE id = ?"
+)
+# A new occurrence of a fingerprint: the one after its last (closed) occurrence, counted in the same statement.
+_NEW_COLUMNS = ("fingerprint", "kind", *_COMPARED, "state", "first_seen", "changed_at", "alert_state")
+_INSERT_SQL = spelt(
+    f"INSERT INTO scan_finding (occurrence, {', '.join(_NEW_COLUMNS)}) VALUES ("
+    "(SELECT COALESCE(MAX(occurrence), 0) + 1 FROM scan_finding WHERE fingerprint = ?), "
+    "?, ?, ?, ?, ?, ?, ?, ?, ?, ? /* json */, ?, ?, ?, ?)"
+)
+# The new rows' ids: a fingerprint has one live row at most (ux_scan_finding_live).
+_NEW_IDS_SQL = spelt(
+    "SELECT id FROM scan_finding WHERE closed_at IS NULL AND fingerprint IN (SELECT value FROM json_each(?))"
 )
 
 
-def _among(column: Any, name: str, sqlite: bool) -> Any:
-    """`column` is one of the strings in the list parameter `name`."""
-    if sqlite:
-        each = func.json_each(bindparam(name)).table_valued("value")
-        return column.in_(select(each.c.value))
-    return column == any_(bindparam(name, type_=postgresql.ARRAY(String)))
-
-
-def _for_dialects(build: Callable[[bool], Any]) -> dict[bool, Any]:
-    """The statement for SQLite (True) and for PostgreSQL (False)."""
-    return {sqlite: build(sqlite) for sqlite in (True, False)}
-
-
-_LIVE_IN_SCOPES = _for_dialects(lambda sqlite: _LIVE_OF_KINDS.where(_among(_TABLE.c.scope, "scopes", sqlite)))
-# Without .values(): the SET columns are the parameters' keys (the compared values and changed_at).
-_UPDATE = update(_TABLE).where(_TABLE.c.id == bindparam("row_id"))
 _NOW = bindparam("now", type_=_TABLE.c.closed_at.type)
 _CLOSE = (
     update(_TABLE)
@@ -112,15 +125,6 @@ _SKIP_ALERT = (
     .where(_TABLE.c.id.in_(bindparam("ids", expanding=True)), _TABLE.c.alert_state == AlertState.PENDING.value)
     .values(alert_state=AlertState.SKIPPED.value)
 )
-_LAST_OCCURRENCES = _for_dialects(
-    lambda sqlite: (
-        select(_TABLE.c.fingerprint, func.max(_TABLE.c.occurrence))
-        .where(_among(_TABLE.c.fingerprint, "fingerprints", sqlite))
-        .group_by(_TABLE.c.fingerprint)
-    )
-)
-# The new rows' ids come back from the insert itself, not from a second read (in no set order: they are sorted).
-_INSERT = insert(_TABLE).returning(_TABLE.c.id)
 
 
 def _connection(session: Session) -> Connection:
@@ -133,79 +137,72 @@ def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
         yield values[start : start + _CHUNK]
 
 
-def _live_rows(session: Session, work: Sequence[Reconciliation]) -> dict[str, list[Any]]:
+def _live_rows(driver: Driver, work: Sequence[Reconciliation]) -> dict[str, list[tuple[Any, ...]]]:
     """The live findings' ids, kinds, fingerprints and compared values in the scopes of `work`, by kind.
 
-    Plain rows (a full scan may hold thousands). Kinds evaluated in full are read whole in one query; the scoped
-    kinds in one query over all their scopes at once, keeping only each kind's own scopes.
+    Kinds evaluated in full are read whole, the scoped kinds in their own scopes, all in one statement.
     """
-    connection = _connection(session)
-    by_kind: dict[str, list[Any]] = {}
     everything = [item.kind.value for item in work if item.scopes is None]
-    if everything:
-        for row in connection.execute(_LIVE_OF_KINDS, {"kinds": everything}):
-            by_kind.setdefault(row.kind, []).append(row)
-    wanted = {item.kind.value: set(item.scopes) for item in work if item.scopes}
-    if wanted:
-        names = sorted(set().union(*wanted.values()))
-        statement = _LIVE_IN_SCOPES[_is_sqlite(connection)]
-        for row in connection.execute(statement, {"kinds": sorted(wanted), "scopes": _listed(connection, names)}):
-            if row.scope in wanted[row.kind]:
-                by_kind.setdefault(row.kind, []).append(row)
+    # Kinds that evaluated the same scopes share one list of them (the scanner's invoice detectors do).
+    groups: dict[int, tuple[Sequence[str], list[str]]] = {}
+    for item in work:
+        if item.scopes:
+            groups.setdefault(id(item.scopes), (item.scopes, []))[1].append(item.kind.value)
+    if not everything and not groups:
+        return {}
+    params = [driver.listed(everything)]
+    for scopes, kinds in groups.values():
+        params += [driver.listed(kinds), driver.listed(scopes)]
+    by_kind: dict[str, list[tuple[Any, ...]]] = {}
+    for row in driver.rows(_live_sql(len(groups)), params):
+        by_kind.setdefault(row[_KIND], []).append(_read(row))
     return by_kind
 
 
-def _values(finding: Finding) -> dict[str, Any]:
-    return {
-        "scope": finding.scope,
-        "invoice_id": finding.invoice_id,
-        "invoice_number": finding.invoice_number,
-        "client_id": finding.client_id,
-        "amount_minor": finding.amount_minor,
-        "currency": finding.currency,
-        "detail": finding.detail,
-        "payment_ids": list(finding.payment_ids),
-    }
+def _compared(finding: Finding) -> tuple[Any, ...]:
+    """What a stored finding keeps of it, in `_COMPARED`'s order."""
+    return (
+        finding.scope,
+        finding.invoice_id,
+        finding.invoice_number,
+        finding.client_id,
+        finding.amount_minor,
+        finding.currency,
+        finding.detail,
+        tuple(finding.payment_ids),
+    )
 
 
-def _differs(row: Any, finding: Finding) -> bool:
-    return any(getattr(row, name) != value for name, value in _values(finding).items())
+def _parameters(driver: Driver, values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Compared values as parameters: the payment ids (the last) as JSON."""
+    return (*values[:-1], driver.json(list(values[-1])))
 
 
-def _open(session: Session, fresh: list[Finding], now: datetime) -> list[int]:
+def _read(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A live row as `_compared` spells a finding: the payment ids as a tuple."""
+    return (*row[:-1], tuple(read_json(row[-1]) or ()))
+
+
+def _open(driver: Driver, fresh: list[Finding], now: datetime) -> list[int]:
     if not fresh:
         return []
-    connection = _connection(session)
-    previous = _last_occurrences(connection, [finding.fingerprint for finding in fresh])
+    at = driver.time(now)
     rows = [
-        {
-            "fingerprint": finding.fingerprint,
-            "occurrence": previous.get(finding.fingerprint, 0) + 1,
-            "kind": finding.kind.value,
-            **_values(finding),
-            "state": FindingState.OPEN.value,
-            "first_seen": now,
-            "changed_at": now,
-            "alert_state": AlertState.PENDING.value,
-        }
+        (
+            finding.fingerprint,
+            finding.fingerprint,
+            finding.kind.value,
+            *_parameters(driver, _compared(finding)),
+            FindingState.OPEN.value,
+            at,
+            at,
+            AlertState.PENDING.value,
+        )
         for finding in fresh
     ]
-    return sorted(connection.execute(_INSERT, rows).scalars())
-
-
-def _last_occurrences(connection: Connection, fingerprints: list[str]) -> dict[str, int]:
-    statement = _LAST_OCCURRENCES[_is_sqlite(connection)]
-    rows = connection.execute(statement, {"fingerprints": _listed(connection, fingerprints)})
-    return {fingerprint: int(last) for fingerprint, last in rows}
-
-
-def _is_sqlite(connection: Connection) -> bool:
-    return connection.dialect.name == "sqlite"
-
-
-def _listed(connection: Connection, values: list[str]) -> Any:
-    """A list of strings as the one parameter `_among` reads."""
-    return list_parameter(values, _is_sqlite(connection))
+    driver.executemany(_INSERT_SQL, rows)
+    new = driver.rows(_NEW_IDS_SQL, [driver.listed([finding.fingerprint for finding in fresh])])
+    return sorted(int(row[0]) for row in new)
 
 
 def _close(session: Session, ids: list[int], now: datetime) -> None:
