@@ -116,6 +116,16 @@ class Unit:
         self.execute(sql, params)
         return self._cursor.fetchall()
 
+    def cursor(self) -> Any:
+        """A cursor of its own on the unit's connection, for bulk writes (executemany, PostgreSQL's COPY)."""
+        return self._dbapi.cursor()
+
+    @property
+    def plain(self) -> bool:
+        """Whether the unit runs on the driver alone (`Database.read(plain=True)`, `write(plain=True)` on a SQLite
+        file): plain SQL only, no `connection` or `session`."""
+        return self._engine is None
+
     @property
     def rowcount(self) -> int:
         """How many rows the last statement changed."""

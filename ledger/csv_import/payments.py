@@ -15,17 +15,14 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger.bulk import TableWriter
 from ledger.csv_import import reader
 from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress
 from ledger.csv_import.reader import CsvTable, Row
-from ledger.csv_import.run import ACTOR, Edit, ImportRun, References, known, pick, project_of, table_of
+from ledger.csv_import.run import ACTOR, Edit, ImportRun, References, known, pick, project_of
 from ledger.errors import InvalidAmount
 from ledger.kinds import PaymentKind
 from ledger.money import parse_amount
-from ledger.tables import Payment
 
 PLAIN = ("external_id", "invoice_id", "client_id", "kind", "amount_minor", "received_on", "created_at")
 ALL = (*PLAIN, "updated_at", "project_id")
@@ -44,7 +41,7 @@ def load_payments(run: ImportRun) -> None:
     """Write payments.csv's new payments and edits; ordinary rows by the fast path, the rest by `_careful_payment`."""
     refs = References(run.clients(), run.invoices(), run.projects)
     load = run.load_batched(
-        reader.PAYMENTS, Payment, "external_id", ALL[1:], {"created_by": ACTOR},
+        reader.PAYMENTS, "payment", "external_id", ALL[1:], {"created_by": ACTOR},
         lambda writer, existing, table: PaymentLoad(writer, refs.clients, refs.invoices, existing, table),
         lambda table, values, load, edits: _careful_payment(run, table, values, load, refs, edits),
     )  # fmt: skip
@@ -70,8 +67,7 @@ def _careful_payment(
     if load.stored_form(new) == stored[1]:
         load.unchanged += 1
         return None
-    payment = table_of(Payment)
-    old = run.session.execute(select(payment).where(payment.c.id == stored[0])).one()
+    old = run.stored_row("payment", stored[0])
     del new["external_id"], new["created_by"]
     subject = f"payment:{payment_id}"
     edit = run.edit(old.id, pick(old, new), new, new["updated_at"], client_id, invoice_id, subject, currency)
@@ -146,7 +142,7 @@ class PaymentLoad(BatchedLoad):
         }
         self._kinds: dict[str, tuple[str, int]] = {}
         self._days: dict[str, tuple[Any, Any]] = {}
-        self._bind_day, self._bind_time = writer.converter("received_on"), writer.converter("created_at")
+        self._bind = writer.bind
 
     def run(self, careful: Careful, progress: Progress) -> None:
         table = self.table
@@ -234,7 +230,7 @@ class PaymentLoad(BatchedLoad):
             day = reader.parse_day(text.strip())
         except ValueError:
             return None
-        entry = (self._bind_day(day), self._bind_time(start_of(day)))
+        entry = (self._bind(day), self._bind(start_of(day)))
         if len(self._days) < MEMO_LIMIT:
             self._days[text] = entry
         return entry
