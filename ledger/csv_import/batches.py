@@ -8,7 +8,7 @@ which also words the errors: a fast path never decides an error and never accept
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, NoReturn
 
 from ledger.bulk import RowShape, TableWriter
@@ -34,15 +34,21 @@ def stored_rows(
 ) -> dict[str, tuple[int, tuple]]:
     """A table's rows by `key`: (row id, the values of `columns` as the driver returns them); NULL keys left out.
     With `only`, just the rows with those keys (read by the key's unique index, a few hundred a statement)."""
+    return {row[0]: (row[1], row[2:]) for row in keyed_rows(unit, table, key, columns, only)}
+
+
+def keyed_rows(
+    unit: Unit, table: str, key: str, columns: Sequence[str], only: Collection[str] | None = None
+) -> Iterator[tuple]:
+    """(key, id, *columns) of a table's rows, as `stored_rows` reads them, one at a time."""
     select = f"SELECT {key}, id, {', '.join(columns)} FROM {table} WHERE {key} IS NOT NULL"
     if only is None:
-        rows = unit.rows(statement(select))
-    else:
-        keys, rows = sorted(only), []
-        for start in range(0, len(keys), _KEYS_PER_READ):
-            chunk = keys[start : start + _KEYS_PER_READ]
-            rows += unit.rows(statement(f"{select} AND {key} IN ({', '.join('?' * len(chunk))})"), chunk)
-    return {row[0]: (row[1], row[2:]) for row in rows}
+        yield from unit.each(statement(select))
+        return
+    keys = sorted(only)
+    for start in range(0, len(keys), _KEYS_PER_READ):
+        chunk = keys[start : start + _KEYS_PER_READ]
+        yield from unit.rows(statement(f"{select} AND {key} IN ({', '.join('?' * len(chunk))})"), chunk)
 
 
 _KEYS_PER_READ = 500

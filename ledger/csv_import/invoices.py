@@ -33,7 +33,7 @@ _NOTHING_PAID = {"cash_paid_minor": 0, "credits_applied_minor": 0, "qb_credit_me
 
 def load_invoices(run: ImportRun) -> None:
     """Write invoices.csv's new invoices and edits; ordinary rows by the fast path, the rest by `_careful_invoice`."""
-    refs = References(run.clients(), {}, run.projects)
+    refs = References(run.clients(), run.projects)
     run.load_batched(
         reader.INVOICES, "invoice", "number", ALL[1:], {"created_at": run.now, **_NOTHING_PAID},
         lambda writer, existing, table: InvoiceLoad(writer, refs.clients, existing, table),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 
 from ledger.bulk import TableWriter, binder, bulk_insert
 from ledger.csv_import import reader
-from ledger.csv_import.batches import BatchedLoad, stored_rows
+from ledger.csv_import.batches import BatchedLoad, keyed_rows, stored_rows
 from ledger.csv_import.reader import CsvTable, Row, TableSpec
 from ledger.errors import InvalidCurrency
 from ledger.history import REFUSED, Line
@@ -156,13 +156,12 @@ class ClientCurrencies(dict[str, str]):
 
 @dataclass(frozen=True)
 class References:
-    """What rows may refer to: client id -> currency, invoice number -> (id, client id), project id -> client id.
+    """What rows may refer to: client id -> currency, project id -> client id (invoices: `ImportRun.invoices`).
 
     The projects are read when a row first names one (`project_clients`): most rows name none, and a ledger has a
     project or more per client, so an export of a few invoices does not read them all."""
 
     clients: ClientCurrencies
-    invoices: dict[str, tuple[int, str]]
     project_clients: Callable[[], dict[str, str]]
 
     @property
@@ -209,18 +208,18 @@ class ImportRun:
             self._project_clients = dict(self.unit.rows(_PROJECT_CLIENTS))  # type: ignore[arg-type]
         return self._project_clients
 
-    def invoices(self) -> dict[str, tuple[int, str]]:
-        """Invoice number -> (id, client id): those payments.csv names when it is small beside the invoices."""
+    def invoices(self) -> Iterator[tuple[str, int, str]]:
+        """(number, id, client id) of the invoices payments.csv may name (those it names when it is small beside the
+        invoices), one at a time: the payments keep one map of them (payments.py `PaymentLoad`)."""
         spec = reader.PAYMENTS
         only = None
         if self.is_small(reader.count_rows(self.directory, spec), "invoice"):
             only = reader.column_values(self.directory, spec, "invoice_number")
-        stored = stored_rows(self.unit, "invoice", "number", ("client_id",), only)
         # The driver makes a string of a client's id for each of its invoices: one kept per client (50 bytes an
         # invoice, 5 MiB of a 100,000-invoice ledger).
         client_ids: dict[str, str] = {}
-        return {number: (invoice_id, client_ids.setdefault(client_id, client_id))
-                for number, (invoice_id, (client_id,)) in stored.items()}  # fmt: skip
+        for number, invoice_id, client_id in keyed_rows(self.unit, "invoice", "number", ("client_id",), only):
+            yield number, invoice_id, client_ids.setdefault(client_id, client_id)
 
     # --- reading ---------------------------------------------------------------------------------------
 
