@@ -112,7 +112,7 @@ def add_named_clients(db: Database, start: int, stop: int) -> None:
     with db.write() as unit:
         created = unit.time(unit.now)
         unit.executemany(insert, [(client_id, name, name.lower(), created) for client_id, name in clients])
-        merge_name_index(unit.connection)  # as the CSV import does after a batch of new clients
+        merge_name_index(unit)  # as the CSV import does after a batch of new clients
     if not db.is_sqlite:  # as autovacuum would after a bulk load: the planner needs the tables' statistics
         with db.engine.connect() as connection:
             connection.exec_driver_sql("ANALYZE client")

@@ -109,8 +109,15 @@ class Database:
         return self._sqlite_path is not None or self.url.get_backend_name() == "sqlite"
 
     @contextmanager
-    def write(self) -> Iterator[Unit]:
-        """A short write transaction, committed on success and rolled back on any error."""
+    def write(self, plain: bool = False) -> Iterator[Unit]:
+        """A short write transaction, committed on success and rolled back on any error.
+
+        `plain`: the write runs plain SQL only (as a plain read does, see `read`), so on a SQLite file it runs on a
+        sqlite3 connection of its own, engine or not: `creditbot import` of a SQLite ledger never loads SQLAlchemy."""
+        if plain and self._sqlite_path is not None:
+            with self._sqlite_writer_turn():
+                yield from self._plain_sqlite_unit(writes=True)
+            return
         with self._sqlite_writer_turn() if self._driver[1] else nullcontext():
             yield from self._unit(writes=True)
 
@@ -125,28 +132,32 @@ class Database:
         `plain`: the read runs plain SQL only (the unit's statements, never its `connection` or `session`), so on a
         SQLite file, while this process has made no engine, it runs on a sqlite3 connection of its own."""
         if plain and self._sqlite_path is not None and self._shared.engine is None:
-            yield from self._plain_sqlite_read()
+            yield from self._plain_sqlite_unit(writes=False)
         else:
             yield from self._unit(writes=False, snapshot=snapshot)
 
-    def _plain_sqlite_read(self) -> Iterator[Unit]:
+    def _plain_sqlite_unit(self, *, writes: bool) -> Iterator[Unit]:
         try:
             dbapi_connection = sqlite3.connect(self._sqlite_path, timeout=SQLITE_BUSY_TIMEOUT_S)
         except sqlite3.Error as failed:
             raise _as_sqlalchemy_error(failed, sqlite3.Error) from failed
         try:
             _configure_sqlite(dbapi_connection, is_memory=False)
-            dbapi_connection.execute("BEGIN")
-            unit = Unit(dbapi_connection, None, None, cache_key=self._shared, writes=False, is_sqlite=True,
+            dbapi_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
+            unit = Unit(dbapi_connection, None, None, cache_key=self._shared, writes=writes, is_sqlite=True,
                         rules=self.rules)  # fmt: skip
             try:
                 yield unit
-            finally:
+            except BaseException:
                 unit._finish(commit=False)
+                raise
+            unit._finish(commit=writes)
         except sqlite3.Error as failed:
             raise _as_sqlalchemy_error(failed, sqlite3.Error) from failed
         finally:
             dbapi_connection.close()
+        for callback in unit._committed_callbacks():
+            callback()
 
     def transact(self, work: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """`work(unit, *args, **kwargs)` in a write unit, retried when PostgreSQL picked it as a deadlock victim."""
@@ -195,8 +206,8 @@ class Database:
         if not self._sqlite_writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
             from sqlalchemy.exc import OperationalError
 
-            dbapi_error = self._driver[0]
-            raise OperationalError(None, None, dbapi_error("database is locked"))  # what SQLite says when it times out
+            # What SQLite says when it times out.
+            raise OperationalError(None, None, sqlite3.OperationalError("database is locked"))
         try:
             yield
         finally:
@@ -262,8 +273,7 @@ class Database:
         if revision(script) != HEAD:
             self.upgrade()
             return
-        with self.engine.connect() as connection:
-            driver: Any = connection.connection.dbapi_connection
+        with self._schema_connection() as driver:
             try:
                 driver.executescript(f"BEGIN IMMEDIATE;\n{script}COMMIT;\n")
             except driver.OperationalError:
@@ -271,6 +281,21 @@ class Database:
                 # Another process made the schema first ("table ... already exists"): then it is at HEAD.
                 if self.current_revisions() != {HEAD}:
                     raise
+
+    @contextmanager
+    def _schema_connection(self) -> Iterator[Any]:
+        """The driver's connection a new file's schema is written on: of its own on a plain SQLite file (a first
+        `creditbot import` loads no SQLAlchemy), else the engine's."""
+        if self._sqlite_path is None:
+            with self.engine.connect() as connection:
+                yield connection.connection.dbapi_connection
+            return
+        driver = sqlite3.connect(self._sqlite_path, timeout=SQLITE_BUSY_TIMEOUT_S)
+        try:
+            _configure_sqlite(driver, is_memory=False)
+            yield driver
+        finally:
+            driver.close()
 
     def _sqlite_table_count(self) -> int:
         with self.read(plain=True) as unit:

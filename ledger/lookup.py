@@ -6,15 +6,12 @@ import functools
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from ledger.errors import AmbiguousClient, UnknownClient, UnknownInvoice
 from ledger.text import NAME_CHARS, checked_text
 from ledger.unit import Statement, Unit, list_parameter, statement
-
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
 
 _MAX_CANDIDATES = 5
 
@@ -310,13 +307,13 @@ def _rarest_trigrams(unit: Unit, key: str) -> tuple[str, str]:
 # clients, 0.6-1.2 ms a part instead of 0.05-0.2 ms. Merging them once after the batch costs about 0.5 s per 100k.
 # (PostgreSQL's GIN index keeps no pending list, 0013_lookup_speed: it needs nothing after a batch.)
 MERGE_AFTER_NEW_CLIENTS = 1000
-_MERGE_NAME_INDEX = "INSERT INTO client_name_trigram (client_name_trigram) VALUES ('optimize')"
+_MERGE_NAME_INDEX = statement("INSERT INTO client_name_trigram (client_name_trigram) VALUES ('optimize')")
 
 
-def merge_name_index(connection: Connection) -> None:
+def merge_name_index(unit: Unit) -> None:
     """Merge the SQLite trigram index of client names into one segment (after a batch of new clients)."""
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql(_MERGE_NAME_INDEX)
+    if unit.is_sqlite:
+        unit.execute(_MERGE_NAME_INDEX)
 
 
 def _like_literal(text: str) -> str:

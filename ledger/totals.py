@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-from sqlmodel import Session
+from ledger.unit import Unit, statement
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 _CHUNK = 500
 
@@ -41,41 +44,42 @@ _REFRESH_CLIENTS = (
 )
 
 
+_ADD_TO_INVOICES = statement(
+    "UPDATE invoice SET cash_paid_minor = cash_paid_minor + ?, credits_applied_minor = credits_applied_minor + ?, "
+    "qb_credit_memos_minor = qb_credit_memos_minor + ? WHERE id = ?"
+)
+_ADD_TO_CLIENTS = statement(
+    "UPDATE client SET credits_issued_minor = credits_issued_minor + ?, "
+    "credits_applied_minor = credits_applied_minor + ? WHERE id = ?"
+)
+
+
 def add_to_totals(
-    session: Session, invoices: Sequence[tuple[int, int, int, int]], clients: Mapping[str, tuple[int, int]]
+    unit: Unit, invoices: Sequence[tuple[int, int, int, int]], clients: Mapping[str, tuple[int, int]]
 ) -> None:
     """Add new entries' sums to the running totals, in the writer's transaction.
 
     `invoices`: (cash paid, credits applied, credit memos, invoice id); `clients`: client id -> (credits issued,
     credits applied). Only for new, unreversed entries: an edited entry's totals are recomputed by `refresh_totals`.
     """
-    connection = session.connection()
-    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     if invoices:
-        connection.exec_driver_sql(
-            f"UPDATE invoice SET cash_paid_minor = cash_paid_minor + {mark}, "
-            f"credits_applied_minor = credits_applied_minor + {mark}, "
-            f"qb_credit_memos_minor = qb_credit_memos_minor + {mark} WHERE id = {mark}",
-            list(invoices),  # type: ignore[arg-type]
-        )
+        unit.executemany(_ADD_TO_INVOICES, invoices)
     if clients:
-        connection.exec_driver_sql(
-            f"UPDATE client SET credits_issued_minor = credits_issued_minor + {mark}, "
-            f"credits_applied_minor = credits_applied_minor + {mark} WHERE id = {mark}",
-            [(issued, applied, client_id) for client_id, (issued, applied) in sorted(clients.items())],  # type: ignore[arg-type]
-        )
+        unit.executemany(_ADD_TO_CLIENTS, [(issued, applied, client_id)
+                                           for client_id, (issued, applied) in sorted(clients.items())])  # fmt: skip
 
 
 def refresh_totals(
-    session: Session, invoice_ids: Iterable[int] | None = None, client_ids: Iterable[str] | None = None
+    unit: Unit, invoice_ids: Iterable[int] | None = None, client_ids: Iterable[str] | None = None
 ) -> None:
-    """Recompute the running totals of the given invoices and clients (all of them when None)."""
+    """Recompute the running totals of the given invoices and clients (all of them when None), in `unit` (code on
+    the unit's Session flushes it first)."""
     if invoice_ids is None:
-        session.execute(text(_ZERO_INVOICES))
-        session.execute(text(_ALL_INVOICES))
+        unit.execute(statement(_ZERO_INVOICES))
+        unit.execute(statement(_ALL_INVOICES))
     else:
-        _refresh(session, _REFRESH_INVOICES, "invoice.id", invoice_ids)
-    _refresh(session, _REFRESH_CLIENTS, "client.id", client_ids)
+        _refresh(unit, _REFRESH_INVOICES, "invoice.id", invoice_ids)
+    _refresh(unit, _REFRESH_CLIENTS, "client.id", client_ids)
 
 
 # Every invoice at once (a large import): one grouped pass over the payments instead of three correlated lookups
@@ -91,16 +95,14 @@ _ALL_INVOICES = (
 )
 
 
-def _refresh(session: Session, statement: str, id_column: str, ids: Iterable[object] | None) -> None:
+def _refresh(unit: Unit, sql: str, id_column: str, ids: Iterable[object] | None) -> None:
     if ids is None:
-        session.execute(text(statement))
+        unit.execute(statement(sql))
         return
     wanted = sorted(set(ids))  # type: ignore[type-var]
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        names = [f"id{i}" for i in range(len(chunk))]
-        where = f" WHERE {id_column} IN ({', '.join(':' + name for name in names)})"
-        session.execute(text(statement + where), dict(zip(names, chunk, strict=True)))
+        unit.execute(statement(f"{sql} WHERE {id_column} IN ({', '.join('?' * len(chunk))})"), chunk)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class Totals:
 
 
 def stored_totals(session: Session) -> Totals:
+    from sqlalchemy import text
+
     clients = session.execute(text("SELECT id, credits_issued_minor, credits_applied_minor FROM client"))
     invoices = session.execute(
         text("SELECT id, cash_paid_minor, credits_applied_minor, qb_credit_memos_minor FROM invoice")
@@ -124,6 +128,8 @@ def stored_totals(session: Session) -> Totals:
 
 def totals_from_entries(session: Session) -> Totals:
     """The totals as the entries say they should be, computed without the running columns."""
+    from sqlalchemy import text
+
     clients = session.execute(
         text(
             "SELECT id, "

@@ -15,7 +15,7 @@ through the ORM. Code written against SQLAlchemy reaches the same transaction th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -115,6 +115,26 @@ class Unit:
         """Every row of a query."""
         self.execute(sql, params)
         return self._cursor.fetchall()
+
+    def each(self, sql: Statement, params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """The rows of a query one at a time, from a cursor of their own: a large table read into a map without a
+        list of all its rows first (the import's invoices)."""
+        cursor = self.cursor()
+        try:
+            cursor.execute(sql.sqlite if self.is_sqlite else sql.postgresql, params)
+            yield from cursor
+        finally:
+            cursor.close()
+
+    def cursor(self) -> Any:
+        """A cursor of its own on the unit's connection, for bulk writes (executemany, PostgreSQL's COPY)."""
+        return self._dbapi.cursor()
+
+    @property
+    def plain(self) -> bool:
+        """Whether the unit runs on the driver alone (`Database.read(plain=True)`, `write(plain=True)` on a SQLite
+        file): plain SQL only, no `connection` or `session`."""
+        return self._engine is None
 
     @property
     def rowcount(self) -> int:

@@ -59,8 +59,7 @@ def test_a_bulk_refresh_of_totals_agrees_with_a_revocation(db):
     issued = db.transact(operations.issue_credit, "C1", "80.00", "goodwill", WriteRequest("ann", "k-issue"))
     db.transact(operations.revoke_credit, issued.credit_id, WriteRequest("bob", "k-undo"))
     with db.write() as unit:
-        session = unit.session
-        refresh_totals(session)
+        refresh_totals(unit)
     assert available(db) == 50000
 
 

@@ -129,3 +129,30 @@ def test_the_server_commands_module_loads_no_rich(tmp_path):
     assert done.returncode == 0, done.stderr
     packages = {name.partition(".")[0] for name in json.loads(done.stdout)}
     assert "slack_bolt" in packages and "rich" not in packages
+
+
+@pytest.mark.parametrize("output", [[], ["--json"]], ids=["table", "json"])
+def test_an_import_into_a_sqlite_file_loads_no_sqlalchemy_or_sqlmodel(tmp_path, output):
+    """`creditbot import DIR` into a new SQLite file, then again with an edit (issue 14: SQLAlchemy's and SQLModel's
+    import was most of an import's start-up and memory): the schema, the rows, the edit and the history on the
+    stdlib's sqlite3."""
+    from tests.builders import client, credit, invoice, payment, write_csv
+
+    export = tmp_path / "export"
+    export.mkdir()
+    write_csv(export, "clients.csv", [client("C1", "Acme Legal"), client("C2", "Birch", "EUR")])
+    write_csv(export, "invoices.csv", [invoice("INV-1", "C1", "1000.00"), invoice("INV-2", "C2", "500.00")])
+    write_csv(export, "credits.csv", [credit("CR-1", "C1", "300.00", expires_on="2027-01-01")])
+    write_csv(export, "payments.csv", [payment("PAY-1", "INV-1", "check", "400.00")])
+    for edited in (False, True):
+        if edited:  # the second import edits a payment and an invoice: the careful path's reads and updates
+            write_csv(export, "payments.csv", [payment("PAY-1", "INV-1", "check", "450.00")])
+            write_csv(export, "invoices.csv", [invoice("INV-1", "C1", "1200.00"), invoice("INV-2", "C2", "500.00")])
+        loaded = modules_loaded(tmp_path, "import", str(export), *output, full_names=True)
+        assert "ledger.csv_import.loader" in loaded and "sqlite3" in loaded, "the import ran"
+        packages = {name.partition(".")[0] for name in loaded}
+        assert not packages & {"sqlalchemy", "sqlmodel", "alembic"}, packages & {"sqlalchemy", "sqlmodel", "alembic"}
+        assert "ledger.tables" not in loaded
+    done = subprocess.run([sys.executable, "-c", PROBE, json.dumps(["invoice", "INV-1", "--json"])],
+                          env=_env(tmp_path), capture_output=True, text=True)  # fmt: skip
+    assert '"1200.00"' in done.stdout and '"450.00"' in done.stdout, done.stdout

@@ -8,14 +8,13 @@ which also words the errors: a fast path never decides an error and never accept
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any, NoReturn
-
-from sqlmodel import Session
 
 from ledger.bulk import RowShape, TableWriter
 from ledger.csv_import import reader
 from ledger.errors import ImportRowError
+from ledger.unit import Unit, statement
 
 # Rows held before an executemany (or COPY): enough to amortize the call, little enough memory (a batch of
 # 50,000 payments held 7 MiB more at the import's peak than one of 10,000, for no time measured).
@@ -30,36 +29,26 @@ Careful = Callable[[list[str]], dict[str, Any] | None]
 Progress = Callable[[int], None]
 
 
-def driver_rows(session: Session, statement: str, params: Sequence[str] = ()) -> list[tuple]:
-    """All rows of a query as the driver returns them: for reading whole tables, without SQLAlchemy's row objects.
-    `statement` marks its parameters with `?`."""
-    cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    if params and session.get_bind().dialect.name != "sqlite":
-        statement = statement.replace("?", "%s")
-    try:
-        if params:
-            cursor.execute(statement, tuple(params))
-        else:
-            cursor.execute(statement)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
 def stored_rows(
-    session: Session, table: str, key: str, columns: Sequence[str], only: Collection[str] | None = None
+    unit: Unit, table: str, key: str, columns: Sequence[str], only: Collection[str] | None = None
 ) -> dict[str, tuple[int, tuple]]:
     """A table's rows by `key`: (row id, the values of `columns` as the driver returns them); NULL keys left out.
     With `only`, just the rows with those keys (read by the key's unique index, a few hundred a statement)."""
+    return {row[0]: (row[1], row[2:]) for row in keyed_rows(unit, table, key, columns, only)}
+
+
+def keyed_rows(
+    unit: Unit, table: str, key: str, columns: Sequence[str], only: Collection[str] | None = None
+) -> Iterator[tuple]:
+    """(key, id, *columns) of a table's rows, as `stored_rows` reads them, one at a time."""
     select = f"SELECT {key}, id, {', '.join(columns)} FROM {table} WHERE {key} IS NOT NULL"
     if only is None:
-        rows = driver_rows(session, select)
-    else:
-        keys, rows = sorted(only), []
-        for start in range(0, len(keys), _KEYS_PER_READ):
-            chunk = keys[start : start + _KEYS_PER_READ]
-            rows += driver_rows(session, f"{select} AND {key} IN ({', '.join('?' * len(chunk))})", chunk)
-    return {row[0]: (row[1], row[2:]) for row in rows}
+        yield from unit.each(statement(select))
+        return
+    keys = sorted(only)
+    for start in range(0, len(keys), _KEYS_PER_READ):
+        chunk = keys[start : start + _KEYS_PER_READ]
+        yield from unit.rows(statement(f"{select} AND {key} IN ({', '.join('?' * len(chunk))})"), chunk)
 
 
 _KEYS_PER_READ = 500

@@ -8,24 +8,26 @@ no row object, check or conversion. The stored text passed those checks when it 
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from ledger.csv_import import reader
 from ledger.csv_import.reader import Row
-from ledger.csv_import.run import ImportRun, Unchanged, currency_of, known, pick, table_of, unique
+from ledger.csv_import.run import ImportRun, Unchanged, currency_of, known, pick, unique
 from ledger.lookup import MERGE_AFTER_NEW_CLIENTS, merge_name_index
-from ledger.tables import Client, Credit, Invoice, Project
 from ledger.unit import statement
 
 _STORED_CLIENTS = statement("SELECT id, name, name_key, currency, qb_customer_id FROM client")
 _STORED_PROJECTS = statement("SELECT id, client_id, name FROM project")
+_HAS_MONEY = statement(
+    "SELECT 1 WHERE EXISTS (SELECT 1 FROM invoice WHERE client_id = ?) "
+    "OR EXISTS (SELECT 1 FROM credit WHERE client_id = ?)"
+)
+# A new client's running totals.
+_NO_CREDITS = {"credits_issued_minor": 0, "credits_applied_minor": 0}
 
 
 def load_clients(run: ImportRun) -> None:
     spec = reader.CLIENTS
     if run.unchanged_file(spec):
         return
-    table = table_of(Client)
     existing = {row[0]: row for row in run.unit.rows(_STORED_CLIENTS)}
     seen: dict[str, int] = {}
     names = {row[2]: client_id for client_id, row in existing.items()}
@@ -43,15 +45,15 @@ def load_clients(run: ImportRun) -> None:
         if client_id not in existing:
             new_rows.append({"id": client_id, **values, "created_at": run.now})
             continue
-        old = run.stored_row(table, client_id)
+        old = run.stored_row("client", client_id)
         if old.currency != currency and _has_money(run, client_id):
             raise row.error("currency", "a client's currency cannot change once it has invoices or credits")
         edit = run.edit(client_id, pick(old, values), values, None, client_id, None, f"client:{client_id}")
         if edit:
             edits.append(edit)
-    run.write(spec, table, new_rows, edits)
+    run.write(spec, "client", new_rows, edits, _NO_CREDITS)
     if len(new_rows) >= MERGE_AFTER_NEW_CLIENTS:
-        merge_name_index(run.session.connection())
+        merge_name_index(run.unit)
 
 
 def _unchanged_client(index: dict[str, int], existing: dict[str, tuple], seen: dict[str, int]) -> Unchanged:
@@ -79,7 +81,6 @@ def load_projects(run: ImportRun) -> None:
     spec = reader.PROJECTS
     if run.unchanged_file(spec):
         return
-    table = table_of(Project)
     existing = {row[0]: row for row in run.unit.rows(_STORED_PROJECTS)}
     clients = run.clients()
     seen: dict[str, int] = {}
@@ -98,7 +99,7 @@ def load_projects(run: ImportRun) -> None:
         edit = run.edit(project_id, old, values, None, client_id, None, f"project:{project_id}")
         if edit:
             edits.append(edit)
-    run.write(spec, table, new_rows, edits)
+    run.write(spec, "project", new_rows, edits)
 
 
 def _unchanged_project(index: dict[str, int], existing: dict[str, tuple], seen: dict[str, int]) -> Unchanged:
@@ -116,11 +117,7 @@ def _unchanged_project(index: dict[str, int], existing: dict[str, tuple], seen: 
 
 
 def _has_money(run: ImportRun, client_id: str) -> bool:
-    for model in (Invoice, Credit):
-        table = table_of(model)
-        if run.session.execute(select(table.c.id).where(table.c.client_id == client_id).limit(1)).first():
-            return True
-    return False
+    return run.unit.row(_HAS_MONEY, (client_id, client_id)) is not None
 
 
 def _claim(row: Row, column: str, value: str, owner: str, claims: dict[str, str], taken: str) -> None:

@@ -3,26 +3,25 @@ for rows exactly as stored (exported whole each time, like the clients: see clie
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from ledger.credit_ops.lots import REFRESH_NEXT_EXPIRY
 from ledger.csv_import import reader
-from ledger.csv_import.run import ACTOR, ImportRun, Unchanged, known, pick, table_of, unique
+from ledger.csv_import.run import ACTOR, ImportRun, Unchanged, known, pick, unique
 from ledger.money import decimal_str
-from ledger.tables import Credit
 from ledger.unit import statement
 
 _STORED_CREDITS = statement(
     "SELECT external_id, id, client_id, amount_minor, issued_on, reason, expires_on FROM credit "
     "WHERE external_id IS NOT NULL"
 )
+_REFRESH_NEXT_EXPIRY = statement(REFRESH_NEXT_EXPIRY)
+# What a new credit is (CreditKind.GRANT: the table's default too).
+_GRANT = {"kind": "grant"}
 
 
 def load_credits(run: ImportRun) -> None:
     spec = reader.CREDITS
     if run.unchanged_file(spec):
         return
-    table = table_of(Credit)
     existing = {row[0]: row for row in run.unit.rows(_STORED_CREDITS)}
     clients = run.clients()
     seen: dict[str, int] = {}
@@ -42,15 +41,15 @@ def load_credits(run: ImportRun) -> None:
             new_rows.append({"external_id": credit_id, **values, "created_by": ACTOR, "created_at": run.now})
             run.new_issued[client_id] = run.new_issued.get(client_id, 0) + values["amount_minor"]
             continue
-        old = run.stored_row(table, stored[1])
+        old = run.stored_row("credit", stored[1])
         subject = f"credit:{credit_id}"
         edit = run.edit(old.id, pick(old, values), values, None, client_id, None, subject, clients[client_id])
         if edit:
             edits.append(edit)
             run.touched_clients.update({client_id, old.client_id})
-    run.write(spec, table, new_rows, edits)
+    run.write(spec, "credit", new_rows, edits, _GRANT)
     if any(values["expires_on"] for values in new_rows) or edits:  # the wallets' next expiry date (credit_ops)
-        run.session.execute(text(REFRESH_NEXT_EXPIRY))
+        run.unit.execute(_REFRESH_NEXT_EXPIRY)
 
 
 def _unchanged_credit(

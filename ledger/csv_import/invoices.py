@@ -15,16 +15,13 @@ from datetime import UTC
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger.bulk import TableWriter
 from ledger.csv_import import reader
 from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress
 from ledger.csv_import.reader import CsvTable
-from ledger.csv_import.run import Conflict, Edit, ImportRun, References, known, pick, project_of, readable, table_of
+from ledger.csv_import.run import Conflict, Edit, ImportRun, References, known, pick, project_of, readable
 from ledger.errors import InvalidAmount
 from ledger.money import parse_amount
-from ledger.tables import Invoice
 
 PLAIN = ("number", "client_id", "issued_on", "total_minor")
 ALL = ("number", "client_id", "project_id", "issued_on", "total_minor", "posted_to_qb_at", "qb_invoice_id",
@@ -36,9 +33,9 @@ _NOTHING_PAID = {"cash_paid_minor": 0, "credits_applied_minor": 0, "qb_credit_me
 
 def load_invoices(run: ImportRun) -> None:
     """Write invoices.csv's new invoices and edits; ordinary rows by the fast path, the rest by `_careful_invoice`."""
-    refs = References(run.clients(), {}, run.projects)
+    refs = References(run.clients(), run.projects)
     run.load_batched(
-        reader.INVOICES, Invoice, "number", ALL[1:], {"created_at": run.now, **_NOTHING_PAID},
+        reader.INVOICES, "invoice", "number", ALL[1:], {"created_at": run.now, **_NOTHING_PAID},
         lambda writer, existing, table: InvoiceLoad(writer, refs.clients, existing, table),
         lambda table, values, load, edits: _careful_invoice(run, table, values, load, refs, edits),
     )  # fmt: skip
@@ -69,8 +66,7 @@ def _careful_invoice(
     if load.stored_form(new) == stored[1]:
         load.unchanged += 1
         return None
-    invoice = table_of(Invoice)
-    old = run.session.execute(select(invoice).where(invoice.c.id == stored[0])).one()
+    old = run.stored_row("invoice", stored[0])
     if old.client_id != client_id:
         raise row.error("client_id", "an invoice cannot move to another client")
     del new["number"]
@@ -126,7 +122,7 @@ class InvoiceLoad(BatchedLoad):
         # few invoices into a ledger of many clients look at a few.
         self._clients: dict[str, tuple[str, dict[str, int]]] = {}
         self._days: dict[str, Any] = {}
-        self._bind_day = writer.converter("issued_on")
+        self._bind = writer.bind
 
     def run(self, careful: Careful, progress: Progress) -> None:
         table = self.table
@@ -187,7 +183,7 @@ class InvoiceLoad(BatchedLoad):
 
     def _day(self, text: str) -> Any:
         try:
-            day = self._bind_day(reader.parse_day(text.strip()))
+            day = self._bind(reader.parse_day(text.strip()))
         except ValueError:
             return None
         if len(self._days) < MEMO_LIMIT:

@@ -9,23 +9,22 @@ at a million rows every call per row shows in the import's time. Rows it does no
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import select
-
 from ledger.bulk import TableWriter
 from ledger.csv_import import reader
 from ledger.csv_import.batches import BATCH, MEMO_LIMIT, PROGRESS_EVERY, BatchedLoad, Careful, Progress
 from ledger.csv_import.reader import CsvTable, Row
-from ledger.csv_import.run import ACTOR, Edit, ImportRun, References, known, pick, project_of, table_of
+from ledger.csv_import.run import ACTOR, Edit, ImportRun, References, known, pick, project_of
 from ledger.errors import InvalidAmount
 from ledger.kinds import PaymentKind
 from ledger.money import parse_amount
-from ledger.tables import Payment
 
 PLAIN = ("external_id", "invoice_id", "client_id", "kind", "amount_minor", "received_on", "created_at")
 ALL = (*PLAIN, "updated_at", "project_id")
@@ -42,10 +41,10 @@ _NO_OPTIONALS = (None, None)
 
 def load_payments(run: ImportRun) -> None:
     """Write payments.csv's new payments and edits; ordinary rows by the fast path, the rest by `_careful_payment`."""
-    refs = References(run.clients(), run.invoices(), run.projects)
+    refs = References(run.clients(), run.projects)
     load = run.load_batched(
-        reader.PAYMENTS, Payment, "external_id", ALL[1:], {"created_by": ACTOR},
-        lambda writer, existing, table: PaymentLoad(writer, refs.clients, refs.invoices, existing, table),
+        reader.PAYMENTS, "payment", "external_id", ALL[1:], {"created_by": ACTOR},
+        lambda writer, existing, table: PaymentLoad(writer, refs.clients, run.invoices(), existing, table),
         lambda table, values, load, edits: _careful_payment(run, table, values, load, refs, edits),
     )  # fmt: skip
     if load is not None:
@@ -61,7 +60,7 @@ def _careful_payment(
         return None
     row = table.row(values)
     payment_id = run.unique_key(row, reader.PAYMENTS, "payment_id", load.seen)
-    invoice_id, client_id = refs.invoices[known(row, "invoice_number", refs.invoices)]
+    invoice_id, client_id = load.invoices[known(row, "invoice_number", load.invoices)]
     currency = refs.clients[client_id]
     new = _payment_values(row, payment_id, invoice_id, client_id, currency, refs.projects)
     stored = load.existing.get(payment_id)
@@ -70,8 +69,7 @@ def _careful_payment(
     if load.stored_form(new) == stored[1]:
         load.unchanged += 1
         return None
-    payment = table_of(Payment)
-    old = run.session.execute(select(payment).where(payment.c.id == stored[0])).one()
+    old = run.stored_row("payment", stored[0])
     del new["external_id"], new["created_by"]
     subject = f"payment:{payment_id}"
     edit = run.edit(old.id, pick(old, new), new, new["updated_at"], client_id, invoice_id, subject, currency)
@@ -118,6 +116,27 @@ def start_of(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
+class InvoiceNumbers(Mapping[str, tuple[int, str]]):
+    """Invoice number -> (id, client id), for the general path, over the payments' map of the invoices."""
+
+    def __init__(self, ordinary: dict[str, tuple], others: dict[str, tuple]) -> None:
+        self._ordinary, self._others = ordinary, others
+
+    def __getitem__(self, number: str) -> tuple[int, str]:
+        entry = self._ordinary.get(number) or self._others[number]
+        return entry[0], entry[1]
+
+    def __contains__(self, number: object) -> bool:
+        return number in self._ordinary or number in self._others
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._ordinary
+        yield from self._others
+
+    def __len__(self) -> int:
+        return len(self._ordinary) + len(self._others)
+
+
 class PaymentLoad(BatchedLoad):
     """One pass over payments.csv: new rows written in batches, the running totals they add kept per invoice."""
 
@@ -125,28 +144,35 @@ class PaymentLoad(BatchedLoad):
         self,
         writer: TableWriter,
         clients: dict[str, str],
-        invoices: dict[str, tuple[int, str]],
+        invoices: Iterable[tuple[str, int, str]],
         existing: dict[str, tuple[int, tuple]],
         table: reader.CsvTable,
     ) -> None:
         super().__init__(writer, PLAIN, ALL, existing, table, "payment_id")
-        # What the new payments add to the invoices' running totals, in one flat list: the invoice in slot `s` (its
-        # (id, client id) in `_billed`) has its cash paid at 3s, credits applied at 3s+1, credit memos at 3s+2. A
-        # list and a dict entry per invoice held about 200 bytes an invoice (20 MiB of a 100,000-invoice ledger).
-        self._billed = list(invoices.values())
-        self._totals = [0] * (_TOTALS * len(self._billed))
-        self._slot_of: dict[int, int] | None = None  # invoice id -> 3s, made if the general path takes a new row
-        amounts: dict[str, dict[str, int]] = defaultdict(dict)  # by currency
         # Invoice number -> (id, client id, client's currency, amounts memo of that currency, 3s of its totals),
-        # for the numbers that the general path's checks (trimmed, not too long) would find as they are.
-        self._invoices = {
-            number: (invoice_id, client_id, clients[client_id], amounts[clients[client_id]], _TOTALS * slot)
-            for slot, (number, (invoice_id, client_id)) in enumerate(invoices.items())
-            if number == number.strip() and len(number) <= reader.MAX_LENGTH["invoice_number"]
-        }
+        # for the numbers that the general path's checks (trimmed, not too long) would find as they are; the few
+        # others in `_other_numbers`. The one map of the invoices: `invoices` (the general path's) reads both.
+        self._invoices: dict[str, tuple] = {}
+        self._other_numbers: dict[str, tuple] = {}
+        # What the new payments add to the invoices' running totals, in one flat array of 64-bit sums: the invoice
+        # in slot `s` (its entry in `_billed`) has its cash paid at 3s, credits applied at 3s+1, credit memos at
+        # 3s+2. A list and a dict entry per invoice held about 200 bytes an invoice (20 MiB of a 100,000-invoice
+        # ledger); a flat list of Python ints still 64 bytes an invoice paid (an int object per sum).
+        self._billed: list[tuple] = []
+        amounts: dict[str, dict[str, int]] = defaultdict(dict)  # by currency
+        longest = reader.MAX_LENGTH["invoice_number"]
+        for number, invoice_id, client_id in invoices:
+            currency = clients[client_id]
+            entry = (invoice_id, client_id, currency, amounts[currency], _TOTALS * len(self._billed))
+            self._billed.append(entry)
+            ordinary = number == number.strip() and len(number) <= longest
+            (self._invoices if ordinary else self._other_numbers)[number] = entry
+        self._totals = array("q", bytes(8 * _TOTALS * len(self._billed)))
+        self._slot_of: dict[int, int] | None = None  # invoice id -> 3s, made if the general path takes a new row
+        self.invoices = InvoiceNumbers(self._invoices, self._other_numbers)
         self._kinds: dict[str, tuple[str, int]] = {}
         self._days: dict[str, tuple[Any, Any]] = {}
-        self._bind_day, self._bind_time = writer.converter("received_on"), writer.converter("created_at")
+        self._bind = writer.bind
 
     def run(self, careful: Careful, progress: Progress) -> None:
         table = self.table
@@ -205,19 +231,19 @@ class PaymentLoad(BatchedLoad):
     def invoice_totals(self) -> list[tuple[int, int, int, int]]:
         """(cash paid, credits applied, credit memos, invoice id) that the new payments add, per invoice."""
         totals, added = self._totals, []
-        for start, (invoice_id, _client_id) in zip(range(0, len(totals), _TOTALS), self._billed, strict=True):
+        for start, billed in zip(range(0, len(totals), _TOTALS), self._billed, strict=True):
             paid = totals[start : start + _TOTALS]
             if any(paid):
-                added.append((*paid, invoice_id))
+                added.append((*paid, billed[0]))
         return sorted(added, key=itemgetter(_TOTALS))
 
     def credits_applied(self) -> dict[str, int]:
         """Credits applied by the new payments, per client."""
         applied: dict[str, int] = {}
         credits = self._totals[_CREDITS_APPLIED::_TOTALS]
-        for (_invoice_id, client_id), credited in zip(self._billed, credits, strict=True):
+        for billed, credited in zip(self._billed, credits, strict=True):
             if credited:
-                applied[client_id] = applied.get(client_id, 0) + credited
+                applied[billed[1]] = applied.get(billed[1], 0) + credited
         return applied
 
     # --- texts seen for the first time: checked as the general path checks them, then remembered ------------
@@ -234,7 +260,7 @@ class PaymentLoad(BatchedLoad):
             day = reader.parse_day(text.strip())
         except ValueError:
             return None
-        entry = (self._bind_day(day), self._bind_time(start_of(day)))
+        entry = (self._bind(day), self._bind(start_of(day)))
         if len(self._days) < MEMO_LIMIT:
             self._days[text] = entry
         return entry

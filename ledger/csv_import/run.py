@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Table, select, update
-
-from ledger.bulk import TableWriter, bulk_insert
+from ledger.bulk import TableWriter, binder, bulk_insert
 from ledger.csv_import import reader
-from ledger.csv_import.batches import BatchedLoad, stored_rows
+from ledger.csv_import.batches import BatchedLoad, keyed_rows, stored_rows
 from ledger.csv_import.reader import CsvTable, Row, TableSpec
 from ledger.errors import InvalidCurrency
 from ledger.history import REFUSED, Line
@@ -43,6 +42,10 @@ _PROJECT_CLIENTS = statement("SELECT id, client_id FROM project")
 _LAST_IMPORT = statement("SELECT after FROM history WHERE action = 'import' ORDER BY id DESC LIMIT 1")
 # A file under a quarter of its table's rows reads the rows of its own keys (`ImportRun.stored`).
 _SMALL_FILE_RATIO = 4
+_PG_COLUMNS = statement(
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? "
+    "ORDER BY ordinal_position"
+)
 
 
 @dataclass
@@ -153,13 +156,12 @@ class ClientCurrencies(dict[str, str]):
 
 @dataclass(frozen=True)
 class References:
-    """What rows may refer to: client id -> currency, invoice number -> (id, client id), project id -> client id.
+    """What rows may refer to: client id -> currency, project id -> client id (invoices: `ImportRun.invoices`).
 
     The projects are read when a row first names one (`project_clients`): most rows name none, and a ledger has a
     project or more per client, so an export of a few invoices does not read them all."""
 
     clients: ClientCurrencies
-    invoices: dict[str, tuple[int, str]]
     project_clients: Callable[[], dict[str, str]]
 
     @property
@@ -171,7 +173,7 @@ class ImportRun:
     """The state of one import: its unit of work, what it changed, and the history lines it will record."""
 
     def __init__(self, unit: Unit, directory: Path, progress: Progress, show_progress: bool, by: str) -> None:
-        self.unit, self.session, self.directory, self.progress = unit, unit.session, directory, progress
+        self.unit, self.directory, self.progress = unit, directory, progress
         self.by = by
         self.summary = ImportSummary()
         self.now = unit.now
@@ -190,6 +192,7 @@ class ImportRun:
         self._last_import_files: dict[str, dict[str, Any]] | None = None
         self._client_currencies: ClientCurrencies | None = None
         self._project_clients: dict[str, str] | None = None
+        self._readers: dict[str, dict[str, Callable[[Any], Any]]] = {}
 
     # --- what rows refer to, read once each (after the file that adds to it) ---------------------------------
 
@@ -205,18 +208,18 @@ class ImportRun:
             self._project_clients = dict(self.unit.rows(_PROJECT_CLIENTS))  # type: ignore[arg-type]
         return self._project_clients
 
-    def invoices(self) -> dict[str, tuple[int, str]]:
-        """Invoice number -> (id, client id): those payments.csv names when it is small beside the invoices."""
+    def invoices(self) -> Iterator[tuple[str, int, str]]:
+        """(number, id, client id) of the invoices payments.csv may name (those it names when it is small beside the
+        invoices), one at a time: the payments keep one map of them (payments.py `PaymentLoad`)."""
         spec = reader.PAYMENTS
         only = None
         if self.is_small(reader.count_rows(self.directory, spec), "invoice"):
             only = reader.column_values(self.directory, spec, "invoice_number")
-        stored = stored_rows(self.session, "invoice", "number", ("client_id",), only)
         # The driver makes a string of a client's id for each of its invoices: one kept per client (50 bytes an
         # invoice, 5 MiB of a 100,000-invoice ledger).
         client_ids: dict[str, str] = {}
-        return {number: (invoice_id, client_ids.setdefault(client_id, client_id))
-                for number, (invoice_id, (client_id,)) in stored.items()}  # fmt: skip
+        for number, invoice_id, client_id in keyed_rows(self.unit, "invoice", "number", ("client_id",), only):
+            yield number, invoice_id, client_ids.setdefault(client_id, client_id)
 
     # --- reading ---------------------------------------------------------------------------------------
 
@@ -284,14 +287,31 @@ class ImportRun:
             self._last_import_files = (after or {}).get("files", {})
         return self._last_import_files
 
-    def stored_row(self, table: Table, row_id: Any) -> Any:
-        """One row of `table` by id, all its columns by name: the old values of a row that changed."""
-        return self.session.execute(select(table).where(table.c.id == row_id)).one()
+    def stored_row(self, table: str, row_id: Any) -> Any:
+        """One row of `table` by id, all its columns by name, dates and times typed as SQLAlchemy reads them (on
+        SQLite a time without a zone): the old values of a row that changed."""
+        readers = self._column_readers(table)
+        listed = ", ".join(readers)
+        row = self.unit.one(statement(f"SELECT {listed} FROM {table} WHERE id = ?"), (row_id,))
+        return SimpleNamespace(**{name: read(value) for (name, read), value in zip(readers.items(), row, strict=True)})
+
+    def _column_readers(self, table: str) -> dict[str, Callable[[Any], Any]]:
+        """The table's columns, each with how its stored value is read: SQLite's DATE and DATETIME text parsed,
+        psycopg's values as they are."""
+        readers = self._readers.get(table)
+        if readers is None:
+            if self.unit.is_sqlite:
+                declared = self.unit.rows(statement(f"PRAGMA table_info({table})"))
+                readers = {row[1]: _SQLITE_READERS.get(row[2].upper(), _as_stored) for row in declared}
+            else:
+                readers = {name: _as_stored for name in self.unit.column(_PG_COLUMNS, (table,))}
+            self._readers[table] = readers
+        return readers
 
     def load_batched(
         self,
         spec: TableSpec,
-        model: Any,
+        table_name: str,
         key: str,
         columns: Sequence[str],
         constants: dict[str, Any],
@@ -305,15 +325,15 @@ class ImportRun:
                 return None
             summary = self.summary.for_file(spec)
             lines = reader.count_rows(self.directory, spec)
-            existing = self.stored(spec, model.__tablename__, key, columns, lines)
+            existing = self.stored(spec, table_name, key, columns, lines)
             edits: list[Edit] = []
-            with TableWriter(self.session, table_of(model), constants, lines - len(existing)) as writer:
+            with TableWriter(self.unit, table_name, constants, lines - len(existing)) as writer:
                 load = start(writer, existing, table)
                 load.run(
                     lambda values: careful(table, values, load, edits),
                     lambda done: self.progress(spec.file, done, lines),
                 )
-            self.write_edits(spec, table_of(model), edits)
+            self.write_edits(spec, table_name, edits)
         summary.created, summary.edited, summary.unchanged = writer.written, len(edits), load.unchanged
         return load
 
@@ -324,9 +344,9 @@ class ImportRun:
         month's export into years of ledger), only those whose keys the file holds, so the import's cost follows
         the file, not the ledger."""
         if not self.is_small(lines, table):
-            return stored_rows(self.session, table, key, columns)
+            return stored_rows(self.unit, table, key, columns)
         file_column = {"number": "invoice_number", "external_id": "payment_id"}[key]
-        return stored_rows(self.session, table, key, columns, reader.column_values(self.directory, spec, file_column))
+        return stored_rows(self.unit, table, key, columns, reader.column_values(self.directory, spec, file_column))
 
     def is_small(self, lines: int, table: str) -> bool:
         """Whether a file of `lines` rows is small beside `table` (reading its keys beats reading the table)."""
@@ -387,20 +407,31 @@ class ImportRun:
             )
         )
 
-    def write(self, spec: TableSpec, table: Table, new_rows: list[dict[str, Any]], edits: list[Edit]) -> None:
-        """A small file's new rows and edits, and its counts."""
+    def write(
+        self,
+        spec: TableSpec,
+        table: str,
+        new_rows: list[dict[str, Any]],
+        edits: list[Edit],
+        constants: dict[str, Any] | None = None,
+    ) -> None:
+        """A small file's new rows (with `constants`, the columns not in them that need a value) and edits, and its
+        counts."""
         summary = self.summary.files.get(spec.file)
         if summary is None:
             return
-        bulk_insert(self.session, table, new_rows)
+        bulk_insert(self.unit, table, new_rows, constants or {})
         self.write_edits(spec, table, edits)
         summary.created += len(new_rows)
         summary.edited += len(edits)
         summary.unchanged += self.rows_read.get(spec.file, 0) - len(new_rows) - len(edits)
 
-    def write_edits(self, spec: TableSpec, table: Table, edits: list[Edit]) -> None:
+    def write_edits(self, spec: TableSpec, table: str, edits: list[Edit]) -> None:
+        bind = binder(self.unit)
         for edit in edits:
-            self.session.execute(update(table).where(table.c.id == edit.key).values(**edit.values))
+            assignments = ", ".join(f"{name} = ?" for name in edit.values)
+            values = [bind(value) for value in edit.values.values()]
+            self.unit.execute(statement(f"UPDATE {table} SET {assignments} WHERE id = ?"), [*values, edit.key])
             self.history.append(
                 Line(
                     actor=ACTOR,
@@ -465,8 +496,20 @@ def pick(old: Any, values: dict[str, Any]) -> dict[str, Any]:
     return {name: getattr(old, name) for name in values}
 
 
-def table_of(model: Any) -> Table:
-    return model.__table__
+def _as_stored(value: Any) -> Any:
+    return value
+
+
+def _sqlite_day(value: Any) -> Any:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _sqlite_time(value: Any) -> Any:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
+# How SQLAlchemy reads SQLite's text of a column by its declared type: a DATETIME without a zone (stored as UTC).
+_SQLITE_READERS: dict[str, Callable[[Any], Any]] = {"DATE": _sqlite_day, "DATETIME": _sqlite_time}
 
 
 def readable(name: str, value: Any, currency: str | None) -> Any:

@@ -126,7 +126,7 @@ class _SyncRun:
             self._apply(version)
         self.session.flush()
         if self.touched_invoices or self.touched_clients:
-            refresh_totals(self.session, self.touched_invoices, self.touched_clients)
+            refresh_totals(self.unit, self.touched_invoices, self.touched_clients)
         if self.summary.changed or self.summary.problems:
             self._history("qb_sync", None, None, "quickbooks", None, None, self.summary.counts())
         return self.summary
