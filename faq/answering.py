@@ -395,8 +395,6 @@ def semantic_index_factory(cache: Path | None = None) -> SemanticIndexFactory | 
 
 @lru_cache(maxsize=3)
 def _default_faq(backend: Backend) -> Faq:
-    if backend == "hybrid":  # its encoder cannot be saved; it keeps its own cache of content vectors
-        return faq_from_content(load_content(DEFAULT_CONTENT_DIR), backend)
     return cached_faq(DEFAULT_CONTENT_DIR, backend, faq_cache_directory())
 
 
@@ -422,6 +420,8 @@ def cached_faq(content_dir: Path, backend: Backend, cache: Path) -> Faq:
     except Exception:  # missing, damaged or from another Python: build it again
         pass
     faq = faq_from_content(load_content(content_dir), backend)
+    if faq.backend != backend:  # its model is missing: a fallback build is not saved under the backend's name
+        return faq
     try:
         cache.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -435,8 +435,8 @@ def cached_faq(content_dir: Path, backend: Backend, cache: Path) -> Faq:
 
 def default_build_saved(backend: Backend) -> bool:
     """Whether `load_faq()` with `backend` loads a saved build rather than building one (the hybrid backend's
-    encoder is never saved: it always builds)."""
-    return backend != "hybrid" and _saved_build(DEFAULT_CONTENT_DIR, backend, faq_cache_directory()).is_file()
+    build is saved without its model, which is loaded again: faq.embedding.EmbeddingIndex)."""
+    return _saved_build(DEFAULT_CONTENT_DIR, backend, faq_cache_directory()).is_file()
 
 
 def _saved_build(content_dir: Path, backend: Backend, cache: Path) -> Path:

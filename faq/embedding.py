@@ -196,6 +196,8 @@ class SentenceEncoder:
     """
 
     def __init__(self, directory: Path, runtime: Runtime | None = None) -> None:
+        self.directory = directory
+        self.requested_runtime = runtime  # what was asked for; `runtime` is what runs
         config = json.loads((directory / "config.json").read_text())
         self.hidden = int(config["hidden_size"])
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
@@ -347,6 +349,24 @@ class EmbeddingIndex:
         self.vectors = cached_encode(encoder, texts, cache)
         # Group g's texts are rows starts[g] .. starts[g + 1] - 1: np.maximum.reduceat takes each group's best.
         self.starts = np.cumsum([0, *(len(group) for group in groups[:-1])])
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (the built-FAQ cache, faq/answering.py) with its vectors but not its encoder: only which model
+        it was (directory, asked-for runtime, fingerprint); the model is loaded again, once per process."""
+        encoder = self.encoder
+        model = (encoder.directory, encoder.requested_runtime, encoder.fingerprint)
+        return {"vectors": self.vectors, "starts": self.starts, "model": model}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        directory, runtime, fingerprint = state["model"]
+        encoder = default_encoder()
+        if encoder is None or encoder.directory != directory or encoder.requested_runtime != runtime:
+            encoder = SentenceEncoder(directory, runtime)
+        if encoder.fingerprint != fingerprint:  # another model installed since: the saved vectors are not its own
+            raise ValueError(f"the FAQ was built with model {fingerprint}, not {encoder.fingerprint}")
+        self.encoder = encoder
+        self.vectors = state["vectors"]
+        self.starts = state["starts"]
 
     def similarities(self, question: str) -> np.ndarray:
         """The cosine of the question to every text, in order (groups are runs of texts from `starts`)."""

@@ -7,6 +7,7 @@ The fallback tests run everywhere: a FAQ asked for "hybrid" without the model an
 
 from __future__ import annotations
 
+import pickle
 import sys
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from faq import tuning
 from faq.answering import (
     BACKEND_ENV,
     DEFAULT_CONTENT_DIR,
+    cached_faq,
     configured_backend,
     faq_from_content,
     load_faq,
@@ -73,6 +75,14 @@ def test_hybrid_without_the_model_package_answers_with_tfidf(content, monkeypatc
     assert embedding.find_model() is None
     monkeypatch.setattr(embedding, "default_encoder", lambda: None)  # the process-wide encoder is cached
     assert faq_from_content(content, "hybrid").backend == "tfidf"
+
+
+def test_a_hybrid_faq_that_fell_back_to_tfidf_is_not_saved_as_hybrid(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    # Saved, it would answer with TF-IDF under the hybrid build's name once the model is there again.
+    monkeypatch.setitem(sys.modules, "faq.embedding", None)
+    monkeypatch.delattr(faq_package, "embedding", raising=False)
+    assert cached_faq(DEFAULT_CONTENT_DIR, "hybrid", tmp_path).backend == "tfidf"
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.skipif(embedding is None, reason=MISSING or "")
@@ -163,6 +173,25 @@ def test_hybrid_scores_are_deterministic(content, hybrid):
     rebuilt = faq_from_content(content, "hybrid")
     for question in ("money in yen", "how do I run payroll", "reverse duplicate credit", "INV-2001 looks wrong"):
         assert hybrid.rank(question) == rebuilt.rank(question) == hybrid.rank(question)
+
+
+@needs_model
+def test_a_hybrid_build_is_saved_without_its_model_and_loaded_again(hybrid, tmp_path, monkeypatch):
+    """`creditbot serve` builds the FAQ once, in a child process, and the master loads that build
+    (bot/slack/server.py): the saved build holds the content vectors, and the model is loaded again."""
+    first = cached_faq(DEFAULT_CONTENT_DIR, "hybrid", tmp_path)
+    [saved] = list(tmp_path.glob("hybrid-*.pickle"))
+    assert saved.stat().st_size < 30_000_000  # the model's weights (90 MB) are not in it
+    second = cached_faq(DEFAULT_CONTENT_DIR, "hybrid", tmp_path)
+    assert second is not first and second.backend == "hybrid"
+    assert second._ranker.semantic.encoder is embedding.default_encoder()  # one model a process
+    for question in ("how do I undo a credit", "handle euros", "export credits to excel", "payroll"):
+        assert second.ask(question) == first.ask(question)
+    # A build saved with another model (the package upgraded since) is not loaded: cached_faq builds anew.
+    index = pickle.dumps(first._ranker.semantic)
+    monkeypatch.setattr(embedding.default_encoder(), "fingerprint", "another model")
+    with pytest.raises(ValueError, match="built with model"):
+        pickle.loads(index)
 
 
 @needs_model

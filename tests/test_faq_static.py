@@ -69,7 +69,7 @@ def test_whether_the_default_faq_is_saved_is_known_before_loading_it(tmp_path: P
     assert not default_build_saved("static")
     cached_faq(CONTENT, "static", tmp_path)
     assert default_build_saved("static") and not default_build_saved("tfidf")
-    assert not default_build_saved("hybrid")  # its encoder is never saved
+    assert not default_build_saved("hybrid")  # each backend's build is saved apart
 
 
 @pytest.mark.parametrize("configured", [None, "", "set"])

@@ -93,3 +93,16 @@ def test_racing_double_clicks_with_one_key_apply_once(db):
     assert sum(not r.replayed for r in results) == 1  # type: ignore[attr-defined]
     with db.read() as unit:
         assert reads.client_balance(unit, "C1").available_credit_minor == 40000
+
+
+def test_a_sqlite_file_is_read_through_a_memory_map(sqlite_db):
+    """Pages read through the map are the operating system's, shared by every connection and `serve` worker,
+    rather than copied into each connection's page cache (ledger/db.py, issue 14)."""
+    from ledger.db import SQLITE_MMAP_BYTES
+    from ledger.unit import Statement
+
+    mmap_size = Statement("PRAGMA mmap_size", "")
+    with sqlite_db.read(plain=True) as unit:  # sqlite3 alone (no engine yet), as `creditbot balance` reads
+        assert unit.one(mmap_size) == (SQLITE_MMAP_BYTES,)
+    with sqlite_db.read() as unit:  # the engine's pooled connection, as the bot reads
+        assert unit.one(mmap_size) == (SQLITE_MMAP_BYTES,)
