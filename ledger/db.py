@@ -17,7 +17,7 @@ import copy
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -111,8 +111,14 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Unit]:
         """A short write transaction, committed on success and rolled back on any error."""
-        with self._sqlite_writer_turn() if self._driver[1] else nullcontext():
+        if not self._driver[1]:
             yield from self._unit(writes=True)
+            return
+        self._take_sqlite_writer_turn()  # not a context manager of its own: one less per write (issue 14)
+        try:
+            yield from self._unit(writes=True)
+        finally:
+            self._sqlite_writers.release()
 
     @contextmanager
     def read(self, snapshot: bool = False, plain: bool = False) -> Iterator[Unit]:
@@ -190,17 +196,12 @@ class Database:
         for callback in unit._committed_callbacks():
             callback()
 
-    @contextmanager
-    def _sqlite_writer_turn(self) -> Iterator[None]:
+    def _take_sqlite_writer_turn(self) -> None:
         if not self._sqlite_writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
             from sqlalchemy.exc import OperationalError
 
             dbapi_error = self._driver[0]
             raise OperationalError(None, None, dbapi_error("database is locked"))  # what SQLite says when it times out
-        try:
-            yield
-        finally:
-            self._sqlite_writers.release()
 
     @cached_property
     def _driver(self) -> tuple[type[Exception], bool]:
