@@ -19,8 +19,9 @@ from ledger.errors import IdempotencyConflict
 from ledger.unit import Unit, statement
 
 # What json.dumps(..., sort_keys=True, default=str) makes, byte for byte (stored hashes stay valid), with one
-# encoder for every request rather than a new one each time.
-_CANONICAL = json.JSONEncoder(sort_keys=True, default=str)
+# encoder for every request rather than a new one each time, and no search for circular references (parameters
+# are plain values).
+_CANONICAL = json.JSONEncoder(sort_keys=True, default=str, check_circular=False)
 
 
 def request_hash(operation: str, params: dict[str, Any]) -> str:
