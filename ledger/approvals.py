@@ -26,6 +26,7 @@ Each step leaves a line in the history. Nothing here knows about Slack: requeste
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,6 +78,15 @@ def check(
 
     `params` carry the write out again once approved; `what` says it in words. Returns the words the write's
     history line adds ("request #3, approved by ...", or nothing)."""
+    return check_described(unit, by, action, client_id, currency, amount_minor, lambda: (params, what))
+
+
+def check_described(
+    unit: Unit, by: WriteRequest, action: str, client_id: str, currency: str, amount_minor: int,
+    describe: Callable[[], tuple[dict[str, Any], str]],
+) -> str:  # fmt: skip
+    """`check`, with the parameters and the words made by `describe` only for a write that needs approval: most do
+    not, and an apply's words (its amount as money, the client's name) cost as much as the rest of its rule."""
     if by.approved_by is not None:
         request = by.key.removeprefix(APPROVAL_KEY_PREFIX)
         on = f"request #{request}, " if by.key.startswith(APPROVAL_KEY_PREFIX) else ""
@@ -86,6 +96,7 @@ def check(
         return ""
     used = int(unit.one(_USED, (client_id, action, unit.time(unit.now - WINDOW)))[0])
     if used + amount_minor > threshold:
+        params, what = describe()
         raise ApprovalRequired(
             action, params, client_id, what, format_money(amount_minor, currency), format_money(threshold, currency),
             format_money(used, currency) if used else None,

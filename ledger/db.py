@@ -17,7 +17,7 @@ import copy
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -120,11 +120,20 @@ class Database:
         `plain`: the write runs plain SQL only (as a plain read does, see `read`), so on a SQLite file it runs on a
         sqlite3 connection of its own, engine or not: `creditbot import` of a SQLite ledger never loads SQLAlchemy."""
         if plain and self._sqlite_path is not None:
-            with self._sqlite_writer_turn():
+            self._take_sqlite_writer_turn()
+            try:
                 yield from self._plain_sqlite_unit(writes=True)
+            finally:
+                self._sqlite_writers.release()
             return
-        with self._sqlite_writer_turn() if self._driver[1] else nullcontext():
+        if not self._driver[1]:
             yield from self._unit(writes=True)
+            return
+        self._take_sqlite_writer_turn()  # not a context manager of its own: one less per write (issue 14)
+        try:
+            yield from self._unit(writes=True)
+        finally:
+            self._sqlite_writers.release()
 
     @contextmanager
     def read(self, snapshot: bool = False, plain: bool = False) -> Iterator[Unit]:
@@ -206,17 +215,12 @@ class Database:
         for callback in unit._committed_callbacks():
             callback()
 
-    @contextmanager
-    def _sqlite_writer_turn(self) -> Iterator[None]:
+    def _take_sqlite_writer_turn(self) -> None:
         if not self._sqlite_writers.acquire(timeout=SQLITE_BUSY_TIMEOUT_S):
             from sqlalchemy.exc import OperationalError
 
             # What SQLite says when it times out.
             raise OperationalError(None, None, sqlite3.OperationalError("database is locked"))
-        try:
-            yield
-        finally:
-            self._sqlite_writers.release()
 
     @cached_property
     def _driver(self) -> tuple[type[Exception], bool]:

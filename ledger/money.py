@@ -33,6 +33,9 @@ _DECIMALS = (
 )
 
 
+_SCALES = {decimals: 10**decimals for decimals in set(_DECIMALS.values())}
+
+
 def currency_decimals(currency: str) -> int:
     """How many decimals `currency` has; an unknown code is refused."""
     decimals = _DECIMALS.get(currency)  # the hot path: an already normalized code
@@ -116,8 +119,16 @@ def to_decimal(minor: int, currency: str) -> Decimal:
 
 
 def decimal_str(minor: int, currency: str) -> str:
-    """The JSON form of an amount: a plain decimal string such as "1000.00"."""
-    return ("-" if minor < 0 else "") + _magnitude(minor, currency_decimals(currency), "")
+    """The JSON form of an amount: a plain decimal string such as "1000.00".
+
+    Written out rather than through `_magnitude`: every write's history line holds several (issue 14)."""
+    decimals = _DECIMALS.get(currency)
+    if decimals is None:
+        decimals = currency_decimals(currency)
+    if not decimals:
+        return str(minor)
+    whole, fraction = divmod(-minor if minor < 0 else minor, _SCALES[decimals])
+    return f"{'-' if minor < 0 else ''}{whole}.{fraction:0{decimals}d}"
 
 
 def _magnitude(minor: int, decimals: int, thousands: str) -> str:

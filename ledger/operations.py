@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from ledger import approvals, history, idempotency
@@ -49,7 +50,7 @@ from ledger.kinds import CreditKind, PaymentKind
 from ledger.lookup import find_client
 from ledger.money import decimal_str, format_money, parse_amount
 from ledger.text import NAME_CHARS, checked_text
-from ledger.unit import Unit, statement
+from ledger.unit import Statement, Unit, statement
 from ledger.wording import possessive
 
 # The external id of a credit entry that takes credit #N back: "revokes:N" (unique, so at most once per credit).
@@ -165,10 +166,8 @@ def apply_credit(
     _refuse_if_posted(bill)
     project_id = _project_of_tag(unit, wallet, project_tag)
     amount_minor = _amount_to_apply(wallet, bill, amount)
-    again = {"invoice": bill.number, "amount": decimal_str(amount_minor, wallet.currency), "project_tag": project_id}
-    money = format_money(amount_minor, wallet.currency)
-    what = f"apply {money} of {possessive(wallet.name)} credit to invoice {bill.number}"
-    approved = approvals.check(unit, by, approvals.APPLY, wallet.id, wallet.currency, amount_minor, again, what)
+    approved = approvals.check_described(unit, by, approvals.APPLY, wallet.id, wallet.currency, amount_minor,
+                                         lambda: _apply_request(wallet, bill, amount_minor, project_id))  # fmt: skip
     available_before, due_before = wallet.available_credit_minor, bill.balance_due_minor
     payment_id = _insert_application(unit, wallet, bill, amount_minor, project_id, by.actor)
     result = ApplyResult(
@@ -188,6 +187,15 @@ def apply_credit(
                            available_before, due_before, amount_minor, approved)  # fmt: skip
     idempotency.remember(unit, by.key, "apply_credit", params, result_to_store(result))
     return result
+
+
+def _apply_request(
+    wallet: Wallet, bill: _Bill, amount_minor: int, project_id: str | None
+) -> tuple[dict[str, Any], str]:
+    """An application as an approval request keeps it (its parameters) and says it (its words)."""
+    again = {"invoice": bill.number, "amount": decimal_str(amount_minor, wallet.currency), "project_tag": project_id}
+    money = format_money(amount_minor, wallet.currency)
+    return again, f"apply {money} of {possessive(wallet.name)} credit to invoice {bill.number}"
 
 
 def grant_credit(
@@ -537,17 +545,27 @@ _BUMP_CLIENT = statement(
 )
 _BUMP_INVOICE = statement("UPDATE invoice SET credits_applied_minor = credits_applied_minor + ? WHERE id = ?")
 # The wallet is locked through the invoice's number, so finding the invoice costs no statement of its own; the
-# invoice is locked next, keeping the client-then-invoice order.
-_WALLET_COLUMNS = (
+# invoice is locked next, keeping the client-then-invoice order. On SQLite the same statement says whether the
+# invoice's or the client's scope holds a live finding (ledger/scans/settle.py): when none does, the write reads no
+# findings at commit. PostgreSQL answers "maybe" (TRUE) and reads them at commit, as every other write does.
+_WALLET_OF_INVOICE = (
     "SELECT invoice.id, client.id, client.name, client.currency, client.credits_issued_minor, "
-    "client.credits_applied_minor, client.next_expiry_on "
+    "client.credits_applied_minor, client.next_expiry_on, {live} "
     "FROM invoice JOIN client ON client.id = invoice.client_id WHERE "
 )
-_LOCK_WALLET_OF_INVOICE = statement(_WALLET_COLUMNS + "invoice.number = ?", "FOR NO KEY UPDATE OF client")
-# As typed, else case-insensitively (as `find_invoice` finds one).
-_LOCK_WALLET_OF_INVOICE_ANY_CASE = statement(
-    _WALLET_COLUMNS + "upper(invoice.number) = ? LIMIT 1", "FOR NO KEY UPDATE OF client"
-)
+_BY_NUMBER = "invoice.number = ?"
+_BY_NUMBER_ANY_CASE = "upper(invoice.number) = ? LIMIT 1"  # as typed, else case-insensitively (as `find_invoice`)
+
+
+@cache
+def _lock_wallet_of_invoice_statement(where: str) -> Statement:
+    from ledger.scans.settle import LIVE_IN_SCOPES  # ledger.scans imports this module
+
+    sqlite = statement(_WALLET_OF_INVOICE.format(live=LIVE_IN_SCOPES) + where)
+    postgresql = statement(_WALLET_OF_INVOICE.format(live="TRUE") + where, "FOR NO KEY UPDATE OF client")
+    return Statement(sqlite.sqlite, postgresql.postgresql)
+
+
 _LOCK_BILL = statement(
     "SELECT number, total_minor, cash_paid_minor, credits_applied_minor, qb_credit_memos_minor, posted_to_qb_at "
     "FROM invoice WHERE id = ?",
@@ -577,12 +595,17 @@ def _swept(unit: Unit, wallet: Wallet) -> Wallet:
 def _lock_wallet_of_invoice(unit: Unit, number: str) -> tuple[Wallet, int]:
     """The locked wallet of the client an invoice bills, and the invoice's id; UnknownInvoice when none matches."""
     text = checked_text(number.strip(), "invoice number", NAME_CHARS)
-    row = unit.row(_LOCK_WALLET_OF_INVOICE, (text,))
+    row = unit.row(_lock_wallet_of_invoice_statement(_BY_NUMBER), (text,))
     if row is None:
-        row = unit.row(_LOCK_WALLET_OF_INVOICE_ANY_CASE, (text.upper(),))
+        row = unit.row(_lock_wallet_of_invoice_statement(_BY_NUMBER_ANY_CASE), (text.upper(),))
     if row is None:
         raise UnknownInvoice(text)
-    return _swept(unit, Wallet(*row[1:])), row[0]
+    invoice_id, *wallet, live = row
+    if not live:
+        from ledger.scans.settle import nothing_to_settle  # ledger.scans imports this module
+
+        nothing_to_settle(unit, invoice_id, wallet[0])
+    return _swept(unit, Wallet(*wallet)), invoice_id
 
 
 def _lock_bill(unit: Unit, invoice_id: int, client_id: str) -> _Bill:

@@ -30,6 +30,11 @@ if TYPE_CHECKING:
     from ledger.rules import Rules
 
 
+# json.dumps's text, without its search for circular references: what the ledger stores is flat records of plain
+# values, and that search was half of each dump's cost (a write stores three; issue 14).
+_ENCODE = json.JSONEncoder(check_circular=False).encode
+
+
 def list_parameter(values: Iterable[Any], is_sqlite: bool) -> Any:
     """A list that travels as one parameter: a JSON array for SQLite's `json_each(?)`, a list for PostgreSQL's
     `= ANY(?)` (one placeholder, however many values)."""
@@ -85,6 +90,7 @@ class Unit:
         self.rules = rules
         # One time for everything the unit records, so the history of one request reads as one moment.
         self.now = datetime.now(UTC)
+        self._now_stored: tuple[datetime, Any] | None = None  # `now` as `time` stores it, and the `now` it is of
 
     # --- statements ---------------------------------------------------------------------------------
 
@@ -96,8 +102,8 @@ class Unit:
 
     def row(self, sql: Statement, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
         """The first row of a query, or None."""
-        self.execute(sql, params)
-        return self._cursor.fetchone()
+        # On the cursor itself, not through `execute`: a write reads several rows, and each call costs (issue 14).
+        return self._cursor.execute(sql.sqlite if self.is_sqlite else sql.postgresql, params).fetchone()
 
     def one(self, sql: Statement, params: Sequence[Any] = ()) -> tuple[Any, ...]:
         """The row a statement must return (a locked row by id, an insert's RETURNING)."""
@@ -147,14 +153,20 @@ class Unit:
         """An aware time: on SQLite UTC text in SQLAlchemy's format (microseconds always), else the value."""
         if value is None or not self.is_sqlite:
             return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        stored = self._now_stored
+        if stored is not None and stored[0] is value:  # the unit's time, which a write stores several times
+            return stored[1]
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value is self.now:
+            self._now_stored = (value, text)
+        return text
 
     def day(self, value: date | None) -> Any:
         return value.isoformat() if self.is_sqlite and value is not None else value
 
     def json(self, value: Any) -> str | None:
         """JSON text; PostgreSQL casts the untyped parameter to the column's json type."""
-        return None if value is None else json.dumps(value)
+        return None if value is None else _ENCODE(value)
 
     # --- values out ---------------------------------------------------------------------------------
 
@@ -218,6 +230,9 @@ class Unit:
             except BaseException:
                 self._finish(commit=False)
                 raise
+        # The callbacks hold the unit (settle's closure does): dropped now, the unit is freed as soon as its caller
+        # lets go rather than by the cyclic garbage collector, whose passes cost a short write ~20 µs (issue 14).
+        self._before_commit.clear()
         if self._session is not None:
             if commit:
                 self._session.flush()
@@ -232,4 +247,6 @@ class Unit:
         (self._core or self._pooled).close()  # type: ignore[union-attr]
 
     def _committed_callbacks(self) -> list[Callable[[], None]]:
-        return self._after_commit
+        """The after-commit callbacks, once: the unit lets go of them (see `_finish`)."""
+        callbacks, self._after_commit = self._after_commit, []
+        return callbacks

@@ -64,3 +64,9 @@ def test_any_text_is_parsed_or_refused_never_crashes(text):
         assert refused.message
     else:
         assert 0 < minor <= MAX_MINOR
+
+
+@given(st.integers(min_value=-MAX_MINOR, max_value=MAX_MINOR), st.sampled_from(["USD", "usd", "JPY", "KWD", "EUR"]))
+def test_the_json_form_of_any_amount_is_its_exact_decimal(minor, currency):
+    """decimal_str (every history line's amounts) agrees with Decimal for negatives, zero and any currency case."""
+    assert decimal_str(minor, currency) == str(to_decimal(minor, currency))

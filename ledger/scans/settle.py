@@ -6,6 +6,11 @@ entries' writers do, so every operation is covered); the unit settles each scope
 before it commits (`Unit.before_commit`). Only the live findings of those scopes are evaluated again (one indexed
 read when there are none, the usual case), by the detectors that found them, with the ledger's scan options
 (`unit.rules.scan`). New findings are left to the scans.
+
+On SQLite a write that locks an invoice and its client can ask, in that same statement, whether their scopes hold
+a live finding (`LIVE_IN_SCOPES`); when none does, `nothing_to_settle` spares the read at commit. That answer holds
+to the commit because the write holds the database's write lock from its first statement (no scan can store a
+finding in between). PostgreSQL has no such lock, so there the read stays at commit.
 """
 
 from __future__ import annotations
@@ -28,9 +33,38 @@ _LIVE_IN = {
 }
 
 
+# An SQL expression over `invoice.id` and `client.id`: true when either's scope holds a live finding of a kind
+# settled here, each kind looked for in its detector's own scope. One EXISTS per kind, each a seek on
+# ix_scan_finding_live_scope (kind, scope): an IN list makes SQLite build a table per execution, and an OR of the
+# pairs in one EXISTS is planned as a scan of every live finding.
+LIVE_IN_SCOPES = (
+    "("
+    + " OR ".join(
+        f"EXISTS (SELECT 1 FROM scan_finding WHERE closed_at IS NULL AND kind = '{kind}' "
+        f"AND scope = '{detector.scope}:' || {detector.scope}.id)"
+        for kind, detector in _BY_KIND.items()
+    )
+    + ")"
+)
+
+
 def settle_later(unit: Unit, invoice_id: int | None, client_id: str) -> None:
     """Settle this invoice's and client's findings when the unit's writes are done, once per scope."""
-    unit.before_commit(("settle findings", invoice_id, client_id), lambda: settle_findings(unit, invoice_id, client_id))
+    unit.before_commit(_once(invoice_id, client_id), lambda: settle_findings(unit, invoice_id, client_id))
+
+
+def nothing_to_settle(unit: Unit, invoice_id: int, client_id: str) -> None:
+    """This invoice's and client's scopes hold no live finding, read under SQLite's write lock (`LIVE_IN_SCOPES`):
+    their `settle_later` has nothing to do in this unit."""
+    unit.before_commit(_once(invoice_id, client_id), _nothing)
+
+
+def _once(invoice_id: int | None, client_id: str) -> tuple[str, int | None, str]:
+    return ("settle findings", invoice_id, client_id)
+
+
+def _nothing() -> None:
+    pass
 
 
 def settle_findings(unit: Unit, invoice_id: int | None, client_id: str) -> int:
