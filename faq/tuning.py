@@ -15,8 +15,9 @@ Method (so the printed figures hold for questions the tuning never saw):
    rankings (so neither the retrieval nor the thresholds saw that author), and the held-out decisions are pooled.
    One author's files are left out together (`SAME_AUTHOR`). The pooled figure runs high (the older sets' misses
    drove the content); the newest authors' share of it (`NEWEST_SETS`, printed as "newest authors") is the
-   figure that predicted the blind runs, and so the one to judge a change by. This is the honest development measure; stratified k-fold (`--kfold`, k=5, fixed seed) mixes each author's
-   questions into the fit and runs higher. Each candidate ranker (`--compare`) goes through the same procedure,
+   figure that predicted the blind runs, and so the one to judge a change by. This is the honest development
+   measure; stratified k-fold (`--kfold`, k=5, fixed seed) mixes each author's questions into the fit and runs
+   higher. Each candidate ranker (`--compare`) goes through the same procedure,
    which is how the approach was picked. The embedding candidates (`faq.embedding`) are compared only when the model
    package is installed; `--only TEXT` runs the candidates whose name contains TEXT.
 5. The shipped thresholds (`faq.decision.TUNED_THRESHOLDS`, `HYBRID_THRESHOLDS`) are fitted on the whole pool's
