@@ -50,6 +50,7 @@ from faq.decision import HYBRID_THRESHOLDS, STATIC_THRESHOLDS, TUNED_THRESHOLDS,
 from faq.entries import NOT_COVERED_ID, FaqContent, load_content, phrasing_key
 from faq.evaluation import EvalQuestion, QuestionResult, Verdict, read_eval_file, totals_for, verdict_for
 from faq.retrieval import (
+    LEXICAL_ONLY_DOUBT,
     VOTE_DOUBT,
     WEAK_VOTE_MIN,
     WIDE_VOTE_MIN,
@@ -372,6 +373,7 @@ def static_candidates() -> dict[str, RankerFactory]:
         graded: tuple[int, float, float, float] = (WIDE_VOTE_TOP, WIDE_VOTE_MIN, WEAK_VOTE_MIN, VOTE_DOUBT),
         unseen_as: str | None = None,
         not_covered: float = 1.0,
+        lexical_only: float | None = LEXICAL_ONLY_DOUBT,
     ) -> RankerFactory:
         return lambda c: HybridRanker(
             c.entries,
@@ -386,15 +388,22 @@ def static_candidates() -> dict[str, RankerFactory]:
             wide_vote_min=graded[1],
             weak_vote_min=graded[2],
             vote_doubt=graded[3],
+            lexical_only_doubt=lexical_only,
             unseen_as=unseen_as,
             not_covered_weight=not_covered,
         )
 
     return {
-        f"static: tfidf + token table 0.7, answer text 0.2, agreement, vote 4 of 5 graded by 6 of 10 {STATIC}": static(
+        f"static: tfidf + token table 0.7, answer text 0.2, agreement, graded votes, lexical-only {STATIC}": static(
             0.7
         ),
-        "  static 0.7, vote 4 of 5 alone (the static backend until the v14 round)": static(0.7, graded=(0, 0, 1, 0)),
+        "  static 0.7, TF-IDF's agreement alone never answers (the static backend until the v15 round)": static(
+            0.7, lexical_only=None
+        ),
+        "  static 0.7, TF-IDF's agreement alone answers at doubt 0.05": static(0.7, lexical_only=0.05),
+        "  static 0.7, vote 4 of 5 alone (the static backend until the v14 round)": static(
+            0.7, graded=(0, 0, 1, 0), lexical_only=None
+        ),
         "  static 0.7, graded vote, doubt 0.05": static(0.7, graded=(10, 0.6, 0.6, 0.05)),
         "  static 0.7, graded vote, doubt 0.2": static(0.7, graded=(10, 0.6, 0.6, 0.2)),
         "  static 0.7, graded vote, wide 7 of 10": static(0.7, graded=(10, 0.7, 0.6, 0.1)),

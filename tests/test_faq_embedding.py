@@ -175,10 +175,11 @@ def test_hybrid_uses_its_own_fitted_thresholds(hybrid):
     ("question", "entry_id"),
     [
         # Worded unlike any phrasing: TF-IDF does not put the entry first (it refuses the last two), the
-        # embedding does.
+        # embedding does. ("money in yen" was the third until v15 was learnt: its out-of-scope "convert 5000 yen to
+        # dollars" is now the hybrid's nearest neighbour, and it refuses.)
         ("who touched this credit and when", "history"),
         ("my manager has to sign off on big credits", "approvals"),
-        ("money in yen", "currencies"),
+        ("sums in yen", "currencies"),
     ],
 )
 def test_hybrid_finds_paraphrases_that_share_few_characters_with_the_content(hybrid, question: str, entry_id: str):
@@ -241,7 +242,7 @@ def test_hybrid_meets_the_targets_on_the_dev_set(hybrid):
 def test_the_bot_answers_with_the_backend_its_settings_name(db):
     from tests.slack_standin import READER, SlackStandIn, running_bot
 
-    question = "ask money in yen"  # the TF-IDF backend does not find this one (above)
+    question = "ask sums in yen"  # the TF-IDF backend does not find this one (above)
     with SlackStandIn() as slack:
         with running_bot(db, slack, CREDITBOT_FAQ_BACKEND="tfidf") as bot:
             assert "Currencies and amounts" not in bot.slash(question, user=READER).all_text
