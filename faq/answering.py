@@ -39,6 +39,7 @@ from faq.grounding import (
     matching_findings,
 )
 from faq.retrieval import (
+    LEXICAL_ONLY_DOUBT,
     STATIC_ANSWER_WEIGHT,
     STATIC_EMBEDDING_WEIGHT,
     VOTE_DOUBT,
@@ -349,6 +350,7 @@ def retrieval_for(backend: Backend, cache: Path | None = None) -> tuple[RankerFa
                     wide_vote_min=WIDE_VOTE_MIN,
                     weak_vote_min=WEAK_VOTE_MIN,
                     vote_doubt=VOTE_DOUBT,
+                    lexical_only_doubt=LEXICAL_ONLY_DOUBT,
                 ),
                 STATIC_THRESHOLDS,
                 "static",

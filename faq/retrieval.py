@@ -68,6 +68,10 @@ WIDE_VOTE_TOP = 10
 WIDE_VOTE_MIN = 0.6
 WEAK_VOTE_MIN = 0.6
 VOTE_DOUBT = 0.1
+# The static backend (the v15 round): when only the embedding's closest phrasing disagrees (TF-IDF alone puts the best
+# entry first) but the best entry wins both votes, it may still answer, with this taken off its confidence. New
+# authors' wordings often have one odd close phrasing elsewhere. Chosen by the newest authors' figure (faq/README.md).
+LEXICAL_ONLY_DOUBT = 0.1
 
 # Words that carry no topic. Without this, "how do I reset my password" would look a little like
 # "how do I undo a credit" just through "how do i". Kept short on purpose: negations and question words that
@@ -375,6 +379,7 @@ class HybridRanker:
         wide_vote_min: float = 0.0,
         weak_vote_min: float = 1.0,
         vote_doubt: float = 0.0,
+        lexical_only_doubt: float | None = None,
         unseen_as: str | None = None,
         not_covered_weight: float = 1.0,
     ) -> None:
@@ -389,6 +394,9 @@ class HybridRanker:
         # wide one with weak_vote_min of the narrow) answers with vote_doubt off its confidence.
         self.wide_vote_top, self.wide_vote_min = wide_vote_top, wide_vote_min
         self.weak_vote_min, self.vote_doubt = weak_vote_min, vote_doubt
+        # ... and (with lexical_only_doubt) TF-IDF alone agreeing is enough when both votes are won outright: the
+        # embedding's closest phrasing alone disagreeing costs this much confidence instead of the answer.
+        self.lexical_only_doubt = lexical_only_doubt
         # What the embedding reads for a word no entry and no not-covered question uses (mostly a name the ledger
         # did not supply): None keeps it, "" drops it, "client" reads it as grounding reads a known client.
         self.unseen_as = unseen_as
@@ -413,6 +421,8 @@ class HybridRanker:
             agreed, doubt = tops == (best, best), 0.0
             if agreed:
                 agreed, doubt = self._support(best, phrasings)
+            elif self.lexical_only_doubt is not None and tops[0] == best:
+                agreed, doubt = self._lexical_only(best, phrasings)
             ranked[0] = dataclasses.replace(ranked[0], agreed=agreed, doubt=doubt)
         return ranked
 
@@ -427,6 +437,12 @@ class HybridRanker:
         if narrow >= self.vote_min or (wide and narrow >= self.weak_vote_min):
             return True, self.vote_doubt
         return False, 0.0
+
+    def _lexical_only(self, entry_id: str, phrasings: np.ndarray) -> tuple[bool, float]:
+        """`_support` for a best entry TF-IDF alone agrees with: only both votes won answer, at a doubt."""
+        narrow = self._vote(entry_id, phrasings, self.vote_top) >= self.vote_min
+        wide = not self.wide_vote_top or self._vote(entry_id, phrasings, self.wide_vote_top) >= self.wide_vote_min
+        return (True, self.lexical_only_doubt or 0.0) if narrow and wide else (False, 0.0)
 
     def scores(self, question: str) -> dict[str, float]:
         return self._scores(question)[0]

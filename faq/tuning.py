@@ -2,7 +2,7 @@
 
 Method (so the printed figures hold for questions the tuning never saw):
 1. The tuning pool is every asked question (faq/content/asked/*.jsonl: the tuning set and the used-up held-out
-   sets v3 to v10, v13 and v14, each by one author) plus the shared development set
+   sets v3 to v10 and v13 to v15, each by one author, v14 and v15 by the same one) plus the shared development set
    (../shared/faq/dev_questions.jsonl, when present). The held-out sets in faq/eval/ are not in it.
 2. Retrieval learns from the asked questions (`FaqContent.taught`), so a pool question must be ranked by a FAQ
    that never learnt it: each file's questions are ranked by a FAQ taught every other file (leave one file out;
@@ -13,8 +13,11 @@ Method (so the printed figures hold for questions the tuning never saw):
    settings the one nearest the middle of that plateau is kept.
 4. Leave one author set out: each file's questions are decided by thresholds fitted on every other file's
    rankings (so neither the retrieval nor the thresholds saw that author), and the held-out decisions are pooled.
-   This is the honest development measure; stratified k-fold (`--kfold`, k=5, fixed seed) mixes each author's
-   questions into the fit and runs higher. Each candidate ranker (`--compare`) goes through the same procedure,
+   One author's files are left out together (`SAME_AUTHOR`). The pooled figure runs high (the older sets' misses
+   drove the content); the newest authors' share of it (`NEWEST_SETS`, printed as "newest authors") is the
+   figure that predicted the blind runs, and so the one to judge a change by. This is the honest development
+   measure; stratified k-fold (`--kfold`, k=5, fixed seed) mixes each author's questions into the fit and runs
+   higher. Each candidate ranker (`--compare`) goes through the same procedure,
    which is how the approach was picked. The embedding candidates (`faq.embedding`) are compared only when the model
    package is installed; `--only TEXT` runs the candidates whose name contains TEXT.
 5. The shipped thresholds (`faq.decision.TUNED_THRESHOLDS`, `HYBRID_THRESHOLDS`) are fitted on the whole pool's
@@ -47,6 +50,7 @@ from faq.decision import HYBRID_THRESHOLDS, STATIC_THRESHOLDS, TUNED_THRESHOLDS,
 from faq.entries import NOT_COVERED_ID, FaqContent, load_content, phrasing_key
 from faq.evaluation import EvalQuestion, QuestionResult, Verdict, read_eval_file, totals_for, verdict_for
 from faq.retrieval import (
+    LEXICAL_ONLY_DOUBT,
     VOTE_DOUBT,
     WEAK_VOTE_MIN,
     WIDE_VOTE_MIN,
@@ -78,6 +82,13 @@ MARGIN_RANGE = (0.00, 0.25)
 SUGGEST_RANGE = (0.10, 0.60)
 FOLDS = 5
 SEED = 20_251_125
+# Files written by one author: left out together, since an author's second set reads like the first (v14 and v15
+# were written at once), and a new author has no such twin in the pool.
+SAME_AUTHOR = {"v15.jsonl": "v14.jsonl"}
+# The newest authors' sets. Their leave-one-author-out figures matched their single blind runs within a point or
+# two (v14 in the v14 round, v15 in the v15 round), while the figure pooled over every file ran 25-40 points above:
+# the older sets' misses drove the content for rounds, so they are easy now. A new author is predicted by these.
+NEWEST_SETS = ("v13.jsonl", "v14.jsonl", "v15.jsonl")
 
 
 @dataclass(frozen=True)
@@ -106,8 +117,8 @@ def held_out_samples(
     others, as the bot is (less any asked question with the same text).
     """
     samples: list[Sample] = []
-    for source in dict.fromkeys(question.source for question in questions):
-        held_out = [question for question in questions if question.source == source]
+    for author in dict.fromkeys(author_of(question.source) for question in questions):
+        held_out = [question for question in questions if author_of(question.source) == author]
         # By text, not by file name: the same question asked in another file is left out too.
         unseen = {phrasing_key(question.question) for question in held_out}
         taught = content.taught(leave_out=lambda asked, unseen=unseen: phrasing_key(asked.question) in unseen)
@@ -236,11 +247,22 @@ def cross_validate_by_file(samples: Sequence[Sample]) -> list[QuestionResult]:
     measure (the k-fold figure mixes each author's questions into the fit).
     """
     results: list[QuestionResult] = []
-    for source in dict.fromkeys(sample.question.source for sample in samples):
-        held_out = [sample for sample in samples if sample.question.source == source]
-        training = [sample for sample in samples if sample.question.source != source]
+    for author in dict.fromkeys(author_of(sample.question.source) for sample in samples):
+        held_out = [sample for sample in samples if author_of(sample.question.source) == author]
+        training = [sample for sample in samples if author_of(sample.question.source) != author]
         results.extend(decide_samples(held_out, fit_thresholds(training)))
     return results
+
+
+def author_of(source: str) -> str:
+    """The file standing for the author of a question file (`SAME_AUTHOR`): one author's files are left out together."""
+    name = Path(source).name
+    return SAME_AUTHOR.get(name, name)
+
+
+def newest_authors(results: Sequence[QuestionResult]) -> list[QuestionResult]:
+    """The results of the newest authors' sets (`NEWEST_SETS`): the figure that predicts a new author's."""
+    return [result for result in results if Path(result.question.source).name in NEWEST_SETS]
 
 
 class TokenSortRanker:
@@ -351,6 +373,7 @@ def static_candidates() -> dict[str, RankerFactory]:
         graded: tuple[int, float, float, float] = (WIDE_VOTE_TOP, WIDE_VOTE_MIN, WEAK_VOTE_MIN, VOTE_DOUBT),
         unseen_as: str | None = None,
         not_covered: float = 1.0,
+        lexical_only: float | None = LEXICAL_ONLY_DOUBT,
     ) -> RankerFactory:
         return lambda c: HybridRanker(
             c.entries,
@@ -365,15 +388,22 @@ def static_candidates() -> dict[str, RankerFactory]:
             wide_vote_min=graded[1],
             weak_vote_min=graded[2],
             vote_doubt=graded[3],
+            lexical_only_doubt=lexical_only,
             unseen_as=unseen_as,
             not_covered_weight=not_covered,
         )
 
     return {
-        f"static: tfidf + token table 0.7, answer text 0.2, agreement, vote 4 of 5 graded by 6 of 10 {STATIC}": static(
+        f"static: tfidf + token table 0.7, answer text 0.2, agreement, graded votes, lexical-only {STATIC}": static(
             0.7
         ),
-        "  static 0.7, vote 4 of 5 alone (the static backend until the v14 round)": static(0.7, graded=(0, 0, 1, 0)),
+        "  static 0.7, TF-IDF's agreement alone never answers (the static backend until the v15 round)": static(
+            0.7, lexical_only=None
+        ),
+        "  static 0.7, TF-IDF's agreement alone answers at doubt 0.05": static(0.7, lexical_only=0.05),
+        "  static 0.7, vote 4 of 5 alone (the static backend until the v14 round)": static(
+            0.7, graded=(0, 0, 1, 0), lexical_only=None
+        ),
         "  static 0.7, graded vote, doubt 0.05": static(0.7, graded=(10, 0.6, 0.6, 0.05)),
         "  static 0.7, graded vote, doubt 0.2": static(0.7, graded=(10, 0.6, 0.6, 0.2)),
         "  static 0.7, graded vote, wide 7 of 10": static(0.7, graded=(10, 0.7, 0.6, 0.1)),
@@ -426,7 +456,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for name, make_ranker in rankers.items():
             samples = held_out_samples(content, questions, make_ranker)
             results = cross_validate_by_file(samples)
-            print(f"{name:72s} leave one set out: {describe(results)}")
+            print(f"{name:72s} leave one author out: {describe(results)}")
+            print(f"{'':72s} newest authors:       {describe(newest_authors(results))}")
             if args.kfold:
                 print(f"{'':72s} {FOLDS}-fold CV:          {describe(cross_validate(samples))}")
             if args.by_file:
@@ -459,7 +490,9 @@ def _fit_backend(content: FaqContent, questions: Sequence[EvalQuestion], backend
     print(f"{backend}, fitted on the whole pool: {fitted}")
     if fitted != shipped:
         print(f"  differs from {constant} ({shipped}): update faq/decision.py")
-    _print_by_file(decide_samples(samples, fitted))
+    decided = decide_samples(samples, fitted)
+    _print_by_file(decided)
+    print(f"  {'newest authors':24s} {describe(newest_authors(decided))}")
 
 
 def _print_by_file(results: Sequence[QuestionResult]) -> None:

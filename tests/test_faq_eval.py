@@ -20,28 +20,31 @@ from faq.evaluation import EvalFileError, EvalTotals, evaluate, parse_eval_lines
 
 REPO = Path(__file__).resolve().parents[1]
 DEV_SET = REPO / "tests" / "data" / "dev_questions.jsonl"  # the shared development set (tests/data/README.md)
-ASKED = REPO / "faq" / "content" / "asked"  # the tuning set and the used-up held-out sets v3 to v14: learnt from
+ASKED = REPO / "faq" / "content" / "asked"  # the tuning set and the used-up held-out sets v3 to v15: learnt from
 
 # In-sample (the FAQ learnt these very questions), measured after the v9 round: top-1 99.0% / 95.9% / 100% /
 # 99.2% / 100% / 100% / 100% / 100%, every out-of-scope question refused, no confident wrong answer.
 LEARNT_FLOORS = [
     ("questions.jsonl", 0.98, 0.99),
     ("v3.jsonl", 0.95, 0.99),
-    *((f"v{number}.jsonl", 0.99, 0.99) for number in (4, 5, 6, 7, 8, 9, 10, 13, 14)),
+    *((f"v{number}.jsonl", 0.99, 0.99) for number in (4, 5, 6, 7, 8, 9, 10, 13, 14, 15)),
 ]
-# Leave one author's file out with the default ("static") backend and its shipped thresholds, measured in the v14
-# round (faq/README.md, with v14 learnt and the graded phrasing vote): top-1 / answered outright / refused /
-# confident wrong, v7 94.6% / 66.9% / 100% / 0, v8 93.9% / 70.4% / 92.9% / 0, v9 89.6% / 61.6% / 100% / 0, v10
-# 92.2% / 55.0% / 95.0% / 1, v13 82.0% / 46.0% / 95.0% / 0, v14 83.8% / 47.5% / 100% / 1. The v10 and v14 wrong
-# answers: "apply a client's retainer to their latest invoice" (not covered) answered as applying credits, and a
-# QuickBooks unapplied-payment finding answered as qb-overpayments.
+# Leave one author's file out with the default ("static") backend and its shipped thresholds, measured in the v15
+# round (faq/README.md: v15 learnt, the content pass for new authors, the lexical-only doubt, thresholds refitted to
+# 0.45 / 0.03 / 0.30): top-1 / answered outright / refused / confident wrong, v7 94.6% / 66.2% / 100% / 0, v8 93.9% /
+# 67.0% / 92.9% / 0, v9 89.6% / 61.6% / 100% / 0, v10 92.2% / 57.4% / 95.0% / 1, v13 80.7% / 48.0% / 95.0% / 1, v14
+# 84.4% / 48.1% / 100% / 0, v15 78.1% / 30.0% / 95.0% / 1. The wrong answers: v10 "apply a client's retainer to
+# their latest invoice" (not covered) as applying-credits; v13 a question naming two operations (move credit to
+# another client AND apply it) as moving-credit; v15 "convert 5000 yen to dollars" (not covered, while v5 labels
+# "convert credit from usd to cad" currencies) as currencies.
 NEW_AUTHOR_FLOORS = [
     ("v7.jsonl", 0.94, 0.66, 0.99, 0),
-    ("v8.jsonl", 0.93, 0.70, 0.92, 0),
+    ("v8.jsonl", 0.93, 0.66, 0.92, 0),
     ("v9.jsonl", 0.89, 0.61, 0.99, 0),
-    ("v10.jsonl", 0.92, 0.55, 0.95, 1),
-    ("v13.jsonl", 0.82, 0.45, 0.95, 0),
-    ("v14.jsonl", 0.83, 0.47, 0.99, 1),
+    ("v10.jsonl", 0.92, 0.57, 0.95, 1),
+    ("v13.jsonl", 0.80, 0.47, 0.95, 1),
+    ("v14.jsonl", 0.84, 0.48, 0.99, 0),
+    ("v15.jsonl", 0.78, 0.29, 0.95, 1),
 ]
 
 

@@ -142,3 +142,42 @@ def test_the_default_faq_imports_neither_the_minilm_runtime_nor_slack(tmp_path: 
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
+
+
+class _FixedSimilarities:
+    """A stand-in embedding index: the same cosine to every text of a group, whatever the question."""
+
+    def __init__(self, groups, by_first_text: dict[str, float]) -> None:
+        self.starts = np.cumsum([0, *(len(group) for group in groups[:-1])])
+        self.values = np.array([by_first_text.get(group[0], 0.0) for group in groups for _ in group])
+
+    def similarities(self, question: str) -> np.ndarray:
+        return self.values
+
+
+@pytest.mark.parametrize(("lexical_only_doubt", "agreed", "doubt"), [(None, False, 0.0), (0.1, True, 0.1)])
+def test_tfidf_agreeing_alone_answers_only_with_the_lexical_only_doubt(lexical_only_doubt, agreed, doubt):
+    # TF-IDF puts "moving" first (its words), the embedding's closest phrasing is "undo"'s, the blend keeps
+    # "moving" first, and both entries are too small for the phrasing votes (so they count as won).
+    from faq.entries import FaqEntry
+    from faq.retrieval import HybridRanker
+
+    entries = [
+        FaqEntry("moving", "Moving a credit", "move it", ("move a credit to another invoice",), (), "m.yaml"),
+        FaqEntry("undo", "Undo", "click undo", ("take it back",), (), "u.yaml"),
+    ]
+    ranker = HybridRanker(
+        entries,
+        (),
+        lambda groups: _FixedSimilarities(groups, {"Moving a credit": 0.5, "Undo": 0.6}),
+        embedding_weight=0.7,
+        answer_weight=0.0,
+        require_agreement=True,
+        vote_top=5,
+        vote_min=0.8,
+        wide_vote_top=10,
+        wide_vote_min=0.6,
+        lexical_only_doubt=lexical_only_doubt,
+    )
+    best = ranker.rank("move a credit to another invoice")[0]
+    assert (best.entry_id, best.agreed, best.doubt) == ("moving", agreed, doubt)
