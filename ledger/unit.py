@@ -35,6 +35,31 @@ if TYPE_CHECKING:
 _ENCODE = json.JSONEncoder(check_circular=False).encode
 
 
+def stored_time(value: datetime | None, is_sqlite: bool) -> Any:
+    """An aware time as SQLAlchemy stores it: on SQLite UTC text with microseconds always, else the value."""
+    if value is None or not is_sqlite:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def read_json(value: Any) -> Any:
+    """SQLite returns JSON columns as text; psycopg has already parsed them."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def read_time(value: Any) -> datetime | None:
+    """An aware UTC time, from SQLite's text (stored without an offset, as UTC) or PostgreSQL's timestamptz."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
+
+
+def read_day(value: Any) -> date:
+    """A date, from SQLite's ISO text or PostgreSQL's date."""
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
 def list_parameter(values: Iterable[Any], is_sqlite: bool) -> Any:
     """A list that travels as one parameter: a JSON array for SQLite's `json_each(?)`, a list for PostgreSQL's
     `= ANY(?)` (one placeholder, however many values)."""
@@ -156,7 +181,7 @@ class Unit:
         stored = self._now_stored
         if stored is not None and stored[0] is value:  # the unit's time, which a write stores several times
             return stored[1]
-        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        text = stored_time(value, True)
         if value is self.now:
             self._now_stored = (value, text)
         return text
@@ -170,20 +195,10 @@ class Unit:
 
     # --- values out ---------------------------------------------------------------------------------
 
-    def read_json(self, value: Any) -> Any:
-        """SQLite returns JSON columns as text; psycopg has already parsed them."""
-        return json.loads(value) if isinstance(value, str) else value
-
-    def read_time(self, value: Any) -> datetime | None:
-        """An aware UTC time, from SQLite's text (stored without an offset, as UTC) or PostgreSQL's timestamptz."""
-        if value is None:
-            return None
-        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)
-
-    def read_day(self, value: Any) -> date:
-        """A date, from SQLite's ISO text or PostgreSQL's date."""
-        return date.fromisoformat(value) if isinstance(value, str) else value
+    # The readers are the module's functions (the scans' driver reads with them too), as static methods.
+    read_json = staticmethod(read_json)
+    read_time = staticmethod(read_time)
+    read_day = staticmethod(read_day)
 
     # --- the same transaction for SQLAlchemy code -----------------------------------------------------
 

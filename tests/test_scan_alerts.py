@@ -120,7 +120,9 @@ def test_slack_errors_are_retried_and_the_alert_is_posted_once(db, slack, faults
     slack.fail_next("chat.postMessage", *faults)
     sent = post(db, slack)
     assert (sent.posted, sent.failed) == (2, None)
-    outcomes = [call.outcome for call in slack.api_calls("chat.postMessage")]
+    # Slack marks an answer's call done just after sending it: wait for that, not only for the client's return.
+    calls = slack.wait_for(lambda: slack.api_calls("chat.postMessage"), len(faults) + 1)
+    outcomes = [call.outcome for call in calls]
     assert outcomes == [*("dropped" if fault == "drop" else "refused" for fault in faults), "answered"]
     assert len(slack.posted) == 1 and alerted(slack) == sorted(stored_alerts(db))
 

@@ -131,7 +131,7 @@ def _changed_keys_sql(dialect: str) -> str:
     return " UNION ".join(parts)
 
 
-_CHANGED_KEYS: Spelt = (_changed_keys_sql("sqlite"), _changed_keys_sql("postgresql"))
+_CHANGED_KEYS = Spelt(_changed_keys_sql("sqlite"), _changed_keys_sql("postgresql"))
 # The watermark each of its placeholders takes, in order.
 _CHANGED_KEYS_SINCE = [source for source, *_ in _TOUCHES] + ["history"]
 

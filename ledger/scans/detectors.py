@@ -25,9 +25,9 @@ from sqlmodel.sql.sqltypes import UTCDateTime
 from ledger.money import currency_decimals, format_money
 from ledger.rules import ScanOptions
 from ledger.scans.changes import Changes, Positions
-from ledger.scans.driver import Driver, read_day, read_json, read_time
+from ledger.scans.driver import Driver
 from ledger.scans.findings import Finding, FindingKind
-from ledger.unit import list_parameter
+from ledger.unit import list_parameter, read_day, read_json, read_time
 
 LIVE = "NOT EXISTS (SELECT 1 FROM reversal r WHERE r.payment_id = p.id)"
 # Money fields whose change after posting makes QuickBooks disagree with the ledger.

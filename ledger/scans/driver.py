@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from ledger.unit import list_parameter
+from ledger.unit import Statement, list_parameter, stored_time
 
-# A statement as (SQLite's spelling, PostgreSQL's), see `spelt`.
-Spelt = tuple[str, str]
+# A statement spelt for each database (the unit's `Statement`), see `spelt`.
+Spelt = Statement
 
 
 def spelt(sqlite: str) -> Spelt:
     """SQLite's statement (`?` parameters, lists through `json_each(?)`, `? /* json */` for a JSON value) and the
     same for psycopg (`%s`, `= ANY(%s)`, `CAST(%s AS JSON)`)."""
     postgresql = sqlite.replace("IN (SELECT value FROM json_each(?))", "= ANY(%s)").replace("?", "%s")
-    return sqlite, postgresql.replace("%s /* json */", "CAST(%s AS JSON)")
+    return Statement(sqlite, postgresql.replace("%s /* json */", "CAST(%s AS JSON)"))
 
 
 class Driver:
@@ -37,7 +37,7 @@ class Driver:
         self._cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     def rows(self, statement: Spelt, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        self._cursor.execute(statement[0] if self.sqlite else statement[1], params)
+        self._cursor.execute(statement.sqlite if self.sqlite else statement.postgresql, params)
         return self._cursor.fetchall()
 
     def named_rows(self, sql: str, params: Mapping[str, Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
@@ -47,7 +47,7 @@ class Driver:
 
     def executemany(self, statement: Spelt, rows: Sequence[Sequence[Any]]) -> int:
         """Run `statement` once per row; how many rows it changed in all (both drivers sum them)."""
-        self._cursor.executemany(statement[0] if self.sqlite else statement[1], rows)
+        self._cursor.executemany(statement.sqlite if self.sqlite else statement.postgresql, rows)
         return self._cursor.rowcount
 
     def listed(self, values: Sequence[Any]) -> Any:
@@ -56,26 +56,8 @@ class Driver:
 
     def time(self, value: datetime) -> Any:
         """An aware time as SQLAlchemy stores it (SQLite: UTC text with microseconds)."""
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds") if self.sqlite else value
+        return stored_time(value, self.sqlite)
 
     @staticmethod
     def json(value: Any) -> str:
         return json.dumps(value)
-
-
-def read_json(value: Any) -> Any:
-    """SQLite returns JSON as text; psycopg has already parsed it."""
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def read_day(value: Any) -> date | None:
-    """A date, from SQLite's ISO text or PostgreSQL's date."""
-    return date.fromisoformat(value) if isinstance(value, str) else value
-
-
-def read_time(value: Any) -> datetime | None:
-    """An aware UTC time, from SQLite's text (UTC, stored without an offset) or PostgreSQL's timestamptz."""
-    if value is None:
-        return None
-    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return moment.replace(tzinfo=UTC) if moment.utcoffset() is None else moment.astimezone(UTC)

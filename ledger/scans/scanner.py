@@ -31,10 +31,11 @@ from ledger.errors import LedgerError
 from ledger.rules import ScanOptions
 from ledger.scans.changes import MAX_IDS_SQL, SOURCES, Changes, positions_of, settled_positions
 from ledger.scans.detectors import DETECTORS, Detector
-from ledger.scans.driver import Driver, Spelt, read_json, spelt
+from ledger.scans.driver import Driver, Spelt, spelt
 from ledger.scans.findings import Finding
 from ledger.scans.store import Reconciliation, reconcile
 from ledger.tables import ScanWatermark, utcnow
+from ledger.unit import read_json
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ _MARKS = spelt("SELECT detector, positions, config, generation FROM scan_waterma
 _MAX_IDS = spelt(MAX_IDS_SQL)
 _TABLES = ", ".join(sorted({f"'{detector.table}'" for detector in DETECTORS}))
 # The detectors' tables this database has, in one statement (the inspector's has_table is a statement per table).
-_PRESENT_TABLES: Spelt = (
+_PRESENT_TABLES = Spelt(
     f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({_TABLES})",
     f"SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema() AND tablename IN ({_TABLES})",
 )

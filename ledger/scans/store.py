@@ -17,10 +17,10 @@ from sqlalchemy import Connection, bindparam, update
 from sqlmodel import Session, col, select
 
 from ledger.errors import LedgerError
-from ledger.scans.driver import Driver, Spelt, read_json, spelt
+from ledger.scans.driver import Driver, Spelt, spelt
 from ledger.scans.findings import KIND_ORDER, Finding, FindingKind, StoredFinding
 from ledger.tables import AlertState, Client, FindingState, ScanFinding
-from ledger.unit import Unit
+from ledger.unit import Unit, read_json
 
 _CHUNK = 500
 
