@@ -119,19 +119,13 @@ class Database:
 
         `plain`: the write runs plain SQL only (as a plain read does, see `read`), so on a SQLite file it runs on a
         sqlite3 connection of its own, engine or not: `creditbot import` of a SQLite ledger never loads SQLAlchemy."""
-        if plain and self._sqlite_path is not None:
-            self._take_sqlite_writer_turn()
-            try:
-                yield from self._plain_sqlite_unit(writes=True)
-            finally:
-                self._sqlite_writers.release()
-            return
-        if not self._driver[1]:
+        plain_file = plain and self._sqlite_path is not None  # checked first: a plain write makes no engine
+        if not plain_file and not self._driver[1]:  # PostgreSQL: no writers' queue
             yield from self._unit(writes=True)
             return
         self._take_sqlite_writer_turn()  # not a context manager of its own: one less per write (issue 14)
         try:
-            yield from self._unit(writes=True)
+            yield from self._plain_sqlite_unit(writes=True) if plain_file else self._unit(writes=True)
         finally:
             self._sqlite_writers.release()
 
@@ -152,20 +146,14 @@ class Database:
 
     def _plain_sqlite_unit(self, *, writes: bool) -> Iterator[Unit]:
         try:
-            dbapi_connection = sqlite3.connect(self._sqlite_path, timeout=SQLITE_BUSY_TIMEOUT_S)
+            dbapi_connection = self._connect_sqlite_file()
         except sqlite3.Error as failed:
             raise _as_sqlalchemy_error(failed, sqlite3.Error) from failed
         try:
-            _configure_sqlite(dbapi_connection, is_memory=False)
             dbapi_connection.execute("BEGIN IMMEDIATE" if writes else "BEGIN")
             unit = Unit(dbapi_connection, None, None, cache_key=self._shared, writes=writes, is_sqlite=True,
                         rules=self.rules)  # fmt: skip
-            try:
-                yield unit
-            except BaseException:
-                unit._finish(commit=False)
-                raise
-            unit._finish(commit=writes)
+            yield from _lend(unit, writes)
         except sqlite3.Error as failed:
             raise _as_sqlalchemy_error(failed, sqlite3.Error) from failed
         finally:
@@ -199,12 +187,7 @@ class Database:
                 pooled.dbapi_connection.execute(_ONE_SNAPSHOT)  # type: ignore[union-attr]
             unit = Unit(pooled.dbapi_connection, pooled, self.engine, cache_key=self._shared, writes=writes,
                         is_sqlite=is_sqlite, rules=self.rules)  # fmt: skip
-            try:
-                yield unit
-            except BaseException:
-                unit._finish(commit=False)
-                raise
-            unit._finish(commit=writes)
+            yield from _lend(unit, writes)
         except dbapi_error as failed:
             raise _as_sqlalchemy_error(failed, dbapi_error, self.engine.dialect) from failed
         finally:
@@ -299,16 +282,35 @@ class Database:
             with self.engine.connect() as connection:
                 yield connection.connection.dbapi_connection
             return
-        driver = sqlite3.connect(self._sqlite_path, timeout=SQLITE_BUSY_TIMEOUT_S)
+        driver = self._connect_sqlite_file()
         try:
-            _configure_sqlite(driver, is_memory=False)
             yield driver
         finally:
             driver.close()
 
+    def _connect_sqlite_file(self) -> sqlite3.Connection:
+        """A sqlite3 connection of its own to the SQLite file, set up as every connection is (`_configure_sqlite`)."""
+        connection = sqlite3.connect(self._sqlite_path, timeout=SQLITE_BUSY_TIMEOUT_S)  # type: ignore[arg-type]
+        try:
+            _configure_sqlite(connection, is_memory=False)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
     def _sqlite_table_count(self) -> int:
         with self.read(plain=True) as unit:
             return unit.column(Statement(_SQLITE_TABLES, _SQLITE_TABLES))[0]
+
+
+def _lend(unit: Unit, writes: bool) -> Iterator[Unit]:
+    """Lend `unit` to the caller's work: rolled back if the work raises, else ended (committed when it writes)."""
+    try:
+        yield unit
+    except BaseException:
+        unit._finish(commit=False)
+        raise
+    unit._finish(commit=writes)
 
 
 def _plain_sqlite_path(url: str) -> str | None:
