@@ -2,8 +2,8 @@
 
 Method (so the printed figures hold for questions the tuning never saw):
 1. The tuning pool is every asked question (faq/content/asked/*.jsonl: the tuning set and the used-up held-out
-   sets v3 to v10 and v13 to v15, each by one author, v14 and v15 by the same one) plus the shared development set
-   (../shared/faq/dev_questions.jsonl, when present). The held-out sets in faq/eval/ are not in it.
+   sets v3 to v10, v13 to v16 and v18 to v21, each by one author, v14 and v15 by the same one) plus the shared
+   development set (../shared/faq/dev_questions.jsonl, when present). The held-out sets in faq/eval/ are not in it.
 2. Retrieval learns from the asked questions (`FaqContent.taught`), so a pool question must be ranked by a FAQ
    that never learnt it: each file's questions are ranked by a FAQ taught every other file (leave one file out;
    a file is one author, so this also measures how well the method carries over to a new author's wording).
@@ -88,7 +88,8 @@ SAME_AUTHOR = {"v15.jsonl": "v14.jsonl"}
 # The newest authors' sets. Their leave-one-author-out figures matched their single blind runs within a point or
 # two (v14 in the v14 round, v15 in the v15 round), while the figure pooled over every file ran 25-40 points above:
 # the older sets' misses drove the content for rounds, so they are easy now. A new author is predicted by these.
-NEWEST_SETS = ("v13.jsonl", "v14.jsonl", "v15.jsonl")
+# Since the v16-v21 round: v16 (learnt after its blind run) and the four sets written blind that round (v18-v21).
+NEWEST_SETS = ("v16.jsonl", "v18.jsonl", "v19.jsonl", "v20.jsonl", "v21.jsonl")
 
 
 @dataclass(frozen=True)

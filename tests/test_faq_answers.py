@@ -37,7 +37,7 @@ def test_a_question_close_to_two_entries_offers_both_first():
 
 
 def test_a_question_the_views_disagree_on_gets_did_you_mean():
-    answer = load_faq().ask("export credits to excel")
+    answer = load_faq().ask("export credits to a spreadsheet")
     assert answer.outcome == "suggest"
     assert answer.id is None and answer.title is None
     assert answer.suggestions[0] == "reports-and-exports"

@@ -45,7 +45,7 @@ def test_json_for_a_confident_answer(run):
 
 
 def test_json_for_did_you_mean_has_no_id(run):
-    payload = json.loads(run("export credits to excel", "--json").stdout)
+    payload = json.loads(run("export credits to a spreadsheet", "--json").stdout)
     assert payload["id"] is None
     assert payload["suggestions"][0] == "reports-and-exports"
 

@@ -249,15 +249,17 @@ def test_hybrid_on_a_new_authors_questions_stays_at_its_measured_floor(content):
     # 81.3% top-1, 39.3% answered outright, 100% refused, 0 confident wrong (with the agreement rule and the
     # vote). It was 79.3% / 38.7% / 97.5% / 4 on its one blind run, before it was learnt. With v14 learnt (the v14
     # round) the same measure is 84.0% / 43.3% / 100% / 1: the hybrid thresholds were not refitted that round. With
-    # v15 learnt and the v15 round's content (thresholds again not refitted): 84.7% / 44.0% / 97.5% / 1.
+    # v15 learnt and the v15 round's content (thresholds again not refitted): 84.7% / 44.0% / 97.5% / 1. In the v16-v21
+    # round (v16 and four new authors' sets learnt, that round's content, thresholds refitted to 0.35 / 0.16 / 0.20):
+    # 87.3% / 51.3% / 97.5% / 0.
     make_ranker, thresholds, backend = retrieval_for("hybrid")
     assert backend == "hybrid"
     samples = tuning.held_out_samples(content, read_eval_file(ASKED / "v13.jsonl"), make_ranker)
     totals = tuning.totals_for(tuning.decide_samples(samples, thresholds))
     assert totals.answerable >= 150 and totals.out_of_scope >= 40
-    assert totals.confident_wrong <= 1
-    assert totals.answered_rate >= 0.43, f"answered {totals.answered_rate:.1%}"
-    assert totals.top1_accuracy >= 0.84, f"top-1 {totals.top1_accuracy:.1%}"
+    assert totals.confident_wrong == 0
+    assert totals.answered_rate >= 0.51, f"answered {totals.answered_rate:.1%}"
+    assert totals.top1_accuracy >= 0.87, f"top-1 {totals.top1_accuracy:.1%}"
     assert totals.refusal_rate >= 0.97, f"refused {totals.refusal_rate:.1%}"
 
 
