@@ -214,6 +214,12 @@ class Database:
         if self._shared.engine is not None:
             self._shared.engine.dispose()
 
+    def forget_inherited_connections(self) -> None:
+        """In a forked child: drop the pooled connections the parent had open, without closing them (they are the
+        parent's), so this process opens its own. Nothing happens when the parent opened none."""
+        if self._shared.engine is not None:
+            self._shared.engine.dispose(close=False)
+
     # --- schema -----------------------------------------------------------------------------------------
 
     # Alembic is imported by the methods that need it (upgrading, listing the migrations): a command that finds the

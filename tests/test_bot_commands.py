@@ -246,3 +246,22 @@ def test_the_word_payload_in_a_command_is_just_a_word(db, bot, slack):
     assert "Acme Legal LLP · credit and open invoices" in bot.slash_with(body).all_text
     later = bot.slash_with(bot.slash_body("scan").replace("channel_name=billing", "channel_name=payload-team"))
     assert slack.wait_for(lambda: slack.responses(later.response_url_name))[0].body["blocks"]
+
+
+@pytest.mark.parametrize(
+    ("line", "writes"),
+    [
+        ("balance C1", False),
+        ("invoice INV-1", False),
+        ("tips", False),
+        ("apply INV-1 100", True),
+        ("issue C1 50 goodwill", True),
+        ("apply", False),  # malformed: answered with its usage line, nothing is written
+        ("frobnicate", False),
+    ],
+)
+def test_only_a_write_may_announce_after_its_answer(line: str, writes: bool):
+    # bot.slack.listeners.slash gives the lazy "announce after the answer" listener only to these lines.
+    from bot.handlers import registry
+
+    assert registry.writes(line) is writes

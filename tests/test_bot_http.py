@@ -167,7 +167,7 @@ def test_creditbot_serve_answers_signed_requests_and_refuses_bad_ones(db, slack,
         CREDITBOT_BILLING_ADMINS=ADMIN,
     )
     server = creditbot(
-        ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--threads", "4"],
+        ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--threads", "4"],
         env,
         tmp_path,
         stdout=subprocess.DEVNULL,
@@ -185,7 +185,9 @@ def test_creditbot_serve_answers_signed_requests_and_refuses_bad_ones(db, slack,
         assert "Undone by <@U-ADMIN>" in undone.all_text
         forged = slack_side.post(slack_side.slash_body("issue C1 1 x"), {"X-Slack-Signature": "v0=bad"})
         assert forged.status == 401
-        assert slack.api_calls("auth.test")  # the token was checked against "Slack" at start-up
+        # The token was checked against "Slack" at start-up, then by the Bolt app, built once in the master for both
+        # workers (bot.slack.server.prepare_app): each forked worker opened its own database connections.
+        assert len(slack.api_calls("auth.test")) == 2
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -88,6 +88,14 @@ def run_line(ctx: Context, line: str) -> Reply:
     return answer(lambda: _dispatch(ctx, grammar.parse(line)), ctx, line, reads_only=_reads_only(line))
 
 
+def writes(line: str) -> bool:
+    """Whether a `/credit` line is a write (malformed input is not: it is answered with its usage line)."""
+    try:
+        return grammar.parse(line).writes
+    except UsageError:
+        return False
+
+
 def _reads_only(line: str) -> bool:
     """A line that only reads: its refusal does not say "Nothing was changed" (nothing was going to be)."""
     try:

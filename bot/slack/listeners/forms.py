@@ -54,8 +54,11 @@ FORM_SUBCOMMANDS = {"apply": forms.apply_form, "issue": forms.issue_form, "rever
 REDRAWN = {form_views.APPLY_FORM: forms.refreshed_apply_form, form_views.REVERSE_FORM: forms.refreshed_reverse_form}
 
 
-def register(app: App) -> None:
+def register_commands(app: App) -> None:
     app.command("/credit", matchers=[opens_a_form])(open_from_command)
+
+
+def register(app: App) -> None:
     app.shortcut(APPLY_SHORTCUT)(open_apply_from_shortcut)
     app.shortcut(ISSUE_SHORTCUT)(open_issue_from_shortcut)
     app.shortcut(APPLY_MESSAGE_SHORTCUT)(open_apply_from_message)

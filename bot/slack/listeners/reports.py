@@ -29,7 +29,7 @@ from bot.slack.listeners.slash import WORKING
 log = logging.getLogger("creditbot.bot")
 
 
-def register(app: App) -> None:
+def register_commands(app: App) -> None:
     app.command("/credit", matchers=[asks_for_a_report])(ack=acknowledge, lazy=[answer_with_file])
 
 
