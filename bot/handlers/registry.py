@@ -90,22 +90,18 @@ def run_line(ctx: Context, line: str) -> Reply:
 
 def writes(line: str) -> bool:
     """Whether a `/credit` line is a write (malformed input is not: it is answered with its usage line)."""
-    command = _parsed(line)
-    return command is not None and command.writes
+    try:
+        return grammar.parse(line).writes
+    except UsageError:
+        return False
 
 
 def _reads_only(line: str) -> bool:
     """A line that only reads: its refusal does not say "Nothing was changed" (nothing was going to be)."""
-    command = _parsed(line)
-    return command is not None and not command.writes
-
-
-def _parsed(line: str) -> Command | None:
-    """The line's command, or None when it does not parse (it is answered with its usage line)."""
     try:
-        return grammar.parse(line)
+        return not grammar.parse(line).writes
     except UsageError:
-        return None
+        return False
 
 
 def run_action(ctx: Context, action_id: str, value: str) -> Reply:

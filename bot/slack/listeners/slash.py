@@ -57,7 +57,7 @@ def answer_now(ack: Ack, command: dict[str, Any], context: dict[str, Any], respo
     ack(**ephemeral(reply.without_announcements()))
 
 
-def answer_without_announcing(ack: Ack, command: dict[str, Any], context: dict[str, Any]) -> None:
+def answer_without_announcing(ack: Ack, command: dict[str, Any], context: dict[str, Any], respond: Respond) -> None:
     """`answer_now` for a line that does not write; should one announce anyway, it is posted before the answer."""
     ctx = Context(services_of(context), command_caller(command))
     reply = registry.run_line(ctx, typed_text(command.get("text")))
